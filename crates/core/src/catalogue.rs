@@ -1,0 +1,287 @@
+//! The operation catalogue: every tenant-admin operation is one type implementing [`Operation`],
+//! declaring its name, help, input and output schemas, scope and risk beside its `execute`.
+//! Surfaces never list operations themselves; they read [`catalogue`], so a new operation
+//! appears in the CLI, MCP tools and chat commands with no surface code.
+
+use crate::error::{Error, Result};
+use crate::ids::TenantId;
+use crate::principal::Principal;
+use crate::scope::Scope;
+use crate::{Env, Event, store::Tx};
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use schemars::{JsonSchema, Schema};
+use serde::de::DeserializeOwned;
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value};
+use std::future::Future;
+use std::sync::{Arc, LazyLock};
+
+/// How dangerous an operation is; decides MCP annotations and whether two people are needed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Risk {
+    /// Reads only.
+    Read,
+    /// Changes state, reversibly or within the caller's authority.
+    Write,
+    /// Irreversible or data-exposing: never runs on one person's word.
+    Destructive,
+}
+
+/// What an operation runs with: its transaction, its caller, the time, and the core's services.
+pub struct OpCtx {
+    /// The operation's transaction; its audit entry is appended to it before commit.
+    pub tx: Tx,
+    /// The caller.
+    pub principal: Principal,
+    /// The time of the call (one instant for the whole operation).
+    pub now: DateTime<Utc>,
+    /// Shared services and configuration.
+    pub env: Arc<Env>,
+    detail: Map<String, Value>,
+    events: Vec<Event>,
+}
+
+impl OpCtx {
+    pub(crate) fn new(tx: Tx, principal: Principal, now: DateTime<Utc>, env: Arc<Env>) -> Self {
+        Self {
+            tx,
+            principal,
+            now,
+            env,
+            detail: Map::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// The caller's tenant: the only tenant an operation may touch.
+    pub fn tenant(&self) -> &TenantId {
+        &self.principal.tenant
+    }
+
+    /// Adds a fact to the operation's audit entry (ids, counts — never a secret).
+    pub fn audit(&mut self, key: &str, value: impl Serialize) {
+        self.detail.insert(
+            key.to_owned(),
+            serde_json::to_value(value).unwrap_or(Value::Null),
+        );
+    }
+
+    /// Queues an event to publish once the operation's transaction has committed.
+    pub fn emit(&mut self, event: Event) {
+        self.events.push(event);
+    }
+
+    pub(crate) fn into_parts(self) -> (Tx, Map<String, Value>, Vec<Event>) {
+        (self.tx, self.detail, self.events)
+    }
+}
+
+/// One tenant-admin operation.
+pub trait Operation: Send + Sync + 'static {
+    /// Stable dotted name, e.g. `keys.issue`. A contract: never renamed.
+    const NAME: &'static str;
+    /// One line, imperative, for lists and tool titles.
+    const SUMMARY: &'static str;
+    /// Longer help: when to use it, what it changes, what it returns.
+    const HELP: &'static str;
+    /// The scope a caller needs; `None` for operations every authenticated caller may run.
+    const SCOPE: Option<Scope>;
+    /// The risk class.
+    const RISK: Risk;
+    /// Whether repeating the call with the same input has no further effect.
+    const IDEMPOTENT: bool = false;
+    /// Example inputs as JSON text, shown in help and used by tests.
+    const EXAMPLES: &'static [&'static str];
+
+    /// The input type; its JSON Schema is the contract of every surface.
+    type Input: DeserializeOwned + JsonSchema + Send;
+    /// The output type.
+    type Output: Serialize + JsonSchema + Send;
+
+    /// Runs the operation inside `ctx.tx`. Must touch only rows of `ctx.tenant()`.
+    fn execute(
+        ctx: &mut OpCtx,
+        input: Self::Input,
+    ) -> impl Future<Output = Result<Self::Output>> + Send;
+}
+
+type Runner = for<'a> fn(&'a mut OpCtx, Value) -> BoxFuture<'a, Result<Value>>;
+
+/// The type-erased description of an operation, as every surface sees it.
+#[derive(Clone)]
+pub struct OpSpec {
+    /// See [`Operation::NAME`].
+    pub name: &'static str,
+    /// See [`Operation::SUMMARY`].
+    pub summary: &'static str,
+    /// See [`Operation::HELP`].
+    pub help: &'static str,
+    /// See [`Operation::SCOPE`].
+    pub scope: Option<Scope>,
+    /// See [`Operation::RISK`].
+    pub risk: Risk,
+    /// See [`Operation::IDEMPOTENT`].
+    pub idempotent: bool,
+    /// See [`Operation::EXAMPLES`].
+    pub examples: &'static [&'static str],
+    /// JSON Schema of the input.
+    pub input_schema: Schema,
+    /// JSON Schema of the output.
+    pub output_schema: Schema,
+    /// Parses an input without running anything: the same check the operation applies.
+    pub validate: fn(Value) -> Result<()>,
+    pub(crate) run: Runner,
+}
+
+impl std::fmt::Debug for OpSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpSpec")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Serialize for OpSpec {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("OpSpec", 9)?;
+        st.serialize_field("name", self.name)?;
+        st.serialize_field("summary", self.summary)?;
+        st.serialize_field("help", self.help)?;
+        st.serialize_field("scope", &self.scope)?;
+        st.serialize_field("risk", &self.risk)?;
+        st.serialize_field("idempotent", &self.idempotent)?;
+        let examples: Vec<Value> = self
+            .examples
+            .iter()
+            .filter_map(|e| serde_json::from_str(e).ok())
+            .collect();
+        st.serialize_field("examples", &examples)?;
+        st.serialize_field("input_schema", &self.input_schema)?;
+        st.serialize_field("output_schema", &self.output_schema)?;
+        st.end()
+    }
+}
+
+/// Parses an operation's input, naming the offending field on failure.
+pub fn parse_input<T: DeserializeOwned>(input: Value) -> Result<T> {
+    serde_path_to_error::deserialize(input).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." {
+            "input".to_owned()
+        } else {
+            path
+        };
+        Error::bad_input(field, e.into_inner().to_string())
+    })
+}
+
+fn run<O: Operation>(ctx: &mut OpCtx, input: Value) -> BoxFuture<'_, Result<Value>> {
+    Box::pin(async move {
+        let input: O::Input = parse_input(input)?;
+        let output = O::execute(ctx, input).await?;
+        serde_json::to_value(output).map_err(|e| Error::Internal(format!("serialise output: {e}")))
+    })
+}
+
+fn schema_for<T: JsonSchema>() -> Schema {
+    let settings = schemars::generate::SchemaSettings::draft2020_12();
+    settings.into_generator().into_root_schema_for::<T>()
+}
+
+/// Describes operation `O` for the catalogue.
+pub fn spec<O: Operation>() -> OpSpec {
+    OpSpec {
+        name: O::NAME,
+        summary: O::SUMMARY,
+        help: O::HELP,
+        scope: O::SCOPE,
+        risk: O::RISK,
+        idempotent: O::IDEMPOTENT,
+        examples: O::EXAMPLES,
+        input_schema: schema_for::<O::Input>(),
+        output_schema: schema_for::<O::Output>(),
+        validate: |v| parse_input::<O::Input>(v).map(|_| ()),
+        run: run::<O>,
+    }
+}
+
+static CATALOGUE: LazyLock<Vec<OpSpec>> = LazyLock::new(|| {
+    let mut all = crate::ops::all();
+    all.sort_by_key(|s| s.name);
+    all
+});
+
+/// Every operation, sorted by name.
+pub fn catalogue() -> &'static [OpSpec] {
+    &CATALOGUE
+}
+
+/// Looks an operation up by name.
+pub fn find(name: &str) -> Option<&'static OpSpec> {
+    catalogue().iter().find(|s| s.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_dotted_and_documented() {
+        let mut seen = std::collections::HashSet::new();
+        for op in catalogue() {
+            assert!(seen.insert(op.name), "duplicate {}", op.name);
+            assert!(
+                op.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_'),
+                "{}",
+                op.name
+            );
+            assert!(!op.summary.is_empty() && !op.help.is_empty(), "{}", op.name);
+            assert!(!op.examples.is_empty(), "{} needs an example", op.name);
+        }
+    }
+
+    #[test]
+    fn every_example_parses_against_its_operation() {
+        for op in catalogue() {
+            for ex in op.examples {
+                let value: Value = serde_json::from_str(ex)
+                    .unwrap_or_else(|e| panic!("{}: example is not JSON: {e}", op.name));
+                let schema = serde_json::to_value(&op.input_schema).unwrap();
+                assert_eq!(
+                    schema["type"], "object",
+                    "{}: input must be an object",
+                    op.name
+                );
+                if let Err(e) = (op.validate)(value) {
+                    panic!("{}: example {ex} does not parse: {e}", op.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_contracted_operation_names_exist() {
+        for name in [
+            "members.create_persona",
+            "members.list_personas",
+            "members.assign_roles",
+            "members.revoke",
+            "members.create_bu",
+            "members.move_persona",
+            "roles.list_templates",
+            "keys.issue",
+            "keys.list",
+            "keys.rotate",
+            "keys.revoke",
+            "audit.proof",
+            "whoami",
+        ] {
+            assert!(find(name).is_some(), "{name} missing");
+        }
+    }
+}

@@ -1,0 +1,499 @@
+//! The audit ledger: per tenant, append-only, hash-chained and committed to an RFC 6962 Merkle
+//! tree whose heads are signed as C2SP tlog-checkpoints.
+//!
+//! An entry's body is canonical JSON that names its tenant, its sequence number and the leaf
+//! hash of the entry before it; the leaf hash `SHA-256(0x00 || body)` is both the chain link and
+//! the Merkle leaf. Appends happen inside the caller's transaction, so an operation and its entry
+//! commit or roll back together. Secrets never enter a body: callers pass only ids and inputs.
+
+pub mod checkpoint;
+pub mod merkle;
+pub mod verify;
+
+use crate::error::{Error, Result};
+use crate::ids::TenantId;
+use crate::secrets::MasterKey;
+use checkpoint::CheckpointSigner;
+use chrono::{DateTime, SecondsFormat, Utc};
+use merkle::{Frontier, Hash, leaf_hash};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::SqliteConnection;
+
+/// A checkpoint is kept in history each time the ledger crosses a multiple of this size; the
+/// latest one is always kept in the head.
+pub const CHECKPOINT_INTERVAL: u64 = 1024;
+
+/// Who did it, as recorded.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Actor {
+    /// The persona, when one is known (absent for platform actions).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub persona: Option<String>,
+    /// The persona kind.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub kind: Option<String>,
+    /// The credential (`api_key:key_…`, `jwt`, `slack:T1/U1`, `platform`).
+    pub via: String,
+    /// The surface (`cli`, `mcp`, `slack`, …).
+    pub surface: String,
+}
+
+/// What happened, before it is numbered and chained.
+#[derive(Clone, Debug)]
+pub struct Draft {
+    /// The actor.
+    pub actor: Actor,
+    /// The operation name.
+    pub op: String,
+    /// `done`, `denied`, `failed`, `invalid`, `pending_approval`, …
+    pub outcome: String,
+    /// Operation-specific detail: inputs and ids, never secrets.
+    pub detail: Value,
+}
+
+/// The stored form of an entry: the exact bytes that are hashed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Body {
+    /// Format version.
+    pub v: u32,
+    /// The tenant whose ledger this is.
+    pub tenant: String,
+    /// Position in the ledger, from 0.
+    pub seq: u64,
+    /// Hex leaf hash of entry `seq - 1` (all zeros for entry 0).
+    pub prev: String,
+    /// When, RFC 3339 UTC.
+    pub ts: String,
+    /// Who.
+    pub actor: Actor,
+    /// Which operation.
+    pub op: String,
+    /// Outcome.
+    pub outcome: String,
+    /// Detail.
+    pub detail: Value,
+}
+
+/// An appended entry's coordinates.
+#[derive(Clone, Copy, Debug)]
+pub struct Appended {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its leaf hash.
+    pub leaf: Hash,
+}
+
+/// The origin line (and key name) of a tenant's checkpoints.
+pub fn origin(tenant: &TenantId) -> String {
+    format!("tenantops/audit/{tenant}")
+}
+
+/// The tenant's checkpoint signer, derived from the master key.
+pub fn signer(master: &MasterKey, tenant: &TenantId) -> Result<CheckpointSigner> {
+    CheckpointSigner::from_seed(&origin(tenant), &master.audit_seed(tenant))
+        .map_err(|e| Error::Internal(format!("audit signer: {e}")))
+}
+
+/// Creates an empty ledger (size 0, signed) for a new tenant.
+pub async fn init(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    signer: &CheckpointSigner,
+) -> Result<()> {
+    let frontier = Frontier::new();
+    let note = signer
+        .sign(0, &frontier.root())
+        .map_err(|e| Error::Internal(format!("sign checkpoint: {e}")))?;
+    sqlx::query(
+        "INSERT INTO audit_heads (tenant_id, size, last_hash, frontier, checkpoint) VALUES (?, 0, ?, ?, ?)",
+    )
+    .bind(tenant.as_str())
+    .bind(&[0u8; 32][..])
+    .bind(frontier.to_bytes())
+    .bind(note)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+struct Head {
+    size: u64,
+    last_hash: Hash,
+    frontier: Frontier,
+}
+
+async fn head(conn: &mut SqliteConnection, tenant: &TenantId) -> Result<Head> {
+    let row: Option<(i64, Vec<u8>, Vec<u8>)> =
+        sqlx::query_as("SELECT size, last_hash, frontier FROM audit_heads WHERE tenant_id = ?")
+            .bind(tenant.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+    let (size, last, frontier) =
+        row.ok_or_else(|| Error::Internal(format!("tenant {tenant} has no audit ledger")))?;
+    let size = size as u64;
+    let last_hash: Hash = last
+        .try_into()
+        .map_err(|_| Error::Internal("corrupt audit head hash".into()))?;
+    let frontier = Frontier::from_bytes(size, &frontier)
+        .map_err(|e| Error::Internal(format!("corrupt audit head: {e}")))?;
+    Ok(Head {
+        size,
+        last_hash,
+        frontier,
+    })
+}
+
+/// Appends one entry to the tenant's ledger inside the caller's transaction (unsealed).
+async fn append(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    now: DateTime<Utc>,
+    draft: Draft,
+) -> Result<Appended> {
+    let mut h = head(conn, tenant).await?;
+    let body = Body {
+        v: 1,
+        tenant: tenant.to_string(),
+        seq: h.size,
+        prev: hex::encode(h.last_hash),
+        ts: now.to_rfc3339_opts(SecondsFormat::Millis, true),
+        actor: draft.actor,
+        op: draft.op,
+        outcome: draft.outcome,
+        detail: draft.detail,
+    };
+    let text = serde_json::to_string(&body)
+        .map_err(|e| Error::Internal(format!("serialise audit entry: {e}")))?;
+    let leaf = leaf_hash(text.as_bytes());
+    h.frontier.push(leaf);
+    sqlx::query("INSERT INTO audit_entries (tenant_id, seq, body, leaf_hash) VALUES (?, ?, ?, ?)")
+        .bind(tenant.as_str())
+        .bind(body.seq as i64)
+        .bind(&text)
+        .bind(&leaf[..])
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE audit_heads SET size = ?, last_hash = ?, frontier = ? WHERE tenant_id = ?")
+        .bind(h.frontier.size() as i64)
+        .bind(&leaf[..])
+        .bind(h.frontier.to_bytes())
+        .bind(tenant.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(Appended {
+        seq: body.seq,
+        leaf,
+    })
+}
+
+/// Appends `drafts` to the tenant's ledger inside the caller's transaction and signs a
+/// checkpoint covering them: the only way entries enter a ledger, so every committed entry is
+/// covered by a signed checkpoint.
+pub async fn record(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    signer: &CheckpointSigner,
+    now: DateTime<Utc>,
+    drafts: Vec<Draft>,
+) -> Result<Vec<Appended>> {
+    let mut out = Vec::with_capacity(drafts.len());
+    for draft in drafts {
+        out.push(append(conn, tenant, now, draft).await?);
+    }
+    seal(conn, tenant, signer).await?;
+    Ok(out)
+}
+
+/// Signs a checkpoint for the ledger's current size and stores it as the head's latest (and in
+/// history when a multiple of [`CHECKPOINT_INTERVAL`] was crossed).
+async fn seal(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    signer: &CheckpointSigner,
+) -> Result<()> {
+    let h = head(conn, tenant).await?;
+    let note = signer
+        .sign(h.size, &h.frontier.root())
+        .map_err(|e| Error::Internal(format!("sign checkpoint: {e}")))?;
+    let last_kept: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(size) FROM audit_checkpoints WHERE tenant_id = ?")
+            .bind(tenant.as_str())
+            .fetch_one(&mut *conn)
+            .await?;
+    let last_kept = last_kept.unwrap_or(0) as u64;
+    if h.size / CHECKPOINT_INTERVAL > last_kept / CHECKPOINT_INTERVAL {
+        sqlx::query(
+            "INSERT OR IGNORE INTO audit_checkpoints (tenant_id, size, note) VALUES (?, ?, ?)",
+        )
+        .bind(tenant.as_str())
+        .bind(h.size as i64)
+        .bind(&note)
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query("UPDATE audit_heads SET checkpoint = ? WHERE tenant_id = ?")
+        .bind(&note)
+        .bind(tenant.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// The latest signed checkpoint of a tenant's ledger.
+pub async fn latest_checkpoint(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+) -> Result<(u64, String)> {
+    let row: Option<(i64, String)> =
+        sqlx::query_as("SELECT size, checkpoint FROM audit_heads WHERE tenant_id = ?")
+            .bind(tenant.as_str())
+            .fetch_optional(conn)
+            .await?;
+    row.map(|(s, n)| (s as u64, n))
+        .ok_or_else(|| Error::NotFound(format!("tenant {tenant} has no audit ledger")))
+}
+
+/// An inclusion proof of one entry in the tree of the latest checkpoint.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct InclusionProof {
+    /// The entry's sequence number (its leaf index).
+    pub seq: u64,
+    /// The entry body, exactly as hashed.
+    pub body: String,
+    /// Hex `SHA-256(0x00 || body)`.
+    pub leaf_hash: String,
+    /// The tree size the proof is for.
+    pub tree_size: u64,
+    /// The audit path, hex, leaf to root (RFC 9162 §2.1.3).
+    pub proof: Vec<String>,
+    /// The signed checkpoint committing to that tree.
+    pub checkpoint: String,
+    /// The C2SP verifier key that signs the tenant's checkpoints.
+    pub verifier_key: String,
+}
+
+/// Builds an inclusion proof for entry `seq` against the latest checkpoint. Reads every leaf
+/// hash of the tenant (32 bytes each): linear in the ledger's size.
+pub async fn prove(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    seq: u64,
+) -> Result<InclusionProof> {
+    let (size, note) = latest_checkpoint(conn, tenant).await?;
+    if seq >= size {
+        return Err(Error::NotFound(format!(
+            "audit entry {seq} does not exist; the ledger has {size} entries (0..{size})"
+        )));
+    }
+    let leaves: Vec<Vec<u8>> = sqlx::query_scalar(
+        "SELECT leaf_hash FROM audit_entries WHERE tenant_id = ? AND seq < ? ORDER BY seq",
+    )
+    .bind(tenant.as_str())
+    .bind(size as i64)
+    .fetch_all(&mut *conn)
+    .await?;
+    let leaves: Vec<Hash> = leaves
+        .into_iter()
+        .map(|l| {
+            l.try_into()
+                .map_err(|_| Error::Internal("corrupt leaf hash".into()))
+        })
+        .collect::<Result<_>>()?;
+    let path = merkle::inclusion_proof(&leaves, seq, size)
+        .map_err(|e| Error::Internal(format!("inclusion proof: {e}")))?;
+    let body: String =
+        sqlx::query_scalar("SELECT body FROM audit_entries WHERE tenant_id = ? AND seq = ?")
+            .bind(tenant.as_str())
+            .bind(seq as i64)
+            .fetch_one(&mut *conn)
+            .await?;
+    let verifier_key: String =
+        sqlx::query_scalar("SELECT audit_verifier FROM tenants WHERE id = ?")
+            .bind(tenant.as_str())
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(InclusionProof {
+        seq,
+        leaf_hash: hex::encode(leaves[seq as usize]),
+        body,
+        tree_size: size,
+        proof: path.iter().map(hex::encode).collect(),
+        checkpoint: note,
+        verifier_key,
+    })
+}
+
+/// File names of an exported ledger.
+pub mod export_files {
+    /// One entry body per line, in order.
+    pub const ENTRIES: &str = "entries.jsonl";
+    /// Signed checkpoints, one file each.
+    pub const CHECKPOINTS_DIR: &str = "checkpoints";
+    /// The tenant's C2SP verifier key.
+    pub const VERIFIER_KEY: &str = "verifier-key.txt";
+    /// The tenant id.
+    pub const TENANT: &str = "tenant.txt";
+}
+
+/// Verifies a tenant's ledger in the database against `trusted_key` (derived from the master
+/// key by the caller, never read from the database it is checking).
+pub async fn verify_db(
+    pool: &sqlx::SqlitePool,
+    tenant: &TenantId,
+    trusted_key: &str,
+) -> Result<std::result::Result<verify::Report, verify::Failure>> {
+    use futures::TryStreamExt;
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT audit_verifier FROM tenants WHERE id = ?")
+            .bind(tenant.as_str())
+            .fetch_optional(pool)
+            .await?;
+    let Some(stored) = stored else {
+        return Err(Error::NotFound(format!(
+            "no tenant {tenant} in this database"
+        )));
+    };
+    if stored != trusted_key {
+        return Ok(Err(verify::Failure {
+            seq: None,
+            message: "the verifier key stored for the tenant is not the one the master key derives: replaced".into(),
+        }));
+    }
+    let mut notes: Vec<String> =
+        sqlx::query_scalar("SELECT note FROM audit_checkpoints WHERE tenant_id = ? ORDER BY size")
+            .bind(tenant.as_str())
+            .fetch_all(pool)
+            .await?;
+    let head: Option<String> =
+        sqlx::query_scalar("SELECT checkpoint FROM audit_heads WHERE tenant_id = ?")
+            .bind(tenant.as_str())
+            .fetch_optional(pool)
+            .await?;
+    notes.extend(head);
+    let mut verifier = match verify::LedgerVerifier::new(tenant.as_str(), trusted_key, &notes) {
+        Ok(v) => v,
+        Err(f) => return Ok(Err(f)),
+    };
+    let mut rows = sqlx::query_as::<_, (i64, String, Vec<u8>)>(
+        "SELECT seq, body, leaf_hash FROM audit_entries WHERE tenant_id = ? ORDER BY seq",
+    )
+    .bind(tenant.as_str())
+    .fetch(pool);
+    while let Some((seq, body, leaf)) = rows.try_next().await? {
+        if let Err(f) = verifier.feed(Some(seq as u64), body.as_bytes(), Some(&leaf)) {
+            return Ok(Err(f));
+        }
+    }
+    Ok(verifier.finish())
+}
+
+/// Writes a tenant's ledger to `dir` so that [`verify_dir`] can check it with no database.
+/// Returns how many entries were written.
+pub async fn export(
+    pool: &sqlx::SqlitePool,
+    tenant: &TenantId,
+    dir: &std::path::Path,
+) -> Result<u64> {
+    use futures::TryStreamExt;
+    use std::io::Write;
+    let io =
+        |e: std::io::Error| Error::Config(format!("cannot write export to {}: {e}", dir.display()));
+    let key: Option<String> = sqlx::query_scalar("SELECT audit_verifier FROM tenants WHERE id = ?")
+        .bind(tenant.as_str())
+        .fetch_optional(pool)
+        .await?;
+    let key = key.ok_or_else(|| Error::NotFound(format!("no tenant {tenant} in this database")))?;
+    let cp_dir = dir.join(export_files::CHECKPOINTS_DIR);
+    std::fs::create_dir_all(&cp_dir).map_err(io)?;
+    std::fs::write(dir.join(export_files::VERIFIER_KEY), format!("{key}\n")).map_err(io)?;
+    std::fs::write(dir.join(export_files::TENANT), format!("{tenant}\n")).map_err(io)?;
+    // Read entries and checkpoints in one snapshot so they agree with each other.
+    let mut conn = pool.begin().await?;
+    let mut notes: Vec<(i64, String)> =
+        sqlx::query_as("SELECT size, note FROM audit_checkpoints WHERE tenant_id = ?")
+            .bind(tenant.as_str())
+            .fetch_all(&mut *conn)
+            .await?;
+    let head: (i64, String) =
+        sqlx::query_as("SELECT size, checkpoint FROM audit_heads WHERE tenant_id = ?")
+            .bind(tenant.as_str())
+            .fetch_one(&mut *conn)
+            .await?;
+    notes.push(head);
+    for (size, note) in &notes {
+        std::fs::write(cp_dir.join(format!("{size:012}.txt")), note).map_err(io)?;
+    }
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(dir.join(export_files::ENTRIES)).map_err(io)?,
+    );
+    let mut count = 0u64;
+    {
+        let mut rows = sqlx::query_scalar::<_, String>(
+            "SELECT body FROM audit_entries WHERE tenant_id = ? ORDER BY seq",
+        )
+        .bind(tenant.as_str())
+        .fetch(&mut *conn);
+        while let Some(body) = rows.try_next().await? {
+            out.write_all(body.as_bytes()).map_err(io)?;
+            out.write_all(b"\n").map_err(io)?;
+            count += 1;
+        }
+    }
+    out.flush().map_err(io)?;
+    out.get_ref().sync_all().map_err(io)?;
+    conn.rollback().await?;
+    Ok(count)
+}
+
+/// Verifies an exported ledger with no database. `trusted_key` should come from somewhere other
+/// than the export itself; when `None`, the export's own key file is used (and the caller should
+/// say so).
+pub fn verify_dir(
+    dir: &std::path::Path,
+    trusted_key: Option<&str>,
+) -> Result<std::result::Result<verify::Report, verify::Failure>> {
+    use std::io::BufRead;
+    let io =
+        |e: std::io::Error| Error::Config(format!("cannot read export {}: {e}", dir.display()));
+    let tenant = std::fs::read_to_string(dir.join(export_files::TENANT)).map_err(io)?;
+    let key = match trusted_key {
+        Some(k) => k.trim().to_owned(),
+        None => std::fs::read_to_string(dir.join(export_files::VERIFIER_KEY))
+            .map_err(io)?
+            .trim()
+            .to_owned(),
+    };
+    let mut notes = Vec::new();
+    let mut paths: Vec<_> = std::fs::read_dir(dir.join(export_files::CHECKPOINTS_DIR))
+        .map_err(io)?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(io)?
+        .into_iter()
+        .map(|e| e.path())
+        .collect();
+    paths.sort();
+    for p in paths {
+        notes.push(std::fs::read_to_string(p).map_err(io)?);
+    }
+    let mut verifier = match verify::LedgerVerifier::new(tenant.trim(), &key, &notes) {
+        Ok(v) => v,
+        Err(f) => return Ok(Err(f)),
+    };
+    let file = std::fs::File::open(dir.join(export_files::ENTRIES)).map_err(io)?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut line = Vec::with_capacity(1024);
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).map_err(io)? == 0 {
+            break;
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        if let Err(f) = verifier.feed(None, &line, None) {
+            return Ok(Err(f));
+        }
+    }
+    Ok(verifier.finish())
+}

@@ -1,0 +1,27 @@
+//! tenantops core: the operation catalogue, policy (scopes, tenant isolation), the
+//! tenant-isolated store, credentials and the verifiable audit ledger.
+//!
+//! Surfaces (CLI, MCP, Slack, Discord) do four things only: authenticate a caller into a
+//! [`Principal`] with [`Core::authenticate`], parse input, call [`Core::call`], and render the
+//! [`Outcome`]. No business rule lives outside this crate.
+
+pub mod apikey;
+pub mod catalogue;
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod jwt;
+pub mod ledger;
+pub mod ops;
+pub mod principal;
+pub mod roles;
+pub mod scope;
+pub mod secrets;
+mod service;
+pub mod store;
+
+pub use catalogue::{OpSpec, Operation, Risk, catalogue};
+pub use error::{Error, Result};
+pub use principal::{PersonaKind, Principal, Surface, Via};
+pub use scope::Scope;
+pub use service::{Config, Core, Env, Event, MasterKeySource, Outcome, TenantCreated};

@@ -1,0 +1,639 @@
+//! Guide §3 — API keys: issue, list, compliance review, rotate with a grace window, revoke.
+
+use super::members::find_persona;
+use super::ms_to_rfc3339;
+use crate::Env;
+use crate::apikey::ApiKeySecret;
+use crate::catalogue::{OpCtx, Operation, Risk};
+use crate::clock::to_millis;
+use crate::error::{Error, Result};
+use crate::ids::{KeyId, PersonaId, TenantId};
+use crate::roles;
+use crate::scope::{Scope, ScopeSet, scopes_from_json, scopes_to_json};
+use crate::{Event, ops::validate_handle};
+use chrono::{DateTime, Duration, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sqlx::SqliteConnection;
+
+/// Longest grace window a rotation may ask for.
+const MAX_GRACE: Duration = Duration::days(7);
+/// Longest key lifetime.
+const MAX_LIFETIME: Duration = Duration::days(3 * 365);
+
+/// A freshly issued secret and its key id.
+pub(crate) struct Issued {
+    pub key_id: KeyId,
+    pub secret: ApiKeySecret,
+}
+
+/// Inserts a key and its first secret (already authorised).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn insert_key(
+    conn: &mut SqliteConnection,
+    env: &Env,
+    tenant: &TenantId,
+    persona: &PersonaId,
+    issuer: &PersonaId,
+    name: &str,
+    scopes: &ScopeSet,
+    expires_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Issued> {
+    let key_id = KeyId::generate();
+    let secret = ApiKeySecret::generate();
+    let res = sqlx::query(
+        "INSERT INTO api_keys (tenant_id, id, persona_id, name, scopes, hint, created_at, created_by, expires_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(tenant.as_str())
+    .bind(key_id.as_str())
+    .bind(persona.as_str())
+    .bind(name)
+    .bind(scopes_to_json(scopes))
+    .bind(secret.hint())
+    .bind(to_millis(now))
+    .bind(issuer.as_str())
+    .bind(expires_at.map(to_millis))
+    .execute(&mut *conn)
+    .await;
+    if let Err(sqlx::Error::Database(e)) = &res
+        && e.is_unique_violation()
+    {
+        return Err(Error::Conflict(format!(
+            "a key named `{name}` already exists in this tenant; pick another name"
+        )));
+    }
+    res?;
+    insert_secret(conn, env, tenant, &key_id, &secret, now).await?;
+    Ok(Issued { key_id, secret })
+}
+
+async fn insert_secret(
+    conn: &mut SqliteConnection,
+    env: &Env,
+    tenant: &TenantId,
+    key: &KeyId,
+    secret: &ApiKeySecret,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO api_key_secrets (digest, tenant_id, key_id, created_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(&secret.digest(env.pepper())[..])
+    .bind(tenant.as_str())
+    .bind(key.as_str())
+    .bind(to_millis(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A key as listed: never its secret.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct KeyView {
+    /// Key id.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// `tops_…abcd`: enough to recognise it, useless to an attacker.
+    pub hint: String,
+    /// The persona it acts as.
+    pub persona_id: String,
+    /// That persona's handle.
+    pub persona: String,
+    /// Scopes granted to the key (it acts with these ∩ its persona's role scopes).
+    pub scopes: Vec<Scope>,
+    /// `active`, `expired` or `revoked`.
+    pub state: String,
+    /// Created at.
+    pub created_at: String,
+    /// Expires at; absent means never (flagged in compliance reviews).
+    pub expires_at: Option<String>,
+    /// Last successful authentication.
+    pub last_used_at: Option<String>,
+    /// Last rotation.
+    pub rotated_at: Option<String>,
+    /// Revoked at.
+    pub revoked_at: Option<String>,
+}
+
+type KeyRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
+fn key_view(r: KeyRow, now: i64) -> KeyView {
+    let state = if r.10.is_some() {
+        "revoked"
+    } else if r.7.is_some_and(|e| e <= now) {
+        "expired"
+    } else {
+        "active"
+    };
+    KeyView {
+        id: r.0,
+        name: r.1,
+        hint: r.2,
+        persona_id: r.3,
+        persona: r.4,
+        scopes: scopes_from_json(&r.5).into_iter().collect(),
+        state: state.into(),
+        created_at: ms_to_rfc3339(r.6),
+        expires_at: r.7.map(ms_to_rfc3339),
+        last_used_at: r.8.map(ms_to_rfc3339),
+        rotated_at: r.9.map(ms_to_rfc3339),
+        revoked_at: r.10.map(ms_to_rfc3339),
+    }
+}
+
+const KEY_SELECT: &str = "SELECT k.id, k.name, k.hint, k.persona_id, p.handle, k.scopes, k.created_at, \
+     k.expires_at, k.last_used_at, k.rotated_at, k.revoked_at \
+     FROM api_keys k JOIN personas p ON p.tenant_id = k.tenant_id AND p.id = k.persona_id \
+     WHERE k.tenant_id = ?";
+
+/// Lists a tenant's keys, optionally one persona's, by name.
+pub(crate) async fn list_keys(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    persona: Option<&PersonaId>,
+    include_inactive: bool,
+    now: i64,
+) -> Result<Vec<KeyView>> {
+    let sql = format!("{KEY_SELECT} AND (? IS NULL OR k.persona_id = ?) ORDER BY k.name");
+    let persona = persona.map(PersonaId::as_str);
+    let rows: Vec<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.as_str())
+        .bind(persona)
+        .bind(persona)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| key_view(r, now))
+        .filter(|k| include_inactive || k.state == "active")
+        .collect())
+}
+
+async fn find_key(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    reference: &str,
+    now: i64,
+) -> Result<KeyView> {
+    let sql = format!("{KEY_SELECT} AND (k.id = ? OR k.name = ?)");
+    let row: Option<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.as_str())
+        .bind(reference)
+        .bind(reference)
+        .fetch_optional(conn)
+        .await?;
+    row.map(|r| key_view(r, now)).ok_or_else(|| {
+        Error::NotFound(format!(
+            "key: no API key `{reference}` in this tenant; list them with keys.list"
+        ))
+    })
+}
+
+fn parse_duration(field: &str, text: &str) -> Result<Duration> {
+    let d = humantime::parse_duration(text).map_err(|e| {
+        Error::bad_input(
+            field,
+            format!("`{text}` is not a duration ({e}); write e.g. 90d, 12h or 10m"),
+        )
+    })?;
+    Duration::from_std(d).map_err(|_| Error::bad_input(field, "duration too large"))
+}
+
+/// Input of `keys.issue`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueInput {
+    /// The persona the key acts as (id or handle), typically a service persona.
+    pub persona: String,
+    /// The scopes, minimum privilege: never more than you hold, and within the persona's roles.
+    pub scopes: Vec<Scope>,
+    /// A unique name for the key, e.g. `ci-deploy`; generated when omitted.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Lifetime, e.g. `90d` (keys without expiry are flagged in compliance reviews).
+    #[serde(default)]
+    pub expires_in: Option<String>,
+    /// Exact expiry, RFC 3339; alternative to expires_in.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Output of `keys.issue` and `keys.rotate`: the only time the secret is shown.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct IssuedKey {
+    /// Key id.
+    pub key_id: String,
+    /// Key name.
+    pub name: String,
+    /// The secret. Shown exactly once: copy it now; tenantops stores only a keyed hash.
+    pub api_key: String,
+    /// The scopes granted.
+    pub scopes: Vec<Scope>,
+    /// Expiry, if any.
+    pub expires_at: Option<String>,
+    /// For a rotation: until when the previous secret keeps working.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret_valid_until: Option<String>,
+}
+
+/// `keys.issue`.
+pub struct Issue;
+
+impl Operation for Issue {
+    const NAME: &'static str = "keys.issue";
+    const SUMMARY: &'static str = "Issue an API key for a persona (secret shown once)";
+    const HELP: &'static str = "Issues a long-lived API key for machine-to-machine use. Pick the persona \
+        (typically a service persona) and the smallest set of scopes that works: you can never grant more \
+        than you hold, and at call time the key acts with its scopes ∩ its persona's current role scopes. \
+        Set an expiry; keys without one are flagged in compliance reviews. The secret is returned once.";
+    const SCOPE: Option<Scope> = Some(Scope::KEYS_WRITE);
+    const RISK: Risk = Risk::Write;
+    const EXAMPLES: &'static [&'static str] =
+        &[r#"{"persona":"ci-bot","scopes":["keys:read"],"name":"ci-deploy","expires_in":"90d"}"#];
+    type Input = IssueInput;
+    type Output = IssuedKey;
+
+    async fn execute(ctx: &mut OpCtx, input: IssueInput) -> Result<IssuedKey> {
+        if input.scopes.is_empty() {
+            return Err(Error::bad_input(
+                "scopes",
+                "give at least one scope, e.g. [\"billing:read\"]",
+            ));
+        }
+        let scopes: ScopeSet = input.scopes.iter().copied().collect();
+        let beyond_issuer: Vec<&str> = scopes
+            .difference(&ctx.principal.scopes)
+            .map(|s| s.as_str())
+            .collect();
+        if !beyond_issuer.is_empty() {
+            return Err(Error::denied(format!(
+                "a key can never carry more than its issuer holds; you do not hold: {}",
+                beyond_issuer.join(", ")
+            )));
+        }
+        let tenant = ctx.tenant().clone();
+        let persona = find_persona(&mut ctx.tx, &tenant, "persona", &input.persona).await?;
+        if persona.status != "active" {
+            return Err(Error::Conflict(format!(
+                "persona `{}` is revoked",
+                persona.handle
+            )));
+        }
+        let role_scopes = roles::scopes_of(persona.roles.iter().map(String::as_str));
+        let beyond_roles: Vec<&str> = scopes
+            .difference(&role_scopes)
+            .map(|s| s.as_str())
+            .collect();
+        if !beyond_roles.is_empty() {
+            return Err(Error::bad_input(
+                "scopes",
+                format!(
+                    "persona `{}`'s roles ({}) do not grant {}; the key could never use them — \
+                     assign a role that does (members.assign_roles) or drop them",
+                    persona.handle,
+                    persona.roles.join(", "),
+                    beyond_roles.join(", ")
+                ),
+            ));
+        }
+        let expires_at = match (&input.expires_in, input.expires_at) {
+            (Some(_), Some(_)) => {
+                return Err(Error::bad_input(
+                    "expires_at",
+                    "give expires_in or expires_at, not both",
+                ));
+            }
+            (Some(d), None) => Some(ctx.now + parse_duration("expires_in", d)?),
+            (None, Some(t)) => Some(t),
+            (None, None) => None,
+        };
+        if let Some(t) = expires_at {
+            if t <= ctx.now {
+                return Err(Error::bad_input(
+                    "expires_at",
+                    "the expiry must be in the future",
+                ));
+            }
+            if t - ctx.now > MAX_LIFETIME {
+                return Err(Error::bad_input(
+                    "expires_in",
+                    "keys live at most 3 years; rotate instead",
+                ));
+            }
+        }
+        let name = match input.name {
+            Some(n) => {
+                validate_handle("name", &n)?;
+                n
+            }
+            None => format!("{}-{}", persona.handle, &KeyId::generate().as_str()[28..]),
+        };
+        let issuer = ctx.principal.persona.clone();
+        let env = ctx.env.clone();
+        let issued = insert_key(
+            &mut ctx.tx,
+            &env,
+            &tenant,
+            &persona.id,
+            &issuer,
+            &name,
+            &scopes,
+            expires_at,
+            ctx.now,
+        )
+        .await?;
+        ctx.audit("key_id", &issued.key_id);
+        ctx.audit("persona", &persona.id);
+        Ok(IssuedKey {
+            key_id: issued.key_id.to_string(),
+            name,
+            api_key: issued.secret.expose().to_owned(),
+            scopes: scopes.into_iter().collect(),
+            expires_at: expires_at.map(super::rfc3339),
+            previous_secret_valid_until: None,
+        })
+    }
+}
+
+/// Input of `keys.list`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListInput {
+    /// Only this persona's keys (id or handle).
+    #[serde(default)]
+    pub persona: Option<String>,
+    /// Include revoked and expired keys (default false).
+    #[serde(default)]
+    pub include_inactive: bool,
+}
+
+/// Output of `keys.list`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct KeyList {
+    /// The keys, by name.
+    pub keys: Vec<KeyView>,
+}
+
+/// `keys.list`.
+pub struct List;
+
+impl Operation for List {
+    const NAME: &'static str = "keys.list";
+    const SUMMARY: &'static str = "List API keys (never their secrets)";
+    const HELP: &'static str = "Lists the tenant's API keys with persona, scopes, expiry and last use. \
+        Secrets are never shown again after issue; a hint (`tops_…abcd`) helps recognise one.";
+    const SCOPE: Option<Scope> = Some(Scope::KEYS_READ);
+    const RISK: Risk = Risk::Read;
+    const IDEMPOTENT: bool = true;
+    const EXAMPLES: &'static [&'static str] =
+        &[r#"{}"#, r#"{"persona":"ci-bot","include_inactive":true}"#];
+    type Input = ListInput;
+    type Output = KeyList;
+
+    async fn execute(ctx: &mut OpCtx, input: ListInput) -> Result<KeyList> {
+        let tenant = ctx.tenant().clone();
+        let persona = match &input.persona {
+            Some(p) => Some(find_persona(&mut ctx.tx, &tenant, "persona", p).await?.id),
+            None => None,
+        };
+        let keys = list_keys(
+            &mut ctx.tx,
+            &tenant,
+            persona.as_ref(),
+            input.include_inactive,
+            to_millis(ctx.now),
+        )
+        .await?;
+        Ok(KeyList { keys })
+    }
+}
+
+/// Input of `keys.compliance`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ComplianceInput {
+    /// Flag keys expiring within this many days (default 14).
+    #[serde(default = "default_expiring_days")]
+    pub expiring_within_days: u32,
+    /// Flag keys unused for this many days (default 90).
+    #[serde(default = "default_unused_days")]
+    pub unused_for_days: u32,
+}
+
+fn default_expiring_days() -> u32 {
+    14
+}
+fn default_unused_days() -> u32 {
+    90
+}
+
+/// Output of `keys.compliance`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ComplianceReport {
+    /// Active keys with no expiry: flagged by the guide.
+    pub without_expiry: Vec<KeyView>,
+    /// Active keys expiring soon.
+    pub expiring_soon: Vec<KeyView>,
+    /// Active keys not used for a long time (or never).
+    pub unused: Vec<KeyView>,
+    /// Active keys in total.
+    pub active_keys: u64,
+}
+
+/// `keys.compliance`.
+pub struct Compliance;
+
+impl Operation for Compliance {
+    const NAME: &'static str = "keys.compliance";
+    const SUMMARY: &'static str =
+        "Compliance review: keys without expiry, expiring soon, or unused";
+    const HELP: &'static str = "The key compliance review: active keys without an expiry (the guide flags \
+        them), keys expiring soon, and keys unused for a long time — candidates to rotate or revoke.";
+    const SCOPE: Option<Scope> = Some(Scope::KEYS_READ);
+    const RISK: Risk = Risk::Read;
+    const IDEMPOTENT: bool = true;
+    const EXAMPLES: &'static [&'static str] = &[
+        r#"{}"#,
+        r#"{"expiring_within_days":30,"unused_for_days":60}"#,
+    ];
+    type Input = ComplianceInput;
+    type Output = ComplianceReport;
+
+    async fn execute(ctx: &mut OpCtx, input: ComplianceInput) -> Result<ComplianceReport> {
+        let tenant = ctx.tenant().clone();
+        let now = to_millis(ctx.now);
+        let keys = list_keys(&mut ctx.tx, &tenant, None, false, now).await?;
+        let soon = to_millis(ctx.now + Duration::days(input.expiring_within_days.into()));
+        let idle = to_millis(ctx.now - Duration::days(input.unused_for_days.into()));
+        let mut report = ComplianceReport {
+            without_expiry: vec![],
+            expiring_soon: vec![],
+            unused: vec![],
+            active_keys: keys.len() as u64,
+        };
+        let ms = |s: &Option<String>| {
+            s.as_deref()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.timestamp_millis())
+        };
+        for k in keys {
+            let expires = ms(&k.expires_at);
+            let used = ms(&k.last_used_at).or(ms(&Some(k.created_at.clone())));
+            if used.is_some_and(|u| u < idle) {
+                report.unused.push(k.clone());
+            }
+            match expires {
+                None => report.without_expiry.push(k),
+                Some(e) if e <= soon => report.expiring_soon.push(k),
+                Some(_) => {}
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// Input of `keys.rotate`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateInput {
+    /// The key (id or name).
+    pub key: String,
+    /// How long the old secret keeps working, e.g. `10m` (default: the server's grace window,
+    /// 10 minutes unless configured; `0s` ends it at once; at most 7 days).
+    #[serde(default)]
+    pub grace: Option<String>,
+}
+
+/// `keys.rotate`.
+pub struct Rotate;
+
+impl Operation for Rotate {
+    const NAME: &'static str = "keys.rotate";
+    const SUMMARY: &'static str = "Rotate an API key: new secret, old one valid for a grace window";
+    const HELP: &'static str = "Generates a new secret for the key. The old secret keeps working for the \
+        grace window (10 minutes by default) so you can swap configuration without downtime, and is \
+        refused after it. The new secret is returned once.";
+    const SCOPE: Option<Scope> = Some(Scope::KEYS_WRITE);
+    const RISK: Risk = Risk::Write;
+    const EXAMPLES: &'static [&'static str] = &[
+        r#"{"key":"ci-deploy"}"#,
+        r#"{"key":"ci-deploy","grace":"30m"}"#,
+    ];
+    type Input = RotateInput;
+    type Output = IssuedKey;
+
+    async fn execute(ctx: &mut OpCtx, input: RotateInput) -> Result<IssuedKey> {
+        let grace = match &input.grace {
+            Some(g) => parse_duration("grace", g)?,
+            None => ctx.env.key_rotation_grace,
+        };
+        if grace > MAX_GRACE {
+            return Err(Error::bad_input(
+                "grace",
+                "the grace window is at most 7 days",
+            ));
+        }
+        let tenant = ctx.tenant().clone();
+        let now = to_millis(ctx.now);
+        let key = find_key(&mut ctx.tx, &tenant, &input.key, now).await?;
+        if key.state != "active" {
+            return Err(Error::Conflict(format!(
+                "key `{}` is {}; issue a new one instead",
+                key.name, key.state
+            )));
+        }
+        let until = ctx.now + grace;
+        // Secrets already winding down keep their earlier end; the current one gets the window.
+        sqlx::query(
+            "UPDATE api_key_secrets SET not_after = ? WHERE tenant_id = ? AND key_id = ? AND not_after IS NULL",
+        )
+        .bind(to_millis(until))
+        .bind(tenant.as_str())
+        .bind(&key.id)
+        .execute(&mut *ctx.tx)
+        .await?;
+        let secret = ApiKeySecret::generate();
+        let key_id = KeyId::from_db(key.id.clone());
+        let env = ctx.env.clone();
+        insert_secret(&mut ctx.tx, &env, &tenant, &key_id, &secret, ctx.now).await?;
+        sqlx::query("UPDATE api_keys SET rotated_at = ?, hint = ? WHERE tenant_id = ? AND id = ?")
+            .bind(now)
+            .bind(secret.hint())
+            .bind(tenant.as_str())
+            .bind(&key.id)
+            .execute(&mut *ctx.tx)
+            .await?;
+        ctx.audit("key_id", &key.id);
+        ctx.audit("grace_seconds", grace.num_seconds());
+        Ok(IssuedKey {
+            key_id: key.id,
+            name: key.name,
+            api_key: secret.expose().to_owned(),
+            scopes: key.scopes,
+            expires_at: key.expires_at,
+            previous_secret_valid_until: Some(super::rfc3339(until)),
+        })
+    }
+}
+
+/// Input of `keys.revoke`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeInput {
+    /// The key (id or name).
+    pub key: String,
+}
+
+/// `keys.revoke`.
+pub struct Revoke;
+
+impl Operation for Revoke {
+    const NAME: &'static str = "keys.revoke";
+    const SUMMARY: &'static str = "Revoke an API key: refused from the next request, no grace";
+    const HELP: &'static str = "Revokes the key and every secret it answers to, including one still in a \
+        rotation grace window. The next request with it is refused; open connections using it close.";
+    const SCOPE: Option<Scope> = Some(Scope::KEYS_WRITE);
+    const RISK: Risk = Risk::Write;
+    const EXAMPLES: &'static [&'static str] = &[r#"{"key":"ci-deploy"}"#];
+    type Input = RevokeInput;
+    type Output = KeyView;
+
+    async fn execute(ctx: &mut OpCtx, input: RevokeInput) -> Result<KeyView> {
+        let tenant = ctx.tenant().clone();
+        let now = to_millis(ctx.now);
+        let key = find_key(&mut ctx.tx, &tenant, &input.key, now).await?;
+        if key.state == "revoked" {
+            return Err(Error::Conflict(format!(
+                "key `{}` is already revoked",
+                key.name
+            )));
+        }
+        sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE tenant_id = ? AND id = ?")
+            .bind(now)
+            .bind(tenant.as_str())
+            .bind(&key.id)
+            .execute(&mut *ctx.tx)
+            .await?;
+        ctx.audit("key_id", &key.id);
+        ctx.emit(Event::KeyRevoked {
+            tenant: tenant.clone(),
+            key: KeyId::from_db(key.id.clone()),
+        });
+        find_key(&mut ctx.tx, &tenant, &key.id, now).await
+    }
+}

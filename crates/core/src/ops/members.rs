@@ -1,0 +1,902 @@
+//! Guide §2 — Members: personas, role assignments and business units.
+
+use super::{ms_to_rfc3339, resolve_bu, validate_handle};
+use crate::catalogue::{OpCtx, Operation, Risk};
+use crate::error::{Error, Result};
+use crate::ids::{BuId, PersonaId, TenantId};
+use crate::principal::{PersonaKind, Principal};
+use crate::roles;
+use crate::scope::{Scope, ScopeSet};
+use crate::{Event, clock::to_millis};
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sqlx::SqliteConnection;
+
+/// Checks an email address.
+pub fn validate_email(field: &str, value: &str) -> Result<()> {
+    if value.len() <= 254 && email_address::EmailAddress::is_valid(value) {
+        Ok(())
+    } else {
+        Err(Error::bad_input(
+            field,
+            format!("`{value}` is not a valid email address"),
+        ))
+    }
+}
+
+/// A persona as shown to callers.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PersonaView {
+    /// Persona id.
+    pub id: PersonaId,
+    /// Unique handle within the tenant, e.g. `ci-bot`.
+    pub handle: String,
+    /// human, service or agent.
+    pub kind: PersonaKind,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Email (humans).
+    pub email: Option<String>,
+    /// `invited` until a human accepts; absent for service and agent personas.
+    pub invite_state: Option<String>,
+    /// `active` or `revoked`.
+    pub status: String,
+    /// Assigned roles.
+    pub roles: Vec<String>,
+    /// Business unit id, if any.
+    pub bu_id: Option<String>,
+    /// Business unit name, if any.
+    pub bu: Option<String>,
+    /// Created at (RFC 3339).
+    pub created_at: String,
+    /// Revoked at (RFC 3339).
+    pub revoked_at: Option<String>,
+}
+
+type PersonaRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<i64>,
+    Option<String>,
+);
+
+const PERSONA_SELECT: &str = "SELECT p.id, p.handle, p.kind, p.display_name, p.email, p.invite_state, \
+     p.status, p.bu_id, b.name, p.created_at, p.revoked_at, \
+     (SELECT group_concat(role, ',') FROM (SELECT role FROM role_assignments r \
+        WHERE r.tenant_id = p.tenant_id AND r.persona_id = p.id ORDER BY role)) \
+     FROM personas p LEFT JOIN business_units b ON b.tenant_id = p.tenant_id AND b.id = p.bu_id \
+     WHERE p.tenant_id = ?";
+
+fn persona_view(r: PersonaRow) -> Result<PersonaView> {
+    Ok(PersonaView {
+        id: PersonaId::from_db(r.0),
+        handle: r.1,
+        kind: PersonaKind::parse(&r.2)
+            .ok_or_else(|| Error::Internal("unknown persona kind".into()))?,
+        display_name: r.3,
+        email: r.4,
+        invite_state: r.5,
+        status: r.6,
+        bu_id: r.7,
+        bu: r.8,
+        created_at: ms_to_rfc3339(r.9),
+        revoked_at: r.10.map(ms_to_rfc3339),
+        roles: r
+            .11
+            .map(|s| s.split(',').map(str::to_owned).collect())
+            .unwrap_or_default(),
+    })
+}
+
+/// Looks a persona up by id or handle within the tenant.
+pub(crate) async fn find_persona(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    field: &str,
+    reference: &str,
+) -> Result<PersonaView> {
+    let sql = format!("{PERSONA_SELECT} AND (p.id = ? OR p.handle = ?)");
+    let row: Option<PersonaRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.as_str())
+        .bind(reference)
+        .bind(reference)
+        .fetch_optional(conn)
+        .await?;
+    match row {
+        Some(r) => persona_view(r),
+        None => Err(Error::NotFound(format!(
+            "{field}: no persona `{reference}` in this tenant; list them with members.list_personas"
+        ))),
+    }
+}
+
+/// What a new persona is made of.
+pub(crate) struct NewPersona {
+    pub handle: String,
+    pub kind: PersonaKind,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub bu: Option<String>,
+    pub roles: Vec<String>,
+}
+
+/// Inserts a persona and its role assignments (already validated).
+pub(crate) async fn insert_persona(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    now: DateTime<Utc>,
+    p: NewPersona,
+) -> Result<PersonaId> {
+    let id = PersonaId::generate();
+    let invite = (p.kind == PersonaKind::Human).then_some("invited");
+    let res = sqlx::query(
+        "INSERT INTO personas (tenant_id, id, handle, kind, display_name, email, invite_state, status, bu_id, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)",
+    )
+    .bind(tenant.as_str())
+    .bind(id.as_str())
+    .bind(&p.handle)
+    .bind(p.kind.as_str())
+    .bind(&p.display_name)
+    .bind(&p.email)
+    .bind(invite)
+    .bind(&p.bu)
+    .bind(to_millis(now))
+    .execute(&mut *conn)
+    .await;
+    if let Err(sqlx::Error::Database(e)) = &res
+        && e.is_unique_violation()
+    {
+        return Err(Error::Conflict(format!(
+            "a persona with handle `{}` already exists in this tenant; pick another handle",
+            p.handle
+        )));
+    }
+    res?;
+    set_roles(conn, tenant, &id, &p.roles, now).await?;
+    Ok(id)
+}
+
+async fn set_roles(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    persona: &PersonaId,
+    roles: &[String],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query("DELETE FROM role_assignments WHERE tenant_id = ? AND persona_id = ?")
+        .bind(tenant.as_str())
+        .bind(persona.as_str())
+        .execute(&mut *conn)
+        .await?;
+    for role in roles {
+        sqlx::query(
+            "INSERT INTO role_assignments (tenant_id, persona_id, role, assigned_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(tenant.as_str())
+        .bind(persona.as_str())
+        .bind(role)
+        .bind(to_millis(now))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Checks role names and that the caller holds every scope they grant (no escalation through
+/// role assignment). Returns the names sorted and deduplicated.
+fn check_roles(caller: &Principal, field: &str, names: &[String]) -> Result<Vec<String>> {
+    if names.is_empty() {
+        return Err(Error::bad_input(
+            field,
+            "give at least one role; see roles.list_templates",
+        ));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        if roles::template(name).is_none() {
+            let all: Vec<&str> = roles::templates().iter().map(|t| t.name).collect();
+            return Err(Error::bad_input(
+                format!("{field}[{i}]"),
+                format!("unknown role `{name}`; roles are: {}", all.join(", ")),
+            ));
+        }
+        if !out.contains(name) {
+            out.push(name.clone());
+        }
+    }
+    check_grantable(caller, &out)?;
+    out.sort();
+    Ok(out)
+}
+
+fn check_grantable(caller: &Principal, role_names: &[String]) -> Result<()> {
+    let granted: ScopeSet = roles::scopes_of(role_names.iter().map(String::as_str));
+    let missing: Vec<&str> = granted
+        .difference(&caller.scopes)
+        .map(|s| s.as_str())
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::denied(format!(
+            "you cannot grant or remove roles carrying scopes you do not hold yourself: {}",
+            missing.join(", ")
+        )))
+    }
+}
+
+/// Refuses a change that would leave the tenant without an active human tenant-admin.
+async fn keep_an_admin(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    losing: &PersonaId,
+) -> Result<()> {
+    let others: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM personas p JOIN role_assignments r \
+           ON r.tenant_id = p.tenant_id AND r.persona_id = p.id \
+         WHERE p.tenant_id = ? AND p.id <> ? AND p.status = 'active' AND p.kind = 'human' \
+           AND r.role = 'tenant-admin'",
+    )
+    .bind(tenant.as_str())
+    .bind(losing.as_str())
+    .fetch_one(conn)
+    .await?;
+    if others == 0 {
+        Err(Error::Conflict(
+            "this is the tenant's last active human tenant-admin; give another human the \
+             tenant-admin role first"
+                .into(),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// Input of `members.create_persona`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePersonaInput {
+    /// Unique handle, e.g. `ci-bot` or `jane`: 1-64 of a-z 0-9 . _ -
+    pub handle: String,
+    /// human (invited by email), service (pair with an API key) or agent (AI, via MCP).
+    pub kind: PersonaKind,
+    /// Email address; required for humans, who receive the sign-in invite there.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// One or more role templates, e.g. ["developer"]; see roles.list_templates.
+    pub roles: Vec<String>,
+    /// Business unit (id or name) to place the persona in.
+    #[serde(default)]
+    pub bu: Option<String>,
+}
+
+/// `members.create_persona`.
+pub struct CreatePersona;
+
+impl Operation for CreatePersona {
+    const NAME: &'static str = "members.create_persona";
+    const SUMMARY: &'static str = "Add a persona (human, service or agent) with roles";
+    const HELP: &'static str = "Creates a persona in your tenant with one or more roles from the role-template \
+        catalogue and, optionally, a business unit. Humans need an email and start as `invited` with no \
+        active sessions; service personas are paired with an API key (keys.issue). You can only grant \
+        roles whose scopes you hold yourself.";
+    const SCOPE: Option<Scope> = Some(Scope::MEMBERS_WRITE);
+    const RISK: Risk = Risk::Write;
+    const EXAMPLES: &'static [&'static str] = &[
+        r#"{"handle":"ci-bot","kind":"service","roles":["developer"],"bu":"engineering"}"#,
+        r#"{"handle":"jane","kind":"human","email":"jane@example.com","roles":["billing-viewer"]}"#,
+    ];
+    type Input = CreatePersonaInput;
+    type Output = PersonaView;
+
+    async fn execute(ctx: &mut OpCtx, input: CreatePersonaInput) -> Result<PersonaView> {
+        validate_handle("handle", &input.handle)?;
+        match (&input.kind, &input.email) {
+            (PersonaKind::Human, None) => {
+                return Err(Error::bad_input(
+                    "email",
+                    "a human persona needs an email address for the invite",
+                ));
+            }
+            (_, Some(e)) => validate_email("email", e)?,
+            _ => {}
+        }
+        if let Some(name) = &input.display_name
+            && name.chars().count() > 200
+        {
+            return Err(Error::bad_input(
+                "display_name",
+                "keep it under 200 characters",
+            ));
+        }
+        let roles = check_roles(&ctx.principal, "roles", &input.roles)?;
+        let tenant = ctx.tenant().clone();
+        let bu = match &input.bu {
+            Some(b) => Some(resolve_bu(&mut ctx.tx, &tenant, "bu", b).await?),
+            None => None,
+        };
+        let id = insert_persona(
+            &mut ctx.tx,
+            &tenant,
+            ctx.now,
+            NewPersona {
+                handle: input.handle,
+                kind: input.kind,
+                display_name: input.display_name,
+                email: input.email,
+                bu,
+                roles,
+            },
+        )
+        .await?;
+        ctx.audit("persona", &id);
+        find_persona(&mut ctx.tx, &tenant, "persona", id.as_str()).await
+    }
+}
+
+/// Input of `members.list_personas`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListPersonasInput {
+    /// Only this kind.
+    #[serde(default)]
+    pub kind: Option<PersonaKind>,
+    /// Only personas in this business unit (id or name).
+    #[serde(default)]
+    pub bu: Option<String>,
+    /// Include revoked personas (default false).
+    #[serde(default)]
+    pub include_revoked: bool,
+}
+
+/// Output of `members.list_personas`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PersonaList {
+    /// The personas, by handle.
+    pub personas: Vec<PersonaView>,
+}
+
+/// `members.list_personas`.
+pub struct ListPersonas;
+
+impl Operation for ListPersonas {
+    const NAME: &'static str = "members.list_personas";
+    const SUMMARY: &'static str = "List personas with their roles and business units";
+    const HELP: &'static str = "Lists the personas of your tenant, optionally only one kind or one business \
+        unit. Revoked personas are hidden unless include_revoked is set.";
+    const SCOPE: Option<Scope> = Some(Scope::MEMBERS_READ);
+    const RISK: Risk = Risk::Read;
+    const IDEMPOTENT: bool = true;
+    const EXAMPLES: &'static [&'static str] =
+        &[r#"{}"#, r#"{"kind":"service","bu":"engineering"}"#];
+    type Input = ListPersonasInput;
+    type Output = PersonaList;
+
+    async fn execute(ctx: &mut OpCtx, input: ListPersonasInput) -> Result<PersonaList> {
+        let tenant = ctx.tenant().clone();
+        let bu = match &input.bu {
+            Some(b) => Some(resolve_bu(&mut ctx.tx, &tenant, "bu", b).await?),
+            None => None,
+        };
+        let sql = format!(
+            "{PERSONA_SELECT} AND (? IS NULL OR p.kind = ?) AND (? IS NULL OR p.bu_id = ?) \
+             AND (? OR p.status = 'active') ORDER BY p.handle"
+        );
+        let kind = input.kind.map(PersonaKind::as_str);
+        let rows: Vec<PersonaRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .bind(kind)
+            .bind(kind)
+            .bind(&bu)
+            .bind(&bu)
+            .bind(input.include_revoked)
+            .fetch_all(&mut *ctx.tx)
+            .await?;
+        Ok(PersonaList {
+            personas: rows.into_iter().map(persona_view).collect::<Result<_>>()?,
+        })
+    }
+}
+
+/// Input naming one persona.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PersonaRef {
+    /// Persona id or handle.
+    pub persona: String,
+}
+
+/// Output of `members.get_persona`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PersonaDetail {
+    /// The persona.
+    pub persona: PersonaView,
+    /// Its effective scopes (union of its roles).
+    pub scopes: Vec<Scope>,
+    /// Its API keys that still work.
+    pub active_keys: Vec<super::keys::KeyView>,
+}
+
+/// `members.get_persona`.
+pub struct GetPersona;
+
+impl Operation for GetPersona {
+    const NAME: &'static str = "members.get_persona";
+    const SUMMARY: &'static str = "Show one persona, its scopes and its working API keys";
+    const HELP: &'static str = "Shows a persona with its roles, effective scopes and the API keys that still \
+        work — what revoking it would cut off.";
+    const SCOPE: Option<Scope> = Some(Scope::MEMBERS_READ);
+    const RISK: Risk = Risk::Read;
+    const IDEMPOTENT: bool = true;
+    const EXAMPLES: &'static [&'static str] = &[r#"{"persona":"ci-bot"}"#];
+    type Input = PersonaRef;
+    type Output = PersonaDetail;
+
+    async fn execute(ctx: &mut OpCtx, input: PersonaRef) -> Result<PersonaDetail> {
+        let tenant = ctx.tenant().clone();
+        let persona = find_persona(&mut ctx.tx, &tenant, "persona", &input.persona).await?;
+        let scopes = roles::scopes_of(persona.roles.iter().map(String::as_str))
+            .into_iter()
+            .collect();
+        let now = to_millis(ctx.now);
+        let active_keys =
+            super::keys::list_keys(&mut ctx.tx, &tenant, Some(&persona.id), false, now).await?;
+        Ok(PersonaDetail {
+            persona,
+            scopes,
+            active_keys,
+        })
+    }
+}
+
+/// Input of `members.assign_roles`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignRolesInput {
+    /// Persona id or handle.
+    pub persona: String,
+    /// The persona's complete new set of roles (at least one).
+    pub roles: Vec<String>,
+}
+
+/// `members.assign_roles`.
+pub struct AssignRoles;
+
+impl Operation for AssignRoles {
+    const NAME: &'static str = "members.assign_roles";
+    const SUMMARY: &'static str = "Set a persona's roles";
+    const HELP: &'static str = "Replaces a persona's roles with the given set (one or more). Takes effect on \
+        the persona's very next request: its keys act with (key scopes ∩ role scopes). You can only grant \
+        or remove roles whose scopes you hold yourself, and the last human tenant-admin keeps that role.";
+    const SCOPE: Option<Scope> = Some(Scope::MEMBERS_WRITE);
+    const RISK: Risk = Risk::Write;
+    const IDEMPOTENT: bool = true;
+    const EXAMPLES: &'static [&'static str] =
+        &[r#"{"persona":"ci-bot","roles":["developer","billing-viewer"]}"#];
+    type Input = AssignRolesInput;
+    type Output = PersonaView;
+
+    async fn execute(ctx: &mut OpCtx, input: AssignRolesInput) -> Result<PersonaView> {
+        let roles = check_roles(&ctx.principal, "roles", &input.roles)?;
+        let tenant = ctx.tenant().clone();
+        let persona = find_persona(&mut ctx.tx, &tenant, "persona", &input.persona).await?;
+        if persona.status != "active" {
+            return Err(Error::Conflict(format!(
+                "persona `{}` is revoked",
+                persona.handle
+            )));
+        }
+        check_grantable(&ctx.principal, &persona.roles)?;
+        if persona.roles.iter().any(|r| r == "tenant-admin")
+            && !roles.iter().any(|r| r == "tenant-admin")
+            && persona.kind == PersonaKind::Human
+        {
+            keep_an_admin(&mut ctx.tx, &tenant, &persona.id).await?;
+        }
+        set_roles(&mut ctx.tx, &tenant, &persona.id, &roles, ctx.now).await?;
+        ctx.audit("persona", &persona.id);
+        ctx.audit("previous_roles", &persona.roles);
+        find_persona(&mut ctx.tx, &tenant, "persona", persona.id.as_str()).await
+    }
+}
+
+/// Input of `members.revoke`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeInput {
+    /// Persona id or handle.
+    pub persona: String,
+    /// Why (kept in the audit ledger).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Output of `members.revoke`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RevokeOutput {
+    /// The persona, now revoked.
+    pub persona: PersonaView,
+    /// The ids of the API keys revoked with it.
+    pub revoked_keys: Vec<String>,
+}
+
+/// `members.revoke`.
+pub struct Revoke;
+
+impl Operation for Revoke {
+    const NAME: &'static str = "members.revoke";
+    const SUMMARY: &'static str = "Revoke a persona: every key, token and session stops at once";
+    const HELP: &'static str = "Revokes a persona. Every credential it holds — API keys, JWTs, linked chat \
+        identities — fails on its very next request, its open connections close, and its keys are \
+        marked revoked. Cannot be undone; create a new persona instead. The tenant's last active human \
+        tenant-admin cannot be revoked.";
+    const SCOPE: Option<Scope> = Some(Scope::MEMBERS_WRITE);
+    const RISK: Risk = Risk::Write;
+    const EXAMPLES: &'static [&'static str] = &[r#"{"persona":"ci-bot","reason":"laptop stolen"}"#];
+    type Input = RevokeInput;
+    type Output = RevokeOutput;
+
+    async fn execute(ctx: &mut OpCtx, input: RevokeInput) -> Result<RevokeOutput> {
+        let tenant = ctx.tenant().clone();
+        let persona = find_persona(&mut ctx.tx, &tenant, "persona", &input.persona).await?;
+        if persona.status != "active" {
+            return Err(Error::Conflict(format!(
+                "persona `{}` was already revoked at {}",
+                persona.handle,
+                persona.revoked_at.as_deref().unwrap_or("an earlier time")
+            )));
+        }
+        if persona.kind == PersonaKind::Human && persona.roles.iter().any(|r| r == "tenant-admin") {
+            keep_an_admin(&mut ctx.tx, &tenant, &persona.id).await?;
+        }
+        let now = to_millis(ctx.now);
+        sqlx::query(
+            "UPDATE personas SET status = 'revoked', revoked_at = ? WHERE tenant_id = ? AND id = ?",
+        )
+        .bind(now)
+        .bind(tenant.as_str())
+        .bind(persona.id.as_str())
+        .execute(&mut *ctx.tx)
+        .await?;
+        let keys: Vec<String> = sqlx::query_scalar(
+            "UPDATE api_keys SET revoked_at = ? WHERE tenant_id = ? AND persona_id = ? AND revoked_at IS NULL RETURNING id",
+        )
+        .bind(now)
+        .bind(tenant.as_str())
+        .bind(persona.id.as_str())
+        .fetch_all(&mut *ctx.tx)
+        .await?;
+        ctx.audit("persona", &persona.id);
+        ctx.audit("revoked_keys", &keys);
+        ctx.emit(Event::PersonaRevoked {
+            tenant: tenant.clone(),
+            persona: persona.id.clone(),
+        });
+        let persona = find_persona(&mut ctx.tx, &tenant, "persona", persona.id.as_str()).await?;
+        Ok(RevokeOutput {
+            persona,
+            revoked_keys: keys,
+        })
+    }
+}
+
+/// A business unit as shown to callers.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BuView {
+    /// Id.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// Kind, e.g. cost-center or region.
+    pub kind: String,
+    /// Parent id (absent for top-level units).
+    pub parent_id: Option<String>,
+    /// Parent name.
+    pub parent: Option<String>,
+    /// Active personas directly in this unit.
+    pub personas: i64,
+}
+
+async fn find_bu(conn: &mut SqliteConnection, tenant: &TenantId, id: &str) -> Result<BuView> {
+    let mut all = list_bus(conn, tenant).await?;
+    let pos = all
+        .iter()
+        .position(|b| b.id == id)
+        .ok_or_else(|| Error::NotFound(format!("no business unit `{id}`")))?;
+    Ok(all.swap_remove(pos))
+}
+
+async fn list_bus(conn: &mut SqliteConnection, tenant: &TenantId) -> Result<Vec<BuView>> {
+    let rows: Vec<(String, String, String, Option<String>, Option<String>, i64)> = sqlx::query_as(
+        "SELECT b.id, b.name, b.kind, b.parent_id, p.name, \
+           (SELECT COUNT(*) FROM personas x WHERE x.tenant_id = b.tenant_id AND x.bu_id = b.id AND x.status = 'active') \
+         FROM business_units b LEFT JOIN business_units p ON p.tenant_id = b.tenant_id AND p.id = b.parent_id \
+         WHERE b.tenant_id = ? ORDER BY b.name",
+    )
+    .bind(tenant.as_str())
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, kind, parent_id, parent, personas)| BuView {
+            id,
+            name,
+            kind,
+            parent_id,
+            parent,
+            personas,
+        })
+        .collect())
+}
+
+fn validate_bu_kind(kind: &str) -> Result<()> {
+    validate_handle("kind", kind)
+}
+
+/// Input of `members.create_bu`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBuInput {
+    /// Unique name, e.g. `emea-sales`: 1-64 of a-z 0-9 . _ -
+    pub name: String,
+    /// Kind, e.g. `cost-center` or `region`.
+    pub kind: String,
+    /// Parent unit (id or name); omit for a top-level unit.
+    #[serde(default)]
+    pub parent: Option<String>,
+}
+
+/// `members.create_bu`.
+pub struct CreateBu;
+
+impl Operation for CreateBu {
+    const NAME: &'static str = "members.create_bu";
+    const SUMMARY: &'static str = "Add a business unit, optionally under a parent";
+    const HELP: &'static str = "Creates a business unit (BU) for grouping personas for billing showback and \
+        approvals. Give a parent to nest it (e.g. a cost-center under a region) or none for a top-level unit.";
+    const SCOPE: Option<Scope> = Some(Scope::MEMBERS_WRITE);
+    const RISK: Risk = Risk::Write;
+    const EXAMPLES: &'static [&'static str] = &[
+        r#"{"name":"engineering","kind":"cost-center"}"#,
+        r#"{"name":"emea","kind":"region","parent":"engineering"}"#,
+    ];
+    type Input = CreateBuInput;
+    type Output = BuView;
+
+    async fn execute(ctx: &mut OpCtx, input: CreateBuInput) -> Result<BuView> {
+        validate_handle("name", &input.name)?;
+        validate_bu_kind(&input.kind)?;
+        let tenant = ctx.tenant().clone();
+        let parent = match &input.parent {
+            Some(p) => Some(resolve_bu(&mut ctx.tx, &tenant, "parent", p).await?),
+            None => None,
+        };
+        let id = BuId::generate();
+        let res = sqlx::query(
+            "INSERT INTO business_units (tenant_id, id, name, kind, parent_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .bind(&input.name)
+        .bind(&input.kind)
+        .bind(&parent)
+        .bind(to_millis(ctx.now))
+        .execute(&mut *ctx.tx)
+        .await;
+        if let Err(sqlx::Error::Database(e)) = &res
+            && e.is_unique_violation()
+        {
+            return Err(Error::Conflict(format!(
+                "a business unit named `{}` already exists; pick another name",
+                input.name
+            )));
+        }
+        res?;
+        ctx.audit("bu", &id);
+        find_bu(&mut ctx.tx, &tenant, id.as_str()).await
+    }
+}
+
+/// Output of `members.list_bus`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BuList {
+    /// Every business unit, by name.
+    pub units: Vec<BuView>,
+}
+
+/// Empty input.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoInput {}
+
+/// `members.list_bus`.
+pub struct ListBus;
+
+impl Operation for ListBus {
+    const NAME: &'static str = "members.list_bus";
+    const SUMMARY: &'static str = "List business units with parents and head counts";
+    const HELP: &'static str = "Lists every business unit of the tenant with its parent and the number of \
+        active personas directly in it.";
+    const SCOPE: Option<Scope> = Some(Scope::MEMBERS_READ);
+    const RISK: Risk = Risk::Read;
+    const IDEMPOTENT: bool = true;
+    const EXAMPLES: &'static [&'static str] = &[r#"{}"#];
+    type Input = NoInput;
+    type Output = BuList;
+
+    async fn execute(ctx: &mut OpCtx, _: NoInput) -> Result<BuList> {
+        let tenant = ctx.tenant().clone();
+        Ok(BuList {
+            units: list_bus(&mut ctx.tx, &tenant).await?,
+        })
+    }
+}
+
+/// Input of `members.update_bu`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBuInput {
+    /// The unit (id or name).
+    pub bu: String,
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New kind.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// New parent (id or name). A unit cannot be moved under itself or its descendants.
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// Make the unit top-level (no parent).
+    #[serde(default)]
+    pub top_level: bool,
+}
+
+/// `members.update_bu`.
+pub struct UpdateBu;
+
+impl Operation for UpdateBu {
+    const NAME: &'static str = "members.update_bu";
+    const SUMMARY: &'static str = "Rename, re-kind or re-parent a business unit";
+    const HELP: &'static str = "Changes a business unit's name, kind or parent. Moving a unit under itself \
+        or one of its descendants is refused: the BU tree never has cycles.";
+    const SCOPE: Option<Scope> = Some(Scope::MEMBERS_WRITE);
+    const RISK: Risk = Risk::Write;
+    const IDEMPOTENT: bool = true;
+    const EXAMPLES: &'static [&'static str] = &[r#"{"bu":"emea","parent":"engineering"}"#];
+    type Input = UpdateBuInput;
+    type Output = BuView;
+
+    async fn execute(ctx: &mut OpCtx, input: UpdateBuInput) -> Result<BuView> {
+        let tenant = ctx.tenant().clone();
+        let id = resolve_bu(&mut ctx.tx, &tenant, "bu", &input.bu).await?;
+        if input.top_level && input.parent.is_some() {
+            return Err(Error::bad_input(
+                "top_level",
+                "give either a parent or top_level, not both",
+            ));
+        }
+        if let Some(name) = &input.name {
+            validate_handle("name", name)?;
+            let res =
+                sqlx::query("UPDATE business_units SET name = ? WHERE tenant_id = ? AND id = ?")
+                    .bind(name)
+                    .bind(tenant.as_str())
+                    .bind(&id)
+                    .execute(&mut *ctx.tx)
+                    .await;
+            if let Err(sqlx::Error::Database(e)) = &res
+                && e.is_unique_violation()
+            {
+                return Err(Error::Conflict(format!(
+                    "a business unit named `{name}` already exists"
+                )));
+            }
+            res?;
+        }
+        if let Some(kind) = &input.kind {
+            validate_bu_kind(kind)?;
+            sqlx::query("UPDATE business_units SET kind = ? WHERE tenant_id = ? AND id = ?")
+                .bind(kind)
+                .bind(tenant.as_str())
+                .bind(&id)
+                .execute(&mut *ctx.tx)
+                .await?;
+        }
+        if let Some(parent) = &input.parent {
+            let parent = resolve_bu(&mut ctx.tx, &tenant, "parent", parent).await?;
+            // Walk up from the new parent; meeting the unit itself would close a cycle.
+            let cycle: i64 = sqlx::query_scalar(
+                "WITH RECURSIVE up(id) AS ( \
+                   SELECT ? UNION \
+                   SELECT b.parent_id FROM business_units b JOIN up ON b.id = up.id \
+                   WHERE b.tenant_id = ? AND b.parent_id IS NOT NULL) \
+                 SELECT COUNT(*) FROM up WHERE id = ?",
+            )
+            .bind(&parent)
+            .bind(tenant.as_str())
+            .bind(&id)
+            .fetch_one(&mut *ctx.tx)
+            .await?;
+            if cycle > 0 {
+                return Err(Error::Conflict(
+                    "that parent is the unit itself or one of its descendants: the move would make a cycle".into(),
+                ));
+            }
+            sqlx::query("UPDATE business_units SET parent_id = ? WHERE tenant_id = ? AND id = ?")
+                .bind(&parent)
+                .bind(tenant.as_str())
+                .bind(&id)
+                .execute(&mut *ctx.tx)
+                .await?;
+        } else if input.top_level {
+            sqlx::query(
+                "UPDATE business_units SET parent_id = NULL WHERE tenant_id = ? AND id = ?",
+            )
+            .bind(tenant.as_str())
+            .bind(&id)
+            .execute(&mut *ctx.tx)
+            .await?;
+        }
+        ctx.audit("bu", &id);
+        find_bu(&mut ctx.tx, &tenant, &id).await
+    }
+}
+
+/// Input of `members.move_persona`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MovePersonaInput {
+    /// Persona id or handle.
+    pub persona: String,
+    /// Target business unit (id or name); omit or null to take the persona out of any unit.
+    #[serde(default)]
+    pub bu: Option<String>,
+}
+
+/// `members.move_persona`.
+pub struct MovePersona;
+
+impl Operation for MovePersona {
+    const NAME: &'static str = "members.move_persona";
+    const SUMMARY: &'static str = "Move a persona into a business unit (or out of any)";
+    const HELP: &'static str = "Moves a persona into the given business unit, or out of any unit when bu is \
+        omitted. Usage already recorded keeps its original unit.";
+    const SCOPE: Option<Scope> = Some(Scope::MEMBERS_WRITE);
+    const RISK: Risk = Risk::Write;
+    const IDEMPOTENT: bool = true;
+    const EXAMPLES: &'static [&'static str] = &[r#"{"persona":"ci-bot","bu":"emea"}"#];
+    type Input = MovePersonaInput;
+    type Output = PersonaView;
+
+    async fn execute(ctx: &mut OpCtx, input: MovePersonaInput) -> Result<PersonaView> {
+        let tenant = ctx.tenant().clone();
+        let persona = find_persona(&mut ctx.tx, &tenant, "persona", &input.persona).await?;
+        let bu = match &input.bu {
+            Some(b) => Some(resolve_bu(&mut ctx.tx, &tenant, "bu", b).await?),
+            None => None,
+        };
+        sqlx::query("UPDATE personas SET bu_id = ? WHERE tenant_id = ? AND id = ?")
+            .bind(&bu)
+            .bind(tenant.as_str())
+            .bind(persona.id.as_str())
+            .execute(&mut *ctx.tx)
+            .await?;
+        ctx.audit("persona", &persona.id);
+        ctx.audit("from_bu", &persona.bu_id);
+        find_persona(&mut ctx.tx, &tenant, "persona", persona.id.as_str()).await
+    }
+}

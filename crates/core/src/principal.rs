@@ -1,0 +1,124 @@
+//! Who is calling: the one value every surface produces by authenticating, and the only source
+//! of the tenant an operation acts on.
+
+use crate::ids::{KeyId, PersonaId, TenantId};
+use crate::scope::{Scope, ScopeSet};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The kind of a persona.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PersonaKind {
+    /// A person; invited by email; the only kind that may decide approvals.
+    Human,
+    /// A service account, paired with API keys.
+    Service,
+    /// An AI agent acting through MCP.
+    Agent,
+}
+
+impl PersonaKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PersonaKind::Human => "human",
+            PersonaKind::Service => "service",
+            PersonaKind::Agent => "agent",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "human" => Some(PersonaKind::Human),
+            "service" => Some(PersonaKind::Service),
+            "agent" => Some(PersonaKind::Agent),
+            _ => None,
+        }
+    }
+}
+
+/// The surface a call arrived through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Surface {
+    /// The `tenantops` command line.
+    Cli,
+    /// The HTTP API.
+    Http,
+    /// The MCP server.
+    Mcp,
+    /// Slack.
+    Slack,
+    /// Discord.
+    Discord,
+}
+
+impl Surface {
+    /// The surface's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Surface::Cli => "cli",
+            Surface::Http => "http",
+            Surface::Mcp => "mcp",
+            Surface::Slack => "slack",
+            Surface::Discord => "discord",
+        }
+    }
+}
+
+/// The credential a principal authenticated with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Via {
+    /// An API key (by its public id).
+    ApiKey {
+        /// The key's id.
+        key_id: KeyId,
+    },
+    /// A tenant-scoped JWT.
+    Jwt,
+    /// A linked chat identity.
+    Chat {
+        /// `slack` or `discord`.
+        platform: String,
+        /// The immutable platform user id.
+        user: String,
+    },
+}
+
+impl fmt::Display for Via {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Via::ApiKey { key_id } => write!(f, "api_key:{key_id}"),
+            Via::Jwt => f.write_str("jwt"),
+            Via::Chat { platform, user } => write!(f, "{platform}:{user}"),
+        }
+    }
+}
+
+/// An authenticated caller: tenant, persona, kind, effective scopes, credential and surface.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    /// The tenant every call of this principal acts in.
+    pub tenant: TenantId,
+    /// The persona acting.
+    pub persona: PersonaId,
+    /// The persona's kind.
+    pub kind: PersonaKind,
+    /// Effective scopes: the credential's scopes ∩ the persona's current role scopes.
+    pub scopes: ScopeSet,
+    /// How it authenticated.
+    pub via: Via,
+    /// Where the call came from.
+    pub surface: Surface,
+}
+
+impl Principal {
+    /// Whether the principal holds `scope`.
+    pub fn has(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+}

@@ -1,0 +1,302 @@
+//! The command line: parsing (clap) and the commands. Each command prints one JSON document on
+//! stdout and human-readable errors on stderr, and returns an exit code from [`crate::exit`].
+
+use crate::config::{DbArgs, core_config};
+use crate::exit;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use tenantops_core::ids::TenantId;
+use tenantops_core::{Core, Error, Outcome, Surface, catalogue};
+
+/// tenantops — every ProjexCloud tenant-admin operation from the shell, chat and MCP.
+#[derive(Parser, Debug)]
+#[command(name = "tenantops", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    db: DbArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List the operation catalogue.
+    Ops {
+        /// Print the catalogue as JSON (name, summary, help, scope, risk, input/output schemas).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Tenant provisioning (platform operator).
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Call any catalogue operation, e.g. `tenantops call keys.list --input '{}'`.
+    Call {
+        /// The operation name, e.g. `members.create_persona`.
+        operation: String,
+        /// The input as a JSON object (default `{}`).
+        #[arg(long, default_value = "{}")]
+        input: String,
+        /// The credential: an API key (tops_…) or a tenant-scoped JWT.
+        #[arg(long, env = "TENANTOPS_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
+    },
+    /// The audit ledger: verify and export.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TenantCommand {
+    /// Create a tenant with its first admin persona and API key (printed once).
+    Create {
+        /// The tenant's name.
+        #[arg(long)]
+        name: String,
+        /// The first admin's email.
+        #[arg(long)]
+        admin_email: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Verify a ledger: hash chain, Merkle tree and checkpoint signatures. Exit 4 names the first
+    /// bad entry.
+    Verify {
+        /// Verify this tenant's ledger in the database.
+        #[arg(long, conflicts_with = "dir", required_unless_present = "dir")]
+        tenant: Option<String>,
+        /// Verify an export directory offline (no database).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// With --dir: the trusted verifier key (default: the export's own verifier-key.txt).
+        #[arg(long, requires = "dir")]
+        key: Option<String>,
+    },
+    /// Export a tenant's ledger (entries, checkpoints, verifier key) for offline verification.
+    Export {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        /// The output directory (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Runs the parsed command and returns its exit code.
+pub async fn run(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Ops { json } => ops(json),
+        Command::Tenant {
+            command: TenantCommand::Create { name, admin_email },
+        } => {
+            with_core(&cli.db, |core| async move {
+                let created = core.create_tenant(&name, admin_email.as_deref()).await;
+                match created {
+                    Ok(c) => {
+                        print_json(&json!(c));
+                        exit::OK
+                    }
+                    Err(e) => report_error(&e),
+                }
+            })
+            .await
+        }
+        Command::Call {
+            operation,
+            input,
+            api_key,
+        } => call(&cli.db, operation, input, api_key).await,
+        Command::Audit {
+            command: AuditCommand::Verify { tenant, dir, key },
+        } => match (tenant, dir) {
+            (_, Some(dir)) => {
+                if key.is_none() {
+                    eprintln!(
+                        "note: trusting the verifier key inside the export; pass --key with a key \
+                         obtained independently to rule out a substituted export"
+                    );
+                }
+                verdict(tenantops_core::ledger::verify_dir(&dir, key.as_deref()))
+            }
+            (Some(tenant), None) => {
+                let Some(tenant) = TenantId::parse(&tenant) else {
+                    eprintln!("error: --tenant: `{tenant}` is not a tenant id (tn_…)");
+                    return exit::BAD_INPUT;
+                };
+                with_core(&cli.db, |core| async move {
+                    verdict(core.verify_audit(&tenant).await)
+                })
+                .await
+            }
+            (None, None) => exit::BAD_INPUT,
+        },
+        Command::Audit {
+            command: AuditCommand::Export { tenant, out },
+        } => {
+            let Some(tenant) = TenantId::parse(&tenant) else {
+                eprintln!("error: --tenant: `{tenant}` is not a tenant id (tn_…)");
+                return exit::BAD_INPUT;
+            };
+            with_core(&cli.db, |core| async move {
+                match core.export_audit(&tenant, &out).await {
+                    Ok(n) => {
+                        print_json(&json!({ "tenant": tenant, "entries": n, "dir": out }));
+                        exit::OK
+                    }
+                    Err(e) => report_error(&e),
+                }
+            })
+            .await
+        }
+    }
+}
+
+fn ops(as_json: bool) -> u8 {
+    let all = catalogue();
+    if as_json {
+        print_json(&serde_json::to_value(all).unwrap_or(Value::Null));
+    } else {
+        for op in all {
+            let scope = op.scope.map(|s| s.as_str()).unwrap_or("-");
+            println!(
+                "{:<26} {:<12} {:<22} {}",
+                op.name,
+                format!("{:?}", op.risk).to_lowercase(),
+                scope,
+                op.summary
+            );
+        }
+    }
+    exit::OK
+}
+
+async fn with_core<F, Fut>(db: &DbArgs, f: F) -> u8
+where
+    F: FnOnce(Core) -> Fut,
+    Fut: std::future::Future<Output = u8>,
+{
+    let core = match open_core(db).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return exit::FAILURE;
+        }
+    };
+    let code = f(core.clone()).await;
+    core.store().close().await;
+    code
+}
+
+async fn open_core(db: &DbArgs) -> anyhow::Result<Core> {
+    let config = core_config(db)?;
+    Core::open(config)
+        .await
+        .with_context(|| format!("cannot open database {}", db.db.display()))
+}
+
+async fn call(db: &DbArgs, operation: String, input: String, credential: Option<String>) -> u8 {
+    let input: Value = match serde_json::from_str(&input) {
+        Ok(v @ Value::Object(_)) => v,
+        Ok(_) => return bad_input("input", "the input must be a JSON object, e.g. '{}'"),
+        Err(e) => return bad_input("input", &format!("not valid JSON: {e}")),
+    };
+    let Some(credential) = credential else {
+        let reason = "no credential: set TENANTOPS_API_KEY or pass --api-key";
+        print_json(&json!({ "status": "denied", "reason": reason }));
+        eprintln!("denied: {reason}");
+        return exit::DENIED;
+    };
+    with_core(db, |core| async move {
+        let principal = match core.authenticate(&credential, Surface::Cli).await {
+            Ok(p) => p,
+            Err(Error::Unauthenticated(reason)) => {
+                print_json(&json!({ "status": "denied", "reason": reason }));
+                eprintln!("denied: {reason}");
+                return exit::DENIED;
+            }
+            Err(e) => return report_error(&e),
+        };
+        match core.call(&principal, &operation, input).await {
+            Ok(outcome) => {
+                print_json(&json!(outcome));
+                match outcome {
+                    Outcome::Done { .. } | Outcome::PendingApproval { .. } => exit::OK,
+                    Outcome::Denied { reason } => {
+                        eprintln!("denied: {reason}");
+                        exit::DENIED
+                    }
+                }
+            }
+            Err(e) => report_error(&e),
+        }
+    })
+    .await
+}
+
+fn bad_input(field: &str, message: &str) -> u8 {
+    print_json(
+        &json!({ "status": "error", "kind": "bad_input", "field": field, "message": message }),
+    );
+    eprintln!("error: invalid input at `{field}`: {message}");
+    exit::BAD_INPUT
+}
+
+/// Prints an error as JSON on stdout and one line on stderr; returns its exit code.
+fn report_error(e: &Error) -> u8 {
+    match e {
+        Error::BadInput { field, message } => bad_input(field, message),
+        Error::Denied { reason } | Error::Unauthenticated(reason) => {
+            print_json(&json!({ "status": "denied", "reason": reason }));
+            eprintln!("denied: {reason}");
+            exit::DENIED
+        }
+        Error::UnknownOperation(_) => {
+            print_json(&json!({ "status": "error", "kind": e.kind(), "message": e.to_string() }));
+            eprintln!("error: {e}");
+            exit::BAD_INPUT
+        }
+        _ => {
+            print_json(&json!({ "status": "error", "kind": e.kind(), "message": e.to_string() }));
+            eprintln!("error: {e}");
+            exit::FAILURE
+        }
+    }
+}
+
+fn verdict(
+    result: tenantops_core::Result<
+        Result<tenantops_core::ledger::verify::Report, tenantops_core::ledger::verify::Failure>,
+    >,
+) -> u8 {
+    match result {
+        Ok(Ok(report)) => {
+            print_json(&json!({ "ok": true, "report": report }));
+            exit::OK
+        }
+        Ok(Err(failure)) => {
+            print_json(&json!({
+                "ok": false,
+                "first_bad_seq": failure.seq,
+                "error": failure.to_string(),
+            }));
+            eprintln!("audit ledger NOT intact: {failure}");
+            exit::LEDGER_BROKEN
+        }
+        Err(e) => report_error(&e),
+    }
+}
+
+fn print_json(v: &Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".into())
+    );
+}

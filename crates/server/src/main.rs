@@ -1,0 +1,38 @@
+//! `tenantops`: every operation of the ProjexCloud Tenant Admin guide, from the shell, chat and MCP.
+
+mod cli;
+mod config;
+mod exit;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    ExitCode::from(runtime.block_on(cli::run(args)))
+}
+
+/// Logs go to stderr (stdout carries the JSON results). `TENANTOPS_LOG` (or `RUST_LOG`) sets the
+/// filter, e.g. `debug` or `tenantops_core=trace`; the default shows warnings only.
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("TENANTOPS_LOG")
+        .ok()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
+}
