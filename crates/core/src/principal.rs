@@ -114,6 +114,9 @@ pub struct Principal {
     pub via: Via,
     /// Where the call came from.
     pub surface: Surface,
+    /// When the credential stops being valid (key expiry, end of a rotation grace window, JWT
+    /// `exp`); re-checked on every call, so a long-lived session cannot outlive it.
+    pub valid_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Principal {

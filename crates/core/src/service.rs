@@ -370,6 +370,11 @@ impl Core {
         } else {
             None
         };
+        let valid_until = match (expires_at, not_after) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+        .map(crate::clock::from_millis);
         let principal = Principal {
             scopes: ScopeSet::new(),
             tenant,
@@ -377,6 +382,7 @@ impl Core {
             kind,
             via: Via::ApiKey { key_id },
             surface,
+            valid_until,
         };
         if let Some(reason) = refusal {
             self.record_refusal(&principal, reason).await?;
@@ -435,6 +441,7 @@ impl Core {
             scopes: ScopeSet::new(),
             via: Via::Jwt,
             surface,
+            valid_until: Some(crate::clock::from_millis(claims.exp.saturating_mul(1000))),
         };
         if status != "active" {
             let reason = "the token's persona has been revoked";
@@ -498,13 +505,62 @@ impl Core {
         Ok(())
     }
 
+    /// Re-checks a principal that may have been authenticated a while ago (a long-lived MCP or
+    /// chat session): its persona must still be active, its key unrevoked, its credential
+    /// unexpired; its scopes shrink to what its persona's roles grant now.
+    pub async fn refresh(&self, principal: &Principal) -> Result<Principal> {
+        let env = &self.env;
+        let now = env.clock.now();
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM personas WHERE tenant_id = ? AND id = ?")
+                .bind(principal.tenant.as_str())
+                .bind(principal.persona.as_str())
+                .fetch_optional(env.store.pool())
+                .await?;
+        let mut refusal = match status.as_deref() {
+            Some("active") => None,
+            Some(_) => Some("the persona has been revoked"),
+            None => Some("the persona no longer exists"),
+        };
+        if refusal.is_none() && principal.valid_until.is_some_and(|t| t <= now) {
+            refusal = Some("the credential has expired");
+        }
+        if refusal.is_none()
+            && let Via::ApiKey { key_id } = &principal.via
+        {
+            let revoked: Option<Option<i64>> = sqlx::query_scalar(
+                "SELECT revoked_at FROM api_keys WHERE tenant_id = ? AND id = ?",
+            )
+            .bind(principal.tenant.as_str())
+            .bind(key_id.as_str())
+            .fetch_optional(env.store.pool())
+            .await?;
+            if !matches!(revoked, Some(None)) {
+                refusal = Some("the API key has been revoked");
+            }
+        }
+        if let Some(reason) = refusal {
+            self.record_refusal(principal, reason).await?;
+            return Err(Error::Unauthenticated(reason.into()));
+        }
+        let roles = self
+            .role_scopes(&principal.tenant, &principal.persona)
+            .await?;
+        Ok(Principal {
+            scopes: principal.scopes.intersection(&roles).copied().collect(),
+            ..principal.clone()
+        })
+    }
+
     /// Runs operation `op` for `principal`: the single dispatch function of every surface.
     ///
-    /// A missing scope yields [`Outcome::Denied`]; an operation error is returned as `Err`.
-    /// Either way, and on success, exactly one audit entry is written — on success in the
-    /// operation's own transaction, otherwise in a transaction of its own after the rollback.
+    /// The principal is re-checked first ([`Core::refresh`]). A missing scope yields
+    /// [`Outcome::Denied`]; an operation error is returned as `Err`. Either way, and on success,
+    /// exactly one audit entry is written — on success in the operation's own transaction,
+    /// otherwise in a transaction of its own after the rollback.
     pub async fn call(&self, principal: &Principal, op: &str, input: Value) -> Result<Outcome> {
         let env = &self.env;
+        let principal = &self.refresh(principal).await?;
         let Some(spec) = catalogue::find(op) else {
             let shown: String = op.chars().take(80).collect();
             self.record(

@@ -159,16 +159,20 @@ impl LedgerVerifier {
             ));
         }
         if link.prev != hex::encode(self.prev) {
-            let message = if n == 0 {
-                "the first entry does not start the chain".to_owned()
+            // Entry n commits to the hash of entry n-1. With stored hashes checked, a mismatch
+            // means n-1's content changed (hash recomputed to hide it) or n's link was altered;
+            // the earlier entry is the first that can be bad.
+            return Err(if n == 0 {
+                Failure::at(0, "the first entry does not start the chain")
             } else {
-                format!(
-                    "it does not link to entry {}: entry {} or {n} was changed, or one was inserted",
+                Failure::at(
                     n - 1,
-                    n - 1
+                    format!(
+                        "no longer matches the hash entry {n} commits to: entry {} was changed or inserted, or entry {n}'s link was altered",
+                        n - 1
+                    ),
                 )
-            };
-            return Err(Failure::at(n, message));
+            });
         }
         let leaf = leaf_hash(body);
         if let Some(stored) = stored_leaf

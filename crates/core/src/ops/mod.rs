@@ -9,7 +9,7 @@ pub mod whoami;
 
 use crate::catalogue::{OpSpec, spec};
 use crate::error::{Error, Result};
-use crate::ids::TenantId;
+use crate::ids::{BuId, KeyId, PersonaId, TenantId};
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::SqliteConnection;
 
@@ -50,6 +50,20 @@ pub fn ms_to_rfc3339(ms: i64) -> String {
 
 /// Checks a handle or name: 1–64 characters of `a-z 0-9 . _ -`, starting with a letter or digit.
 pub fn validate_handle(field: &str, value: &str) -> Result<()> {
+    let looks_like_id = [
+        TenantId::PREFIX,
+        PersonaId::PREFIX,
+        KeyId::PREFIX,
+        BuId::PREFIX,
+    ]
+    .iter()
+    .any(|p| value.starts_with(p));
+    if looks_like_id {
+        return Err(Error::bad_input(
+            field,
+            "names may not start with an id prefix (tn_, ps_, key_, bu_): they would be confused with ids",
+        ));
+    }
     let ok = !value.is_empty()
         && value.len() <= 64
         && value.as_bytes()[0].is_ascii_alphanumeric()

@@ -1,0 +1,7 @@
+//! Integration tests of the core through its public API, with a controllable clock.
+
+mod isolation;
+mod lifecycle;
+mod scopes;
+mod support;
+mod tamper;

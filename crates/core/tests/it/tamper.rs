@@ -1,0 +1,294 @@
+//! Audit-ledger tamper evidence: change, delete, reorder or insert a row, forge a checkpoint —
+//! verification fails and names the place. Also: export and verify offline; inclusion proofs.
+
+use crate::support::*;
+use serde_json::json;
+use sqlx::SqlitePool;
+use tenantops_core::ids::TenantId;
+use tenantops_core::ledger::checkpoint::{CheckpointSigner, CheckpointVerifier};
+use tenantops_core::ledger::merkle::{self, Hash};
+use tenantops_core::ledger::verify::Failure;
+
+/// A tenant whose ledger holds a dozen entries.
+async fn ledger() -> (Env, TenantId) {
+    let t = Env::new().await;
+    let (created, admin) = t.tenant("acme").await;
+    for i in 0..5 {
+        t.ok(
+            &admin,
+            "members.create_bu",
+            json!({"name": format!("bu-{i}"), "kind": "cost-center"}),
+        )
+        .await;
+    }
+    t.ok(&admin, "members.list_bus", json!({})).await;
+    let _ = t
+        .call(&admin, "members.get_persona", json!({"persona":"nobody"}))
+        .await;
+    t.ok(&admin, "whoami", json!({})).await;
+    assert!(
+        t.core
+            .verify_audit(&created.tenant_id)
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    (t, created.tenant_id)
+}
+
+async fn failure(t: &Env, tenant: &TenantId) -> Failure {
+    match t.core.verify_audit(tenant).await.unwrap() {
+        Ok(report) => panic!("tampered ledger verified: {report:?}"),
+        Err(f) => f,
+    }
+}
+
+fn pool(t: &Env) -> &SqlitePool {
+    t.core.store().pool()
+}
+
+#[tokio::test]
+async fn intact_ledger_verifies_and_counts_every_operation_including_denials_and_failures() {
+    let (t, tenant) = ledger().await;
+    let report = t.core.verify_audit(&tenant).await.unwrap().unwrap();
+    // create + 5 BUs + list + failed lookup + whoami
+    assert_eq!(report.entries, 9);
+}
+
+#[tokio::test]
+async fn changing_an_entry_is_caught_at_that_entry() {
+    let (t, tenant) = ledger().await;
+    sqlx::query("UPDATE audit_entries SET body = replace(body, 'bu-2', 'bu-9') WHERE tenant_id = ? AND seq = 3")
+        .bind(tenant.as_str())
+        .execute(pool(&t))
+        .await
+        .unwrap();
+    let f = failure(&t, &tenant).await;
+    assert_eq!(f.seq, Some(3), "{f}");
+}
+
+#[tokio::test]
+async fn changing_an_entry_and_its_stored_hash_is_still_caught_at_that_entry() {
+    let (t, tenant) = ledger().await;
+    let body: String =
+        sqlx::query_scalar("SELECT body FROM audit_entries WHERE tenant_id = ? AND seq = 3")
+            .bind(tenant.as_str())
+            .fetch_one(pool(&t))
+            .await
+            .unwrap();
+    let forged = body.replace("bu-2", "bu-9");
+    sqlx::query("UPDATE audit_entries SET body = ?, leaf_hash = ? WHERE tenant_id = ? AND seq = 3")
+        .bind(&forged)
+        .bind(&merkle::leaf_hash(forged.as_bytes())[..])
+        .bind(tenant.as_str())
+        .execute(pool(&t))
+        .await
+        .unwrap();
+    let f = failure(&t, &tenant).await;
+    assert_eq!(f.seq, Some(3), "{f}");
+}
+
+#[tokio::test]
+async fn deleting_an_entry_is_caught_where_it_is_missing() {
+    let (t, tenant) = ledger().await;
+    sqlx::query("DELETE FROM audit_entries WHERE tenant_id = ? AND seq = 4")
+        .bind(tenant.as_str())
+        .execute(pool(&t))
+        .await
+        .unwrap();
+    let f = failure(&t, &tenant).await;
+    assert_eq!(f.seq, Some(4), "{f}");
+    assert!(f.message.contains("missing"), "{f}");
+}
+
+#[tokio::test]
+async fn deleting_the_newest_entries_is_caught_by_the_signed_checkpoint() {
+    let (t, tenant) = ledger().await;
+    sqlx::query("DELETE FROM audit_entries WHERE tenant_id = ? AND seq >= 7")
+        .bind(tenant.as_str())
+        .execute(pool(&t))
+        .await
+        .unwrap();
+    let f = failure(&t, &tenant).await;
+    assert_eq!(f.seq, Some(7), "{f}");
+}
+
+#[tokio::test]
+async fn reordering_entries_is_caught() {
+    let (t, tenant) = ledger().await;
+    for (from, to) in [(2, -1), (3, 2), (-1, 3)] {
+        sqlx::query("UPDATE audit_entries SET seq = ? WHERE tenant_id = ? AND seq = ?")
+            .bind(to)
+            .bind(tenant.as_str())
+            .bind(from)
+            .execute(pool(&t))
+            .await
+            .unwrap();
+    }
+    let f = failure(&t, &tenant).await;
+    assert_eq!(f.seq, Some(2), "{f}");
+}
+
+#[tokio::test]
+async fn inserting_a_well_formed_entry_at_the_end_is_caught_by_the_checkpoint() {
+    let (t, tenant) = ledger().await;
+    let (seq, last): (i64, Vec<u8>) = sqlx::query_as(
+        "SELECT seq, leaf_hash FROM audit_entries WHERE tenant_id = ? ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(tenant.as_str())
+    .fetch_one(pool(&t))
+    .await
+    .unwrap();
+    let body = json!({
+        "v": 1, "tenant": tenant.as_str(), "seq": seq + 1, "prev": hex::encode(&last),
+        "ts": "2026-11-01T09:00:00.000Z",
+        "actor": {"via": "platform", "surface": "cli"},
+        "op": "keys.revoke", "outcome": "done", "detail": {}
+    })
+    .to_string();
+    sqlx::query("INSERT INTO audit_entries (tenant_id, seq, body, leaf_hash) VALUES (?, ?, ?, ?)")
+        .bind(tenant.as_str())
+        .bind(seq + 1)
+        .bind(&body)
+        .bind(&merkle::leaf_hash(body.as_bytes())[..])
+        .execute(pool(&t))
+        .await
+        .unwrap();
+    let f = failure(&t, &tenant).await;
+    assert_eq!(f.seq, Some(seq as u64 + 1), "{f}");
+}
+
+#[tokio::test]
+async fn inserting_an_entry_in_the_middle_is_caught() {
+    let (t, tenant) = ledger().await;
+    sqlx::query("UPDATE audit_entries SET seq = seq + 100 WHERE tenant_id = ? AND seq >= 5")
+        .bind(tenant.as_str())
+        .execute(pool(&t))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_entries SET seq = seq - 99 WHERE tenant_id = ? AND seq >= 100")
+        .bind(tenant.as_str())
+        .execute(pool(&t))
+        .await
+        .unwrap();
+    let prev: Vec<u8> =
+        sqlx::query_scalar("SELECT leaf_hash FROM audit_entries WHERE tenant_id = ? AND seq = 4")
+            .bind(tenant.as_str())
+            .fetch_one(pool(&t))
+            .await
+            .unwrap();
+    let body = json!({
+        "v": 1, "tenant": tenant.as_str(), "seq": 5, "prev": hex::encode(&prev),
+        "ts": "2026-11-01T09:00:00.000Z", "actor": {"via": "platform", "surface": "cli"},
+        "op": "members.revoke", "outcome": "done", "detail": {}
+    })
+    .to_string();
+    sqlx::query("INSERT INTO audit_entries (tenant_id, seq, body, leaf_hash) VALUES (?, 5, ?, ?)")
+        .bind(tenant.as_str())
+        .bind(&body)
+        .bind(&merkle::leaf_hash(body.as_bytes())[..])
+        .execute(pool(&t))
+        .await
+        .unwrap();
+    let f = failure(&t, &tenant).await;
+    assert!(matches!(f.seq, Some(5) | Some(6)), "{f}");
+}
+
+#[tokio::test]
+async fn a_forged_checkpoint_is_rejected() {
+    let (t, tenant) = ledger().await;
+    // Signed by a key that is not the tenant's, over a root that would hide a change.
+    let impostor =
+        CheckpointSigner::from_seed(&format!("tenantops/audit/{tenant}"), &[7u8; 32]).unwrap();
+    let note = impostor.sign(9, &[0u8; 32]).unwrap();
+    sqlx::query("UPDATE audit_heads SET checkpoint = ? WHERE tenant_id = ?")
+        .bind(&note)
+        .bind(tenant.as_str())
+        .execute(pool(&t))
+        .await
+        .unwrap();
+    let f = failure(&t, &tenant).await;
+    assert!(f.message.contains("checkpoint"), "{f}");
+
+    // Swapping the stored verifier key to the impostor's is caught too.
+    sqlx::query("UPDATE tenants SET audit_verifier = ? WHERE id = ?")
+        .bind(impostor.verifier_key())
+        .bind(tenant.as_str())
+        .execute(pool(&t))
+        .await
+        .unwrap();
+    let f = failure(&t, &tenant).await;
+    assert!(f.message.contains("verifier key"), "{f}");
+}
+
+#[tokio::test]
+async fn exported_ledger_verifies_offline_and_catches_an_edited_line() {
+    let (t, tenant) = ledger().await;
+    let dir = t.dir.path().join("export");
+    let n = t.core.export_audit(&tenant, &dir).await.unwrap();
+    assert_eq!(n, 9);
+    let key = t.core.audit_verifier_key(&tenant).unwrap();
+    let report = tenantops_core::ledger::verify_dir(&dir, Some(&key))
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.entries, 9);
+
+    let path = dir.join("entries.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 6 {
+                l.replace("done", "fine")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    std::fs::write(&path, edited.join("\n") + "\n").unwrap();
+    let f = tenantops_core::ledger::verify_dir(&dir, Some(&key))
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(f.seq, Some(6), "{f}");
+}
+
+#[tokio::test]
+async fn an_inclusion_proof_verifies_against_the_signed_checkpoint() {
+    let t = Env::new().await;
+    let (created, admin) = t.tenant("acme").await;
+    for i in 0..20 {
+        t.ok(
+            &admin,
+            "members.create_bu",
+            json!({"name": format!("u{i}"), "kind": "region"}),
+        )
+        .await;
+    }
+    let proof = t.ok(&admin, "audit.proof", json!({"seq": 7})).await;
+    let cp = CheckpointVerifier::new(proof["verifier_key"].as_str().unwrap())
+        .unwrap()
+        .verify(proof["checkpoint"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(cp.size, proof["tree_size"].as_u64().unwrap());
+    let leaf = merkle::leaf_hash(proof["body"].as_str().unwrap().as_bytes());
+    assert_eq!(hex::encode(leaf), proof["leaf_hash"]);
+    let path: Vec<Hash> = proof["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            hex::decode(h.as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap()
+        })
+        .collect();
+    merkle::verify_inclusion(&leaf, 7, cp.size, &path, &cp.root).unwrap();
+    assert!(merkle::verify_inclusion(&leaf, 8, cp.size, &path, &cp.root).is_err());
+    // The verifier key is the one the master key derives, not merely the stored one.
+    assert_eq!(
+        proof["verifier_key"],
+        t.core.audit_verifier_key(&created.tenant_id).unwrap()
+    );
+}
