@@ -57,9 +57,9 @@ impl MasterKey {
                 ))
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
-                let key = Self::generate();
-                write_private(path, &hex::encode(*key.0))?;
-                Ok(key)
+                write_private(path, &hex::encode(*Self::generate().0))?;
+                // Re-read: if another process created the file first, its key is the key.
+                Self::load_or_create(path, false)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::Config(format!(
                 "master key file {} is missing but the database already holds data; restore the \
@@ -95,8 +95,23 @@ impl MasterKey {
     }
 }
 
+/// Creates `path` holding `content`, readable by the owner only, atomically and without ever
+/// replacing an existing file: the content is written to a temporary file first and hard-linked
+/// into place, so a concurrent reader sees either no file or the whole key. When another process
+/// won the race, its key is kept and returned by the caller's re-read.
 fn write_private(path: &Path, content: &str) -> Result<()> {
     use std::io::Write;
+    let fail = |e: std::io::Error| {
+        Error::Config(format!(
+            "cannot create master key file {}: {e}",
+            path.display()
+        ))
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".master-key.{}.tmp", uuid::Uuid::new_v4().simple()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -104,15 +119,16 @@ fn write_private(path: &Path, content: &str) -> Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).map_err(|e| {
-        Error::Config(format!(
-            "cannot create master key file {}: {e}",
-            path.display()
-        ))
-    })?;
-    file.write_all(content.as_bytes())
-        .and_then(|_| file.sync_all())
-        .map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))
+    let written = options
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(content.as_bytes()).and_then(|_| f.sync_all()))
+        .and_then(|_| std::fs::hard_link(&tmp, path));
+    let _ = std::fs::remove_file(&tmp);
+    match written {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(fail(e)),
+    }
 }
 
 #[cfg(test)]

@@ -47,6 +47,9 @@ pub struct Config {
     pub key_rotation_grace: Duration,
     /// The clock (the system clock outside tests).
     pub clock: Arc<dyn Clock>,
+    /// Create the database when it does not exist (provisioning); otherwise a missing file is a
+    /// configuration error, not a silent new empty database.
+    pub create_db: bool,
 }
 
 impl Config {
@@ -61,6 +64,7 @@ impl Config {
             jwt: None,
             key_rotation_grace: Duration::minutes(10),
             clock: Arc::new(SystemClock),
+            create_db: true,
         }
     }
 }
@@ -154,7 +158,7 @@ pub struct Core {
 impl Core {
     /// Opens the database (migrating it), loads the master key and builds the core.
     pub async fn open(config: Config) -> Result<Self> {
-        let store = Store::open(&config.db_path).await?;
+        let store = Store::open(&config.db_path, config.create_db).await?;
         let master = match config.master_key {
             MasterKeySource::Key(k) => k,
             MasterKeySource::File(path) => {

@@ -2,7 +2,7 @@
 //! transactions that take the write lock up front (`BEGIN IMMEDIATE`) so that concurrent writers
 //! — in this process or another — queue on the busy timeout instead of failing mid-transaction.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use std::path::Path;
@@ -19,11 +19,19 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if missing) the database at `path` and applies pending migrations.
-    pub async fn open(path: &Path) -> Result<Self> {
+    /// Opens the database at `path` (creating it when `create` is set) and applies pending
+    /// migrations.
+    pub async fn open(path: &Path, create: bool) -> Result<Self> {
+        if !create && !path.exists() {
+            return Err(Error::Config(format!(
+                "no database at {}: create a tenant first (`tenantops tenant create`), or point \
+                 --db / TENANTOPS_DB at the right file",
+                path.display()
+            )));
+        }
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
-            .create_if_missing(true)
+            .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: a committed audit entry survives power loss, not just a process crash.
             .synchronous(SqliteSynchronous::Full)
@@ -33,7 +41,21 @@ impl Store {
             .max_connections(8)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        // Several processes may open a new database at once; one applies a migration while the
+        // others fail on its half-applied state. Retrying sees it applied.
+        let migrator = sqlx::migrate!("./migrations");
+        let mut attempt = 0;
+        loop {
+            match migrator.run(&pool).await {
+                Ok(()) => break,
+                Err(e) if attempt < 5 => {
+                    attempt += 1;
+                    tracing::debug!(error = %e, attempt, "migration raced another process; retrying");
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         Ok(Self { pool })
     }
 

@@ -97,7 +97,7 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Tenant {
             command: TenantCommand::Create { name, admin_email },
         } => {
-            with_core(&cli.db, |core| async move {
+            with_core(&cli.db, true, |core| async move {
                 let created = core.create_tenant(&name, admin_email.as_deref()).await;
                 match created {
                     Ok(c) => {
@@ -118,6 +118,12 @@ pub async fn run(cli: Cli) -> u8 {
             command: AuditCommand::Verify { tenant, dir, key },
         } => match (tenant, dir) {
             (_, Some(dir)) => {
+                if let Some(k) = &key
+                    && let Err(e) = tenantops_core::ledger::checkpoint::CheckpointVerifier::new(k)
+                {
+                    eprintln!("error: --key: {e}");
+                    return exit::BAD_INPUT;
+                }
                 if key.is_none() {
                     eprintln!(
                         "note: trusting the verifier key inside the export; pass --key with a key \
@@ -131,7 +137,7 @@ pub async fn run(cli: Cli) -> u8 {
                     eprintln!("error: --tenant: `{tenant}` is not a tenant id (tn_…)");
                     return exit::BAD_INPUT;
                 };
-                with_core(&cli.db, |core| async move {
+                with_core(&cli.db, false, |core| async move {
                     verdict(core.verify_audit(&tenant).await)
                 })
                 .await
@@ -145,7 +151,7 @@ pub async fn run(cli: Cli) -> u8 {
                 eprintln!("error: --tenant: `{tenant}` is not a tenant id (tn_…)");
                 return exit::BAD_INPUT;
             };
-            with_core(&cli.db, |core| async move {
+            with_core(&cli.db, false, |core| async move {
                 match core.export_audit(&tenant, &out).await {
                     Ok(n) => {
                         print_json(&json!({ "tenant": tenant, "entries": n, "dir": out }));
@@ -166,24 +172,24 @@ fn ops(as_json: bool) -> u8 {
     } else {
         for op in all {
             let scope = op.scope.map(|s| s.as_str()).unwrap_or("-");
-            println!(
+            out(&format!(
                 "{:<26} {:<12} {:<22} {}",
                 op.name,
                 format!("{:?}", op.risk).to_lowercase(),
                 scope,
                 op.summary
-            );
+            ));
         }
     }
     exit::OK
 }
 
-async fn with_core<F, Fut>(db: &DbArgs, f: F) -> u8
+async fn with_core<F, Fut>(db: &DbArgs, create: bool, f: F) -> u8
 where
     F: FnOnce(Core) -> Fut,
     Fut: std::future::Future<Output = u8>,
 {
-    let core = match open_core(db).await {
+    let core = match open_core(db, create).await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -195,8 +201,9 @@ where
     code
 }
 
-async fn open_core(db: &DbArgs) -> anyhow::Result<Core> {
-    let config = core_config(db)?;
+async fn open_core(db: &DbArgs, create: bool) -> anyhow::Result<Core> {
+    let mut config = core_config(db)?;
+    config.create_db = create;
     Core::open(config)
         .await
         .with_context(|| format!("cannot open database {}", db.db.display()))
@@ -214,7 +221,7 @@ async fn call(db: &DbArgs, operation: String, input: String, credential: Option<
         eprintln!("denied: {reason}");
         return exit::DENIED;
     };
-    with_core(db, |core| async move {
+    with_core(db, false, |core| async move {
         let principal = match core.authenticate(&credential, Surface::Cli).await {
             Ok(p) => p,
             Err(Error::Unauthenticated(reason)) => {
@@ -295,8 +302,12 @@ fn verdict(
 }
 
 fn print_json(v: &Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".into())
-    );
+    out(&serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".into()));
+}
+
+/// Writes a line to stdout; a closed pipe (`| head`) ends output quietly instead of panicking.
+fn out(line: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}");
 }

@@ -24,6 +24,9 @@ use sqlx::SqliteConnection;
 /// latest one is always kept in the head.
 pub const CHECKPOINT_INTERVAL: u64 = 1024;
 
+/// Entries verified per batch when reading from the database.
+const VERIFY_BATCH: usize = 8192;
+
 /// Who did it, as recorded.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Actor {
@@ -144,48 +147,8 @@ async fn head(conn: &mut SqliteConnection, tenant: &TenantId) -> Result<Head> {
     })
 }
 
-/// Appends one entry to the tenant's ledger inside the caller's transaction (unsealed).
-async fn append(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    now: DateTime<Utc>,
-    draft: Draft,
-) -> Result<Appended> {
-    let mut h = head(conn, tenant).await?;
-    let body = Body {
-        v: 1,
-        tenant: tenant.to_string(),
-        seq: h.size,
-        prev: hex::encode(h.last_hash),
-        ts: now.to_rfc3339_opts(SecondsFormat::Millis, true),
-        actor: draft.actor,
-        op: draft.op,
-        outcome: draft.outcome,
-        detail: draft.detail,
-    };
-    let text = serde_json::to_string(&body)
-        .map_err(|e| Error::Internal(format!("serialise audit entry: {e}")))?;
-    let leaf = leaf_hash(text.as_bytes());
-    h.frontier.push(leaf);
-    sqlx::query("INSERT INTO audit_entries (tenant_id, seq, body, leaf_hash) VALUES (?, ?, ?, ?)")
-        .bind(tenant.as_str())
-        .bind(body.seq as i64)
-        .bind(&text)
-        .bind(&leaf[..])
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("UPDATE audit_heads SET size = ?, last_hash = ?, frontier = ? WHERE tenant_id = ?")
-        .bind(h.frontier.size() as i64)
-        .bind(&leaf[..])
-        .bind(h.frontier.to_bytes())
-        .bind(tenant.as_str())
-        .execute(&mut *conn)
-        .await?;
-    Ok(Appended {
-        seq: body.seq,
-        leaf,
-    })
-}
+/// Rows per multi-row INSERT when recording a batch.
+const INSERT_CHUNK: usize = 128;
 
 /// Appends `drafts` to the tenant's ledger inside the caller's transaction and signs a
 /// checkpoint covering them: the only way entries enter a ledger, so every committed entry is
@@ -197,32 +160,48 @@ pub async fn record(
     now: DateTime<Utc>,
     drafts: Vec<Draft>,
 ) -> Result<Vec<Appended>> {
-    let mut out = Vec::with_capacity(drafts.len());
+    let mut h = head(conn, tenant).await?;
+    let old_size = h.size;
+    let ts = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let mut rows: Vec<(u64, String, Hash)> = Vec::with_capacity(drafts.len());
     for draft in drafts {
-        out.push(append(conn, tenant, now, draft).await?);
+        let body = Body {
+            v: 1,
+            tenant: tenant.to_string(),
+            seq: h.size,
+            prev: hex::encode(h.last_hash),
+            ts: ts.clone(),
+            actor: draft.actor,
+            op: draft.op,
+            outcome: draft.outcome,
+            detail: draft.detail,
+        };
+        let text = serde_json::to_string(&body)
+            .map_err(|e| Error::Internal(format!("serialise audit entry: {e}")))?;
+        let leaf = leaf_hash(text.as_bytes());
+        h.frontier.push(leaf);
+        h.last_hash = leaf;
+        h.size += 1;
+        rows.push((body.seq, text, leaf));
     }
-    seal(conn, tenant, signer).await?;
-    Ok(out)
-}
-
-/// Signs a checkpoint for the ledger's current size and stores it as the head's latest (and in
-/// history when a multiple of [`CHECKPOINT_INTERVAL`] was crossed).
-async fn seal(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    signer: &CheckpointSigner,
-) -> Result<()> {
-    let h = head(conn, tenant).await?;
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        let mut sql =
+            String::from("INSERT INTO audit_entries (tenant_id, seq, body, leaf_hash) VALUES ");
+        sql.push_str(&vec!["(?, ?, ?, ?)"; chunk.len()].join(", "));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (seq, text, leaf) in chunk {
+            q = q
+                .bind(tenant.as_str())
+                .bind(*seq as i64)
+                .bind(text.as_str())
+                .bind(&leaf[..]);
+        }
+        q.execute(&mut *conn).await?;
+    }
     let note = signer
         .sign(h.size, &h.frontier.root())
         .map_err(|e| Error::Internal(format!("sign checkpoint: {e}")))?;
-    let last_kept: Option<i64> =
-        sqlx::query_scalar("SELECT MAX(size) FROM audit_checkpoints WHERE tenant_id = ?")
-            .bind(tenant.as_str())
-            .fetch_one(&mut *conn)
-            .await?;
-    let last_kept = last_kept.unwrap_or(0) as u64;
-    if h.size / CHECKPOINT_INTERVAL > last_kept / CHECKPOINT_INTERVAL {
+    if h.size / CHECKPOINT_INTERVAL > old_size / CHECKPOINT_INTERVAL {
         sqlx::query(
             "INSERT OR IGNORE INTO audit_checkpoints (tenant_id, size, note) VALUES (?, ?, ?)",
         )
@@ -232,12 +211,20 @@ async fn seal(
         .execute(&mut *conn)
         .await?;
     }
-    sqlx::query("UPDATE audit_heads SET checkpoint = ? WHERE tenant_id = ?")
-        .bind(&note)
-        .bind(tenant.as_str())
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    sqlx::query(
+        "UPDATE audit_heads SET size = ?, last_hash = ?, frontier = ?, checkpoint = ? WHERE tenant_id = ?",
+    )
+    .bind(h.size as i64)
+    .bind(&h.last_hash[..])
+    .bind(h.frontier.to_bytes())
+    .bind(&note)
+    .bind(tenant.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(seq, _, leaf)| Appended { seq, leaf })
+        .collect())
 }
 
 /// The latest signed checkpoint of a tenant's ledger.
@@ -380,9 +367,27 @@ pub async fn verify_db(
     )
     .bind(tenant.as_str())
     .fetch(pool);
-    while let Some((seq, body, leaf)) = rows.try_next().await? {
-        if let Err(f) = verifier.feed(Some(seq as u64), body.as_bytes(), Some(&leaf)) {
-            return Ok(Err(f));
+    let mut batch: Vec<(i64, String, Vec<u8>)> = Vec::with_capacity(VERIFY_BATCH);
+    loop {
+        let row = rows.try_next().await?;
+        let done = row.is_none();
+        batch.extend(row);
+        if batch.len() == VERIFY_BATCH || (done && !batch.is_empty()) {
+            let entries: Vec<verify::Entry<'_>> = batch
+                .iter()
+                .map(|(seq, body, leaf)| verify::Entry {
+                    seq: Some(*seq as u64),
+                    body: body.as_bytes(),
+                    stored_leaf: Some(leaf),
+                })
+                .collect();
+            if let Err(f) = verifier.feed_batch(&entries) {
+                return Ok(Err(f));
+            }
+            batch.clear();
+        }
+        if done {
+            break;
         }
     }
     Ok(verifier.finish())
@@ -453,7 +458,6 @@ pub fn verify_dir(
     dir: &std::path::Path,
     trusted_key: Option<&str>,
 ) -> Result<std::result::Result<verify::Report, verify::Failure>> {
-    use std::io::BufRead;
     let io =
         |e: std::io::Error| Error::Config(format!("cannot read export {}: {e}", dir.display()));
     let tenant = std::fs::read_to_string(dir.join(export_files::TENANT)).map_err(io)?;
@@ -480,20 +484,41 @@ pub fn verify_dir(
         Ok(v) => v,
         Err(f) => return Ok(Err(f)),
     };
-    let file = std::fs::File::open(dir.join(export_files::ENTRIES)).map_err(io)?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-    let mut line = Vec::with_capacity(1024);
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line).map_err(io)? == 0 {
-            break;
+    let mut file = std::fs::File::open(dir.join(export_files::ENTRIES)).map_err(io)?;
+    // Read big blocks, verify every whole line in them as one batch, carry the partial tail.
+    let mut buf: Vec<u8> = Vec::with_capacity(8 << 20);
+    let mut eof = false;
+    while !eof {
+        let start = buf.len();
+        buf.resize(start + (8 << 20), 0);
+        let n = std::io::Read::read(&mut file, &mut buf[start..]).map_err(io)?;
+        buf.truncate(start + n);
+        eof = n == 0;
+        let complete = if eof {
+            buf.len()
+        } else {
+            match buf.iter().rposition(|&b| b == b'\n') {
+                Some(i) => i + 1,
+                None => continue,
+            }
+        };
+        let block = &buf[..complete];
+        let mut entries: Vec<verify::Entry<'_>> = Vec::with_capacity(block.len() / 256);
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', block)
+            .chain((complete > 0 && block[complete - 1] != b'\n').then_some(complete))
+        {
+            entries.push(verify::Entry {
+                seq: None,
+                body: &block[start..end],
+                stored_leaf: None,
+            });
+            start = end + 1;
         }
-        if line.last() == Some(&b'\n') {
-            line.pop();
-        }
-        if let Err(f) = verifier.feed(None, &line, None) {
+        if let Err(f) = verifier.feed_batch(&entries) {
             return Ok(Err(f));
         }
+        buf.drain(..complete);
     }
     Ok(verifier.finish())
 }

@@ -594,7 +594,7 @@ impl Operation for Revoke {
 }
 
 /// A business unit as shown to callers.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Serialize, JsonSchema, sqlx::FromRow)]
 pub struct BuView {
     /// Id.
     pub id: String,
@@ -620,26 +620,16 @@ async fn find_bu(conn: &mut SqliteConnection, tenant: &TenantId, id: &str) -> Re
 }
 
 async fn list_bus(conn: &mut SqliteConnection, tenant: &TenantId) -> Result<Vec<BuView>> {
-    let rows: Vec<(String, String, String, Option<String>, Option<String>, i64)> = sqlx::query_as(
-        "SELECT b.id, b.name, b.kind, b.parent_id, p.name, \
-           (SELECT COUNT(*) FROM personas x WHERE x.tenant_id = b.tenant_id AND x.bu_id = b.id AND x.status = 'active') \
+    Ok(sqlx::query_as(
+        "SELECT b.id, b.name, b.kind, b.parent_id, p.name AS parent, \
+           (SELECT COUNT(*) FROM personas x WHERE x.tenant_id = b.tenant_id AND x.bu_id = b.id \
+              AND x.status = 'active') AS personas \
          FROM business_units b LEFT JOIN business_units p ON p.tenant_id = b.tenant_id AND p.id = b.parent_id \
          WHERE b.tenant_id = ? ORDER BY b.name",
     )
     .bind(tenant.as_str())
     .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, name, kind, parent_id, parent, personas)| BuView {
-            id,
-            name,
-            kind,
-            parent_id,
-            parent,
-            personas,
-        })
-        .collect())
+    .await?)
 }
 
 fn validate_bu_kind(kind: &str) -> Result<()> {

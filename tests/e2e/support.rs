@@ -1,0 +1,364 @@
+//! Drives the built `tenantops` binary as a user's shell would: each [`Sandbox`] is a fresh temp
+//! directory (the working directory of every run) holding the database `t.db`; every run gets an
+//! environment with no `TENANTOPS_*` (or `RUST_LOG`) variable except those the test sets, and its
+//! exit code, stdout (parsed as JSON when it is JSON) and stderr are captured. Every run is also
+//! kept in a transcript, so a test can scan everything the binary ever printed.
+
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+/// The binary under test, built by cargo before the tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_tenantops");
+
+/// The length of an API key: `tops_` + 32 random + 6 checksum characters.
+pub const KEY_LEN: usize = 43;
+
+/// One finished run of the binary.
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// What was run (for failure messages).
+    pub cmdline: String,
+    /// The exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Stdout as text.
+    pub stdout: String,
+    /// Stderr as text.
+    pub stderr: String,
+    /// Stdout parsed as one JSON document, when it is one.
+    pub json: Option<Value>,
+}
+
+impl Run {
+    /// Asserts the exit code, printing everything the run said when it differs.
+    #[track_caller]
+    pub fn code(&self, expected: i32) -> &Self {
+        assert_eq!(
+            self.code, expected,
+            "`{}` exited {} (expected {expected})\n--- stdout\n{}\n--- stderr\n{}",
+            self.cmdline, self.code, self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Stdout as JSON; panics (with the run's output) when stdout is not exactly one JSON
+    /// document.
+    #[track_caller]
+    pub fn json(&self) -> &Value {
+        self.json.as_ref().unwrap_or_else(|| {
+            panic!(
+                "`{}` did not print one JSON document on stdout\n--- stdout\n{}\n--- stderr\n{}",
+                self.cmdline, self.stdout, self.stderr
+            )
+        })
+    }
+
+    /// `json()["status"]` as a string.
+    #[track_caller]
+    pub fn status(&self) -> &str {
+        self.json()["status"]
+            .as_str()
+            .unwrap_or_else(|| panic!("`{}`: no string `status` in {}", self.cmdline, self.json()))
+    }
+
+    /// Asserts `{"status":"done","output":...}` with exit 0 and returns the output.
+    #[track_caller]
+    pub fn done(&self) -> &Value {
+        self.code(0);
+        assert_eq!(self.status(), "done", "`{}`: {}", self.cmdline, self.stdout);
+        let out = &self.json()["output"];
+        assert!(!out.is_null(), "`{}`: done without output", self.cmdline);
+        out
+    }
+
+    /// Asserts `{"status":"denied","reason":...}` with exit 3 and returns the reason.
+    #[track_caller]
+    pub fn denied(&self) -> &str {
+        self.code(3);
+        assert_eq!(
+            self.status(),
+            "denied",
+            "`{}`: {}",
+            self.cmdline,
+            self.stdout
+        );
+        let reason = self.json()["reason"].as_str().unwrap_or_else(|| {
+            panic!(
+                "`{}`: denied without a reason: {}",
+                self.cmdline, self.stdout
+            )
+        });
+        assert!(
+            !reason.trim().is_empty(),
+            "`{}`: empty reason",
+            self.cmdline
+        );
+        reason
+    }
+
+    /// Asserts `{"status":"error","kind":KIND,"message":...}` with exit `code` and returns the
+    /// whole object.
+    #[track_caller]
+    pub fn error(&self, code: i32, kind: &str) -> &Value {
+        self.code(code);
+        let v = self.json();
+        assert_eq!(self.status(), "error", "`{}`: {v}", self.cmdline);
+        assert_eq!(v["kind"], kind, "`{}`: {v}", self.cmdline);
+        let message = v["message"].as_str().unwrap_or_default();
+        assert!(
+            !message.trim().is_empty(),
+            "`{}`: error without a message: {v}",
+            self.cmdline
+        );
+        v
+    }
+}
+
+/// A tenant as `tenant create` hands it back.
+#[derive(Clone, Debug)]
+pub struct Tenant {
+    pub tenant_id: String,
+    pub persona_id: String,
+    pub api_key: String,
+}
+
+/// A temp directory, a database in it, and the environment every run gets.
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+    vars: Vec<(String, String)>,
+    transcript: Mutex<Vec<Run>>,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sandbox {
+    /// A fresh, empty sandbox.
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("create a temp dir"),
+            vars: Vec::new(),
+            transcript: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Sets an environment variable for every run of this sandbox.
+    pub fn with_var(mut self, name: &str, value: &str) -> Self {
+        self.vars.push((name.into(), value.into()));
+        self
+    }
+
+    /// The temp directory (every run's working directory).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The database file `--db` points at.
+    pub fn db(&self) -> PathBuf {
+        self.dir().join("t.db")
+    }
+
+    /// Every run so far, in order.
+    pub fn transcript(&self) -> Vec<Run> {
+        self.transcript.lock().unwrap().clone()
+    }
+
+    /// Runs `tenantops --db <dir>/t.db ARGS...`.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_env(args, &[])
+    }
+
+    /// Runs `tenantops --db <dir>/t.db ARGS...` with extra environment variables.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let db = self.db();
+        let mut full = vec!["--db", db.to_str().expect("utf-8 temp path")];
+        full.extend_from_slice(args);
+        self.run_raw(&full, env)
+    }
+
+    /// Runs `tenantops ARGS...` exactly as given (no `--db` added).
+    pub fn run_raw(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .current_dir(self.dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (name, _) in std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v)))
+            .filter(|(k, _)| k.starts_with("TENANTOPS_") || k == "RUST_LOG")
+        {
+            cmd.env_remove(name);
+        }
+        // Colour codes would only get in the way of reading stderr.
+        cmd.env("NO_COLOR", "1");
+        for (k, v) in &self.vars {
+            cmd.env(k, v);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run the tenantops binary");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let json = serde_json::from_str::<Value>(&stdout).ok();
+        let mut cmdline = String::from("tenantops");
+        for a in args {
+            cmdline.push(' ');
+            cmdline.push_str(a);
+        }
+        for (k, _) in env {
+            cmdline = format!("{k}=… {cmdline}");
+        }
+        let run = Run {
+            cmdline,
+            code: out.status.code().unwrap_or(-1),
+            stdout,
+            stderr,
+            json,
+        };
+        self.transcript.lock().unwrap().push(run.clone());
+        run
+    }
+
+    /// `tenant create --name NAME`, asserting the contract's shape.
+    #[track_caller]
+    pub fn create_tenant(&self, name: &str) -> Tenant {
+        let run = self.run(&["tenant", "create", "--name", name]);
+        run.code(0);
+        tenant_from(run.json())
+    }
+
+    /// `call OP --input INPUT` with `key` in `TENANTOPS_API_KEY`.
+    pub fn call(&self, key: &str, op: &str, input: Value) -> Run {
+        let input = input.to_string();
+        self.run_env(
+            &["call", op, "--input", &input],
+            &[("TENANTOPS_API_KEY", key)],
+        )
+    }
+
+    /// `call`, asserting `done`; returns the output.
+    #[track_caller]
+    pub fn call_ok(&self, key: &str, op: &str, input: Value) -> Value {
+        self.call(key, op, input).done().clone()
+    }
+
+    /// Creates a service persona with `roles` (and optionally a BU) and issues it a key with
+    /// `scopes`; returns the key.
+    #[track_caller]
+    pub fn service_key(
+        &self,
+        admin: &str,
+        handle: &str,
+        roles: &[&str],
+        scopes: &[&str],
+    ) -> String {
+        self.call_ok(
+            admin,
+            "members.create_persona",
+            json!({ "handle": handle, "kind": "service", "roles": roles }),
+        );
+        let issued = self.call_ok(
+            admin,
+            "keys.issue",
+            json!({ "persona": handle, "scopes": scopes, "expires_in": "1d" }),
+        );
+        api_key_of(&issued)
+    }
+}
+
+/// Checks the `tenant create` shape and extracts it.
+#[track_caller]
+pub fn tenant_from(v: &Value) -> Tenant {
+    let obj = v
+        .as_object()
+        .unwrap_or_else(|| panic!("tenant create printed {v}, not an object"));
+    let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["api_key", "persona_id", "tenant_id"],
+        "tenant create must print exactly tenant_id, persona_id, api_key: {v}"
+    );
+    let field = |k: &str| {
+        obj[k]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| panic!("`{k}` is not a non-empty string in {v}"))
+            .to_owned()
+    };
+    let tenant = Tenant {
+        tenant_id: field("tenant_id"),
+        persona_id: field("persona_id"),
+        api_key: field("api_key"),
+    };
+    assert_key_shape(&tenant.api_key);
+    tenant
+}
+
+/// Asserts the API-key format: `tops_` prefix, 43 characters, base62 after the prefix.
+#[track_caller]
+pub fn assert_key_shape(key: &str) {
+    assert!(
+        key.starts_with("tops_"),
+        "API key `{key}` lacks the tops_ prefix"
+    );
+    assert_eq!(
+        key.len(),
+        KEY_LEN,
+        "API key `{key}` is not {KEY_LEN} characters"
+    );
+    assert!(
+        key[5..].bytes().all(|b| b.is_ascii_alphanumeric()),
+        "API key `{key}` has characters outside [A-Za-z0-9]"
+    );
+}
+
+/// The `api_key` of a `keys.issue` / `keys.rotate` output, shape-checked.
+#[track_caller]
+pub fn api_key_of(output: &Value) -> String {
+    let key = output["api_key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no api_key in {output}"))
+        .to_owned();
+    assert_key_shape(&key);
+    key
+}
+
+/// `key` with one character of its random part changed (a typo).
+pub fn mistype(key: &str) -> String {
+    let mut bytes = key.as_bytes().to_vec();
+    let i = 12;
+    bytes[i] = if bytes[i] == b'x' { b'y' } else { b'x' };
+    String::from_utf8(bytes).expect("ascii key")
+}
+
+/// Every string under a key named `api_key`, anywhere in `v`.
+pub fn api_keys_in(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map {
+                if k == "api_key"
+                    && let Some(s) = child.as_str()
+                {
+                    out.push(s.to_owned());
+                }
+                api_keys_in(child, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|c| api_keys_in(c, out)),
+        _ => {}
+    }
+}
+
+/// Whether `haystack` contains `needle` as bytes.
+pub fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
