@@ -29,7 +29,7 @@ async fn main() {
     // Profiling aid: verify an existing export (`LEDGER_BENCH_VERIFY_DIR`) and nothing else.
     if let Ok(dir) = std::env::var("LEDGER_BENCH_VERIFY_DIR") {
         let t = Instant::now();
-        let report = ledger::verify_dir(std::path::Path::new(&dir), None)
+        let report = ledger::verify_dir(std::path::Path::new(&dir), None, &[])
             .expect("read")
             .expect("intact");
         let secs = t.elapsed().as_secs_f64();
@@ -113,7 +113,7 @@ async fn main() {
     core.export_audit(&tenant, &out).await.expect("export");
     let key = core.audit_verifier_key(&tenant).expect("key");
     let t = Instant::now();
-    let report = ledger::verify_dir(&out, Some(&key))
+    let report = ledger::verify_dir(&out, Some(&key), &[])
         .expect("read")
         .expect("intact");
     let secs = t.elapsed().as_secs_f64();

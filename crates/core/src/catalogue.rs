@@ -5,6 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
+use crate::notify::Notification;
 use crate::principal::Principal;
 use crate::scope::Scope;
 use crate::{Env, Event, store::Tx};
@@ -40,7 +41,16 @@ pub struct OpCtx {
     /// Shared services and configuration.
     pub env: Arc<Env>,
     detail: Map<String, Value>,
-    events: Vec<Event>,
+    effects: Effects,
+}
+
+/// What an operation asks to happen once its transaction has committed.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// Events for connection-holding surfaces and the approval executor.
+    pub events: Vec<Event>,
+    /// Notifications for people.
+    pub notifications: Vec<Notification>,
 }
 
 impl OpCtx {
@@ -51,7 +61,7 @@ impl OpCtx {
             now,
             env,
             detail: Map::new(),
-            events: Vec::new(),
+            effects: Effects::default(),
         }
     }
 
@@ -70,11 +80,16 @@ impl OpCtx {
 
     /// Queues an event to publish once the operation's transaction has committed.
     pub fn emit(&mut self, event: Event) {
-        self.events.push(event);
+        self.effects.events.push(event);
     }
 
-    pub(crate) fn into_parts(self) -> (Tx, Map<String, Value>, Vec<Event>) {
-        (self.tx, self.detail, self.events)
+    /// Queues a notification to deliver once the operation's transaction has committed.
+    pub fn notify(&mut self, notification: Notification) {
+        self.effects.notifications.push(notification);
+    }
+
+    pub(crate) fn into_parts(self) -> (Tx, Map<String, Value>, Effects) {
+        (self.tx, self.detail, self.effects)
     }
 }
 
@@ -100,14 +115,44 @@ pub trait Operation: Send + Sync + 'static {
     /// The output type.
     type Output: Serialize + JsonSchema + Send;
 
+    /// Whether the output carries a secret shown once (a new API key). Such operations cannot
+    /// be put behind an approval route: their result would have to be stored until collected.
+    const SECRET_OUTPUT: bool = false;
+
     /// Runs the operation inside `ctx.tx`. Must touch only rows of `ctx.tenant()`.
     fn execute(
         ctx: &mut OpCtx,
         input: Self::Input,
     ) -> impl Future<Output = Result<Self::Output>> + Send;
+
+    /// Facts about a call, computed read-only before it runs, that approval-route conditions
+    /// can test (e.g. `estimated_bytes` of an export). None by default.
+    fn facts(
+        ctx: &mut OpCtx,
+        input: &Self::Input,
+    ) -> impl Future<Output = Result<Map<String, Value>>> + Send {
+        let _ = (ctx, input);
+        async { Ok(Map::new()) }
+    }
+
+    /// What the call will do, in one sentence for the person asked to approve it.
+    fn describe(input: &Self::Input, facts: &Map<String, Value>) -> String {
+        let _ = (input, facts);
+        Self::SUMMARY.to_owned()
+    }
+}
+
+/// What is known about a call before it runs.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// See [`Operation::facts`].
+    pub facts: Map<String, Value>,
+    /// See [`Operation::describe`].
+    pub summary: String,
 }
 
 type Runner = for<'a> fn(&'a mut OpCtx, Value) -> BoxFuture<'a, Result<Value>>;
+type Planner = for<'a> fn(&'a mut OpCtx, Value) -> BoxFuture<'a, Result<Plan>>;
 
 /// The type-erased description of an operation, as every surface sees it.
 #[derive(Clone)]
@@ -130,9 +175,12 @@ pub struct OpSpec {
     pub input_schema: Schema,
     /// JSON Schema of the output.
     pub output_schema: Schema,
+    /// See [`Operation::SECRET_OUTPUT`].
+    pub secret_output: bool,
     /// Parses an input without running anything: the same check the operation applies.
     pub validate: fn(Value) -> Result<()>,
     pub(crate) run: Runner,
+    pub(crate) plan: Planner,
 }
 
 impl std::fmt::Debug for OpSpec {
@@ -186,6 +234,15 @@ fn run<O: Operation>(ctx: &mut OpCtx, input: Value) -> BoxFuture<'_, Result<Valu
     })
 }
 
+fn plan<O: Operation>(ctx: &mut OpCtx, input: Value) -> BoxFuture<'_, Result<Plan>> {
+    Box::pin(async move {
+        let input: O::Input = parse_input(input)?;
+        let facts = O::facts(ctx, &input).await?;
+        let summary = O::describe(&input, &facts);
+        Ok(Plan { facts, summary })
+    })
+}
+
 fn schema_for<T: JsonSchema>() -> Schema {
     let settings = schemars::generate::SchemaSettings::draft2020_12();
     settings.into_generator().into_root_schema_for::<T>()
@@ -203,8 +260,10 @@ pub fn spec<O: Operation>() -> OpSpec {
         examples: O::EXAMPLES,
         input_schema: schema_for::<O::Input>(),
         output_schema: schema_for::<O::Output>(),
+        secret_output: O::SECRET_OUTPUT,
         validate: |v| parse_input::<O::Input>(v).map(|_| ()),
         run: run::<O>,
+        plan: plan::<O>,
     }
 }
 

@@ -67,6 +67,16 @@ id_type!(
     BuId,
     "bu_"
 );
+id_type!(
+    /// An approval request.
+    RequestId,
+    "apr_"
+);
+id_type!(
+    /// An approval route.
+    RouteId,
+    "rt_"
+);
 
 #[cfg(test)]
 mod tests {

@@ -108,27 +108,37 @@ impl Claims {
     }
 }
 
-/// Verifies a token's signature, algorithm, issuer, audience and lifetime at `now`.
-pub fn verify(config: &JwtConfig, token: &str, now: DateTime<Utc>) -> Result<Claims> {
+/// Verifies a token's signature, algorithm, issuer and audience. The lifetime is checked
+/// separately ([`check_lifetime`]) so that a validly signed but expired token can still be
+/// attributed to its tenant for the audit ledger.
+pub fn decode(config: &JwtConfig, token: &str) -> Result<Claims> {
     let mut validation = Validation::new(config.algorithm);
     validation.algorithms = vec![config.algorithm];
     validation.set_issuer(&[&config.issuer]);
     validation.set_audience(&[&config.audience]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    // Lifetime is checked below against the core's clock, so tests can move time.
+    // Lifetime is checked against the core's clock, so tests can move time.
     validation.validate_exp = false;
     validation.validate_nbf = false;
     let data = jsonwebtoken::decode::<Claims>(token, &config.key, &validation)
         .map_err(|e| Error::Unauthenticated(format!("JWT rejected: {e}")))?;
-    let claims = data.claims;
+    Ok(data.claims)
+}
+
+/// Checks `exp` and `nbf` at `now`, with a few seconds of leeway for clock skew.
+pub fn check_lifetime(
+    config: &JwtConfig,
+    claims: &Claims,
+    now: DateTime<Utc>,
+) -> std::result::Result<(), &'static str> {
     let t = now.timestamp();
-    if claims.exp + config.leeway_secs <= t {
-        return Err(Error::Unauthenticated("JWT expired".into()));
+    if claims.exp.saturating_add(config.leeway_secs) <= t {
+        return Err("JWT expired");
     }
     if let Some(nbf) = claims.nbf
-        && nbf - config.leeway_secs > t
+        && nbf.saturating_sub(config.leeway_secs) > t
     {
-        return Err(Error::Unauthenticated("JWT not yet valid (nbf)".into()));
+        return Err("JWT not yet valid (nbf)");
     }
-    Ok(claims)
+    Ok(())
 }

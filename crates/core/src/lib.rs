@@ -6,14 +6,18 @@
 //! [`Outcome`]. No business rule lives outside this crate.
 
 pub mod apikey;
+pub mod approvals;
 pub mod catalogue;
 pub mod clock;
 pub mod error;
+pub mod fault;
 pub mod ids;
 pub mod jwt;
 pub mod ledger;
+pub mod notify;
 pub mod ops;
 pub mod principal;
+pub mod redact;
 pub mod roles;
 pub mod scope;
 pub mod secrets;

@@ -57,6 +57,19 @@ pub enum Surface {
 }
 
 impl Surface {
+    /// Parses a surface name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Surface::Cli,
+            Surface::Http,
+            Surface::Mcp,
+            Surface::Slack,
+            Surface::Discord,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+
     /// The surface's name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -80,6 +93,11 @@ pub enum Via {
     },
     /// A tenant-scoped JWT.
     Jwt,
+    /// Executed on the approval of a request (the requester's authority, two people's word).
+    Approval {
+        /// The approval request.
+        request_id: String,
+    },
     /// A linked chat identity.
     Chat {
         /// `slack` or `discord`.
@@ -94,6 +112,7 @@ impl fmt::Display for Via {
         match self {
             Via::ApiKey { key_id } => write!(f, "api_key:{key_id}"),
             Via::Jwt => f.write_str("jwt"),
+            Via::Approval { request_id } => write!(f, "approval:{request_id}"),
             Via::Chat { platform, user } => write!(f, "{platform}:{user}"),
         }
     }
@@ -117,6 +136,10 @@ pub struct Principal {
     /// When the credential stops being valid (key expiry, end of a rotation grace window, JWT
     /// `exp`); re-checked on every call, so a long-lived session cannot outlive it.
     pub valid_until: Option<chrono::DateTime<chrono::Utc>>,
+    /// For an API key: the digest of the exact secret used, so a long-lived session ends when a
+    /// rotation's grace window for that secret ends. Private: principals are made only by
+    /// [`crate::Core::authenticate`].
+    pub(crate) secret_digest: Option<[u8; 32]>,
 }
 
 impl Principal {

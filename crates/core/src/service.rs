@@ -2,12 +2,14 @@
 //! which every operation runs — scope check, one transaction, one audit entry.
 
 use crate::apikey::ApiKeySecret;
-use crate::catalogue::{self, OpCtx};
+use crate::approvals;
+use crate::catalogue::{self, Effects, OpCtx, OpSpec, Risk};
 use crate::clock::{Clock, SystemClock, to_millis};
 use crate::error::{Error, Result};
 use crate::ids::{KeyId, PersonaId, TenantId};
 use crate::jwt::{self, JwtConfig};
 use crate::ledger::{self, Actor, Draft};
+use crate::notify::{LogNotifier, Notification, Notifier};
 use crate::principal::{PersonaKind, Principal, Surface, Via};
 use crate::scope::{ScopeSet, scopes_from_json};
 use crate::secrets::MasterKey;
@@ -15,7 +17,7 @@ use crate::store::Store;
 use crate::{ops, roles};
 use chrono::Duration;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
@@ -47,6 +49,10 @@ pub struct Config {
     pub key_rotation_grace: Duration,
     /// The clock (the system clock outside tests).
     pub clock: Arc<dyn Clock>,
+    /// Notification sinks besides the log.
+    pub notifiers: Vec<Arc<dyn Notifier>>,
+    /// Where `tenant.export_all` writes archives (default: `exports/` beside the database).
+    pub export_dir: PathBuf,
     /// Create the database when it does not exist (provisioning); otherwise a missing file is a
     /// configuration error, not a silent new empty database.
     pub create_db: bool,
@@ -55,7 +61,12 @@ pub struct Config {
 impl Config {
     /// Defaults for a database file: key file beside it, no JWT, 10-minute grace, system clock.
     pub fn new(db_path: impl Into<PathBuf>) -> Self {
-        let db_path = db_path.into();
+        let db_path: PathBuf = db_path.into();
+        let export_dir = db_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."))
+            .join("exports");
         let mut key_path = db_path.clone().into_os_string();
         key_path.push(".master-key");
         Self {
@@ -64,6 +75,8 @@ impl Config {
             jwt: None,
             key_rotation_grace: Duration::minutes(10),
             clock: Arc::new(SystemClock),
+            notifiers: Vec::new(),
+            export_dir,
             create_db: true,
         }
     }
@@ -86,6 +99,20 @@ pub enum Event {
         /// The key.
         key: KeyId,
     },
+    /// A request reached its quorum (or broke the glass) and must now execute.
+    RequestApproved {
+        /// Its tenant.
+        tenant: TenantId,
+        /// The request.
+        request_id: String,
+    },
+    /// A request reached a final state.
+    RequestFinished {
+        /// Its tenant.
+        tenant: TenantId,
+        /// The request.
+        request_id: String,
+    },
 }
 
 /// Shared services handed to every operation.
@@ -103,6 +130,10 @@ pub struct Env {
     pub key_rotation_grace: Duration,
     /// Events for connection-holding surfaces.
     pub events: broadcast::Sender<Event>,
+    /// Where notifications go.
+    pub notifiers: Vec<Arc<dyn Notifier>>,
+    /// Where `tenant.export_all` writes its archives.
+    pub export_dir: PathBuf,
 }
 
 impl Env {
@@ -114,6 +145,13 @@ impl Env {
     /// Publishes an event (after the transaction that caused it committed).
     pub fn publish(&self, event: Event) {
         let _ = self.events.send(event);
+    }
+
+    /// Delivers a notification to every notifier.
+    pub fn notify(&self, notification: &Notification) {
+        for n in &self.notifiers {
+            n.notify(notification);
+        }
     }
 }
 
@@ -130,6 +168,14 @@ pub enum Outcome {
     PendingApproval {
         /// The approval request.
         request_id: String,
+        /// What will happen once approved.
+        summary: String,
+        /// Hex SHA-256 of canonical {tenant, operation, input, requester}, shown to approvers.
+        digest: String,
+        /// When the request expires if undecided (RFC 3339).
+        expires_at: String,
+        /// Approvals needed.
+        quorum: u32,
     },
     /// The caller may not do this.
     Denied {
@@ -168,6 +214,8 @@ impl Core {
         };
         let pepper = master.api_key_pepper();
         let (events, _) = broadcast::channel(1024);
+        let mut notifiers: Vec<Arc<dyn Notifier>> = vec![Arc::new(LogNotifier)];
+        notifiers.extend(config.notifiers);
         Ok(Self {
             env: Arc::new(Env {
                 store,
@@ -177,6 +225,8 @@ impl Core {
                 jwt: config.jwt,
                 key_rotation_grace: config.key_rotation_grace,
                 events,
+                notifiers,
+                export_dir: config.export_dir,
             }),
         })
     }
@@ -387,6 +437,7 @@ impl Core {
             via: Via::ApiKey { key_id },
             surface,
             valid_until,
+            secret_digest: Some(digest),
         };
         if let Some(reason) = refusal {
             self.record_refusal(&principal, reason).await?;
@@ -416,7 +467,7 @@ impl Core {
         let config = env.jwt.as_ref().ok_or_else(|| {
             Error::Unauthenticated("JWT authentication is not configured on this server".into())
         })?;
-        let claims = jwt::verify(config, token, env.clock.now())?;
+        let claims = jwt::decode(config, token)?;
         let (Some(tenant), Some(persona)) = (
             TenantId::parse(&claims.tenant_id),
             PersonaId::parse(&claims.sub),
@@ -446,7 +497,13 @@ impl Core {
             via: Via::Jwt,
             surface,
             valid_until: Some(crate::clock::from_millis(claims.exp.saturating_mul(1000))),
+            secret_digest: None,
         };
+        // The signature is valid, so the tenant is known: every refusal from here is recorded.
+        if let Err(reason) = jwt::check_lifetime(config, &claims, env.clock.now()) {
+            self.record_refusal(&principal, reason).await?;
+            return Err(Error::Unauthenticated(reason.into()));
+        }
         if status != "active" {
             let reason = "the token's persona has been revoked";
             self.record_refusal(&principal, reason).await?;
@@ -530,6 +587,27 @@ impl Core {
             refusal = Some("the credential has expired");
         }
         if refusal.is_none()
+            && let Some(digest) = &principal.secret_digest
+        {
+            let not_after: Option<Option<i64>> = sqlx::query_scalar(
+                "SELECT not_after FROM api_key_secrets WHERE digest = ? AND tenant_id = ?",
+            )
+            .bind(&digest[..])
+            .bind(principal.tenant.as_str())
+            .fetch_optional(env.store.pool())
+            .await?;
+            match not_after {
+                Some(None) => {}
+                Some(Some(t)) if t > to_millis(now) => {}
+                Some(Some(_)) => {
+                    refusal = Some(
+                        "this secret was replaced by a rotation and its grace window has ended",
+                    )
+                }
+                None => refusal = Some("this secret no longer exists"),
+            }
+        }
+        if refusal.is_none()
             && let Via::ApiKey { key_id } = &principal.via
         {
             let revoked: Option<Option<i64>> = sqlx::query_scalar(
@@ -559,9 +637,11 @@ impl Core {
     /// Runs operation `op` for `principal`: the single dispatch function of every surface.
     ///
     /// The principal is re-checked first ([`Core::refresh`]). A missing scope yields
-    /// [`Outcome::Denied`]; an operation error is returned as `Err`. Either way, and on success,
-    /// exactly one audit entry is written — on success in the operation's own transaction,
-    /// otherwise in a transaction of its own after the rollback.
+    /// [`Outcome::Denied`]. A destructive operation, or one an approval route matches, is not
+    /// run: a request bound to its digest is stored and [`Outcome::PendingApproval`] returned.
+    /// An operation error is returned as `Err`. In every case exactly one audit entry is
+    /// written — on success in the operation's own transaction, otherwise in a transaction of
+    /// its own after the rollback.
     pub async fn call(&self, principal: &Principal, op: &str, input: Value) -> Result<Outcome> {
         let env = &self.env;
         let principal = &self.refresh(principal).await?;
@@ -607,48 +687,52 @@ impl Core {
             .await?;
             return Ok(Outcome::Denied { reason });
         }
-        let signer = ledger::signer(&env.master, &principal.tenant)?;
         let now = env.clock.now();
-        let tx = env.store.begin_write().await?;
+        let read_only =
+            spec.risk == Risk::Read && !self.has_routes(&principal.tenant, spec.name).await?;
+        if read_only {
+            return self.call_read(principal, spec, input, now).await;
+        }
+        // One write transaction holds the operation and its audit entry, whatever the outcome:
+        // the operation runs inside a savepoint that is rolled back if it fails, and the
+        // failure's entry is committed in its place.
+        let mut tx = env.store.begin_write().await?;
+        sqlx::query("SAVEPOINT op").execute(&mut *tx).await?;
         let mut ctx = OpCtx::new(tx, principal.clone(), now, env.clone());
-        let result = (spec.run)(&mut ctx, input.clone()).await;
-        let (mut tx, mut detail, events) = ctx.into_parts();
-        match result {
-            Ok(output) => {
-                detail.insert("input".into(), input);
-                ledger::record(
-                    &mut tx,
-                    &principal.tenant,
-                    &signer,
-                    now,
-                    vec![Draft {
-                        actor: actor_of(principal),
-                        op: spec.name.to_owned(),
-                        outcome: "done".into(),
-                        detail: Value::Object(detail),
-                    }],
-                )
-                .await?;
+        let step = match self.gate(&mut ctx, spec, &input).await {
+            Ok(Some(pending)) => Ok(Step::Pending(pending)),
+            Ok(None) => (spec.run)(&mut ctx, input.clone()).await.map(Step::Done),
+            Err(e) => Err(e),
+        };
+        let (mut tx, mut detail, effects) = ctx.into_parts();
+        let signer = ledger::signer(&env.master, &principal.tenant)?;
+        match step {
+            Ok(Step::Pending((outcome, notification))) => {
+                sqlx::query("RELEASE op").execute(&mut *tx).await?;
                 tx.commit().await?;
-                for event in events {
-                    env.publish(event);
-                }
+                env.notify(&notification);
+                Ok(outcome)
+            }
+            Ok(Step::Done(output)) => {
+                sqlx::query("RELEASE op").execute(&mut *tx).await?;
+                detail.insert("input".into(), input);
+                let draft = Draft {
+                    actor: actor_of(principal),
+                    op: spec.name.to_owned(),
+                    outcome: "done".into(),
+                    detail: Value::Object(detail),
+                };
+                ledger::record(&mut tx, &principal.tenant, &signer, now, vec![draft]).await?;
+                tx.commit().await?;
+                let output = self.after_commit(effects, output).await;
                 Ok(Outcome::Done { output })
             }
             Err(err) => {
-                tx.rollback().await?;
-                let outcome = match err {
-                    Error::Denied { .. } => "denied",
-                    Error::BadInput { .. } => "invalid",
-                    _ => "failed",
-                };
-                self.record(
-                    principal,
-                    spec.name,
-                    outcome,
-                    json!({ "input": input, "error": err.to_string() }),
-                )
-                .await?;
+                sqlx::query("ROLLBACK TO op").execute(&mut *tx).await?;
+                sqlx::query("RELEASE op").execute(&mut *tx).await?;
+                let draft = failure_draft(principal, spec.name, &input, &err);
+                ledger::record(&mut tx, &principal.tenant, &signer, now, vec![draft]).await?;
+                tx.commit().await?;
                 match err {
                     Error::Denied { reason } => Ok(Outcome::Denied { reason }),
                     other => Err(other),
@@ -656,6 +740,584 @@ impl Core {
             }
         }
     }
+
+    /// Whether any approval route names `op` in the tenant.
+    async fn has_routes(&self, tenant: &TenantId, op: &str) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM approval_routes WHERE tenant_id = ? AND operation = ?",
+        )
+        .bind(tenant.as_str())
+        .bind(op)
+        .fetch_one(self.env.store.pool())
+        .await?;
+        Ok(n > 0)
+    }
+
+    /// A read-only call runs in a read transaction (a consistent snapshot that never holds the
+    /// write lock); its output is released only after its audit entry has committed.
+    async fn call_read(
+        &self,
+        principal: &Principal,
+        spec: &OpSpec,
+        input: Value,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Outcome> {
+        let env = &self.env;
+        let tx = env.store.begin_read().await?;
+        let mut ctx = OpCtx::new(tx, principal.clone(), now, env.clone());
+        let result = (spec.run)(&mut ctx, input.clone()).await;
+        let (tx, mut detail, _) = ctx.into_parts();
+        tx.rollback().await?;
+        match result {
+            Ok(output) => {
+                detail.insert("input".into(), input);
+                self.record(principal, spec.name, "done", Value::Object(detail))
+                    .await?;
+                Ok(Outcome::Done { output })
+            }
+            Err(err) => {
+                let draft = failure_draft(principal, spec.name, &input, &err);
+                self.record(principal, spec.name, &draft.outcome, draft.detail)
+                    .await?;
+                match err {
+                    Error::Denied { reason } => Ok(Outcome::Denied { reason }),
+                    other => Err(other),
+                }
+            }
+        }
+    }
+
+    /// The two-person gate. For a destructive call, or one an approval route matches, stores a
+    /// request with its audit entry in `ctx.tx` and returns the outcome and the notification to
+    /// send once committed. Otherwise leaves the transaction untouched and returns `None`.
+    async fn gate(
+        &self,
+        ctx: &mut OpCtx,
+        spec: &OpSpec,
+        input: &Value,
+    ) -> Result<Option<(Outcome, Notification)>> {
+        let tenant = ctx.tenant().clone();
+        let routed: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM approval_routes WHERE tenant_id = ? AND operation = ?",
+        )
+        .bind(tenant.as_str())
+        .bind(spec.name)
+        .fetch_one(&mut *ctx.tx)
+        .await?;
+        if spec.risk != Risk::Destructive && routed == 0 {
+            return Ok(None);
+        }
+        let plan = (spec.plan)(ctx, input.clone()).await?;
+        let route =
+            approvals::matching_route(&mut ctx.tx, &tenant, spec.name, &plan.facts, input).await?;
+        if spec.risk != Risk::Destructive && route.is_none() {
+            return Ok(None);
+        }
+        let principal = ctx.principal.clone();
+        let (stored, pending) = approvals::create(
+            &mut ctx.tx,
+            &principal,
+            spec.name,
+            input,
+            &plan.facts,
+            &plan.summary,
+            route.as_ref(),
+            ctx.now,
+        )
+        .await?;
+        let approvers = approvals::eligible_approvers(&mut ctx.tx, &tenant, &stored).await?;
+        let signer = ledger::signer(&self.env.master, &tenant)?;
+        ledger::record(
+            &mut ctx.tx,
+            &tenant,
+            &signer,
+            ctx.now,
+            vec![Draft {
+                actor: actor_of(&principal),
+                op: spec.name.to_owned(),
+                outcome: "pending_approval".into(),
+                detail: json!({
+                    "input": input,
+                    "request_id": pending.request_id,
+                    "digest": pending.digest,
+                    "facts": plan.facts,
+                    "route": route.as_ref().map(|r| r.name.clone()),
+                    "quorum": pending.quorum,
+                }),
+            }],
+        )
+        .await?;
+        let notification = Notification::Requested {
+            tenant,
+            request_id: pending.request_id.clone(),
+            operation: spec.name.to_owned(),
+            summary: pending.summary.clone(),
+            approvers,
+        };
+        let outcome = Outcome::PendingApproval {
+            request_id: pending.request_id,
+            summary: pending.summary,
+            digest: pending.digest,
+            expires_at: pending.expires_at,
+            quorum: pending.quorum,
+        };
+        Ok(Some((outcome, notification)))
+    }
+
+    /// Runs an operation in `ctx` and commits it with its audit entry (and, for an approved
+    /// request, its `succeeded` state). On error the transaction is rolled back.
+    async fn run_and_commit(
+        &self,
+        mut ctx: OpCtx,
+        spec: &OpSpec,
+        input: Value,
+        extra: Map<String, Value>,
+        request: Option<&str>,
+    ) -> Result<(Value, Effects)> {
+        let result = (spec.run)(&mut ctx, input.clone()).await;
+        let principal = ctx.principal.clone();
+        let now = ctx.now;
+        let (mut tx, mut detail, effects) = ctx.into_parts();
+        let output = match result {
+            Ok(output) => output,
+            Err(err) => {
+                tx.rollback().await?;
+                return Err(err);
+            }
+        };
+        detail.insert("input".into(), input);
+        detail.extend(extra);
+        let signer = ledger::signer(&self.env.master, &principal.tenant)?;
+        ledger::record(
+            &mut tx,
+            &principal.tenant,
+            &signer,
+            now,
+            vec![Draft {
+                actor: actor_of(&principal),
+                op: spec.name.to_owned(),
+                outcome: "done".into(),
+                detail: Value::Object(detail),
+            }],
+        )
+        .await?;
+        if let Some(id) = request {
+            let done = sqlx::query(
+                "UPDATE approval_requests SET state = 'succeeded', result = ?, finished_at = ?, lease_until = NULL \
+                 WHERE tenant_id = ? AND id = ? AND state = 'executing'",
+            )
+            .bind(output.to_string())
+            .bind(to_millis(now))
+            .bind(principal.tenant.as_str())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() != 1 {
+                tx.rollback().await?;
+                return Err(Error::Conflict(format!(
+                    "request {id} is no longer executing"
+                )));
+            }
+        }
+        tx.commit().await?;
+        Ok((output, effects))
+    }
+
+    /// Publishes an operation's events and notifications, and executes requests it approved.
+    /// When it approved one and its output shows that request, the output is refreshed to show
+    /// the request after execution.
+    async fn after_commit(&self, effects: Effects, mut output: Value) -> Value {
+        for n in &effects.notifications {
+            self.env.notify(n);
+        }
+        for event in effects.events {
+            if let Event::RequestApproved { tenant, request_id } = &event {
+                crate::fault::point(crate::fault::AFTER_APPROVAL);
+                if let Err(e) = self.execute_request(tenant, request_id).await {
+                    tracing::error!(request = %request_id, error = %e, "executing an approved request failed");
+                }
+                if output
+                    .get("request")
+                    .and_then(|r| r.get("id"))
+                    .and_then(Value::as_str)
+                    == Some(request_id)
+                {
+                    let mut conn = match self.env.store.pool().acquire().await {
+                        Ok(c) => c,
+                        Err(_) => continue,
+                    };
+                    if let Ok(view) = approvals::view(&mut conn, tenant, request_id).await {
+                        output["request"] = json!(view);
+                    }
+                }
+            }
+            self.env.publish(event);
+        }
+        output
+    }
+
+    /// Executes an approved request exactly once: claims it (`approved` → `executing`, or a
+    /// stalled `executing` whose lease ran out), re-checks it — the input still matches its
+    /// digest, the requester is active and still holds the scope, the approvals still stand —
+    /// and runs the operation as the requester, committing the result, its audit entry and the
+    /// `succeeded` state together. Returns whether this call executed it.
+    pub async fn execute_request(&self, tenant: &TenantId, request_id: &str) -> Result<bool> {
+        let env = &self.env;
+        let now = env.clock.now();
+        let mut tx = env.store.begin_write().await?;
+        let claimed = sqlx::query(
+            "UPDATE approval_requests SET state = 'executing', lease_until = ? \
+             WHERE tenant_id = ? AND id = ? \
+               AND (state = 'approved' OR (state = 'executing' AND lease_until <= ?))",
+        )
+        .bind(to_millis(now + approvals::EXECUTION_LEASE))
+        .bind(tenant.as_str())
+        .bind(request_id)
+        .bind(to_millis(now))
+        .execute(&mut *tx)
+        .await?;
+        if claimed.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let req = approvals::load(&mut tx, tenant, request_id).await?;
+        tx.commit().await?;
+
+        let mut conn = env.store.pool().acquire().await?;
+        let failure = self.execution_blocker(&mut conn, tenant, &req).await?;
+        drop(conn);
+        let Some(spec) = catalogue::find(&req.operation) else {
+            self.finish_failed(tenant, &req, "the operation no longer exists in this build")
+                .await?;
+            return Ok(true);
+        };
+        if let Some(reason) = failure {
+            self.finish_failed(tenant, &req, &reason).await?;
+            return Ok(true);
+        }
+        let role_scopes = self
+            .role_scopes(tenant, &PersonaId::from_db(req.requester.clone()))
+            .await?;
+        let principal = Principal {
+            tenant: tenant.clone(),
+            persona: PersonaId::from_db(req.requester.clone()),
+            kind: PersonaKind::parse(&req.requester_kind).unwrap_or(PersonaKind::Service),
+            scopes: req
+                .requester_scopes
+                .intersection(&role_scopes)
+                .copied()
+                .collect(),
+            via: Via::Approval {
+                request_id: req.id.clone(),
+            },
+            surface: Surface::parse(&req.requester_surface).unwrap_or(Surface::Cli),
+            valid_until: None,
+            secret_digest: None,
+        };
+        let tx = env.store.begin_write().await?;
+        let ctx = OpCtx::new(tx, principal, env.clock.now(), env.clone());
+        let mut conn = env.store.pool().acquire().await?;
+        let (approved_by, _) = approvals::standing_approvals(&mut conn, tenant, &req).await?;
+        drop(conn);
+        let extra: Map<String, Value> = json!({
+            "request_id": req.id,
+            "digest": req.digest,
+            "approved_by": approved_by,
+            "break_glass_by": req.break_glass_by,
+        })
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+        match self
+            .run_and_commit(ctx, spec, req.input.clone(), extra, Some(&req.id))
+            .await
+        {
+            Ok((_, effects)) => {
+                for n in &effects.notifications {
+                    env.notify(n);
+                }
+                for e in effects.events {
+                    env.publish(e);
+                }
+                env.notify(&Notification::Executed {
+                    tenant: tenant.clone(),
+                    request_id: req.id.clone(),
+                    operation: req.operation.clone(),
+                    requester: req.requester.clone(),
+                });
+                env.publish(Event::RequestFinished {
+                    tenant: tenant.clone(),
+                    request_id: req.id.clone(),
+                });
+            }
+            Err(e) => self.finish_failed(tenant, &req, &e.to_string()).await?,
+        }
+        Ok(true)
+    }
+
+    /// Why an approved request may not run now, if anything.
+    async fn execution_blocker(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        tenant: &TenantId,
+        req: &approvals::StoredRequest,
+    ) -> Result<Option<String>> {
+        let requester = PersonaId::from_db(req.requester.clone());
+        if approvals::digest(tenant, &req.operation, &req.input, &requester) != req.digest {
+            return Ok(Some(
+                "the stored input no longer matches the digest that was approved; nothing was run"
+                    .into(),
+            ));
+        }
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM personas WHERE tenant_id = ? AND id = ?")
+                .bind(tenant.as_str())
+                .bind(&req.requester)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if status.as_deref() != Some("active") {
+            return Ok(Some(
+                "the requester is no longer active; nothing was run".into(),
+            ));
+        }
+        if let Some(spec) = catalogue::find(&req.operation)
+            && let Some(scope) = spec.scope
+        {
+            let now_scopes = self.role_scopes(tenant, &requester).await?;
+            if !now_scopes.contains(&scope) || !req.requester_scopes.contains(&scope) {
+                return Ok(Some(format!(
+                    "the requester no longer holds `{scope}`; nothing was run"
+                )));
+            }
+        }
+        if req.break_glass_by.is_none() {
+            let (valid, lapsed) = approvals::standing_approvals(conn, tenant, req).await?;
+            if (valid.len() as u32) < req.quorum {
+                return Ok(Some(format!(
+                    "only {} of the {} approvals still stand ({}); nothing was run",
+                    valid.len(),
+                    req.quorum,
+                    lapsed.join("; ")
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Marks an executing request failed, with its audit entry, and tells the requester.
+    async fn finish_failed(
+        &self,
+        tenant: &TenantId,
+        req: &approvals::StoredRequest,
+        reason: &str,
+    ) -> Result<()> {
+        let env = &self.env;
+        let now = env.clock.now();
+        let signer = ledger::signer(&env.master, tenant)?;
+        let mut tx = env.store.begin_write().await?;
+        sqlx::query(
+            "UPDATE approval_requests SET state = 'failed', error = ?, finished_at = ?, lease_until = NULL \
+             WHERE tenant_id = ? AND id = ? AND state = 'executing'",
+        )
+        .bind(reason)
+        .bind(to_millis(now))
+        .bind(tenant.as_str())
+        .bind(&req.id)
+        .execute(&mut *tx)
+        .await?;
+        ledger::record(
+            &mut tx,
+            tenant,
+            &signer,
+            now,
+            vec![Draft {
+                actor: Actor {
+                    persona: Some(req.requester.clone()),
+                    kind: Some(req.requester_kind.clone()),
+                    via: format!("approval:{}", req.id),
+                    surface: req.requester_surface.clone(),
+                },
+                op: req.operation.clone(),
+                outcome: "failed".into(),
+                detail: json!({ "request_id": req.id, "input": req.input, "error": reason }),
+            }],
+        )
+        .await?;
+        tx.commit().await?;
+        env.notify(&Notification::Failed {
+            tenant: tenant.clone(),
+            request_id: req.id.clone(),
+            operation: req.operation.clone(),
+            requester: req.requester.clone(),
+            reason: reason.to_owned(),
+        });
+        env.publish(Event::RequestFinished {
+            tenant: tenant.clone(),
+            request_id: req.id.clone(),
+        });
+        Ok(())
+    }
+
+    /// One pass of the approvals worker over every tenant: escalates requests whose SLA
+    /// breached (once), expires those past their hard limit, and executes approved requests
+    /// nobody is executing (after a crash, or a stalled execution whose lease ran out).
+    pub async fn tick_approvals(&self) -> Result<TickReport> {
+        let env = &self.env;
+        let now = to_millis(env.clock.now());
+        let mut report = TickReport::default();
+        let due: Vec<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT tenant_id, id, escalation_persona FROM approval_requests \
+             WHERE state = 'pending' AND escalated_at IS NULL AND sla_at <= ? AND expires_at > ?",
+        )
+        .bind(now)
+        .bind(now)
+        .fetch_all(env.store.pool())
+        .await?;
+        for (tenant, id, to) in due {
+            let tenant = TenantId::from_db(tenant);
+            if self
+                .transition(&tenant, &id, "UPDATE approval_requests SET escalated_at = ? WHERE tenant_id = ? AND id = ? AND state = 'pending' AND escalated_at IS NULL", "approvals.escalate", json!({ "request_id": id, "to": to }))
+                .await?
+            {
+                report.escalated += 1;
+                env.notify(&Notification::Escalated { tenant, request_id: id, to });
+            }
+        }
+        let expired: Vec<(String, String)> = sqlx::query_as(
+            "SELECT tenant_id, id FROM approval_requests WHERE state = 'pending' AND expires_at <= ?",
+        )
+        .bind(now)
+        .fetch_all(env.store.pool())
+        .await?;
+        for (tenant, id) in expired {
+            let tenant = TenantId::from_db(tenant);
+            if self.expire(&tenant, &id).await? {
+                report.expired += 1;
+            }
+        }
+        let runnable: Vec<(String, String)> = sqlx::query_as(
+            "SELECT tenant_id, id FROM approval_requests \
+             WHERE state = 'approved' OR (state = 'executing' AND lease_until <= ?) ORDER BY created_at",
+        )
+        .bind(now)
+        .fetch_all(env.store.pool())
+        .await?;
+        for (tenant, id) in runnable {
+            if self
+                .execute_request(&TenantId::from_db(tenant), &id)
+                .await?
+            {
+                report.resumed += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Expires a pending request past its hard limit (also done lazily when someone decides).
+    pub(crate) async fn expire(&self, tenant: &TenantId, id: &str) -> Result<bool> {
+        let changed = self
+            .transition(
+                tenant,
+                id,
+                "UPDATE approval_requests SET state = 'expired', finished_at = ? WHERE tenant_id = ? AND id = ? AND state = 'pending'",
+                "approvals.expire",
+                json!({ "request_id": id }),
+            )
+            .await?;
+        if changed {
+            self.env.notify(&Notification::Expired {
+                tenant: tenant.clone(),
+                request_id: id.to_owned(),
+            });
+            self.env.publish(Event::RequestFinished {
+                tenant: tenant.clone(),
+                request_id: id.to_owned(),
+            });
+        }
+        Ok(changed)
+    }
+
+    /// Applies a worker state change (`sql` binds now, tenant, id) with its audit entry, by the
+    /// platform. Returns whether the row changed.
+    async fn transition(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        sql: &'static str,
+        op: &str,
+        detail: Value,
+    ) -> Result<bool> {
+        let env = &self.env;
+        let now = env.clock.now();
+        let mut tx = env.store.begin_write().await?;
+        let changed = sqlx::query(sql)
+            .bind(to_millis(now))
+            .bind(tenant.as_str())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if !changed {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let signer = ledger::signer(&env.master, tenant)?;
+        ledger::record(
+            &mut tx,
+            tenant,
+            &signer,
+            now,
+            vec![Draft {
+                actor: Actor {
+                    persona: None,
+                    kind: None,
+                    via: "platform".into(),
+                    surface: "worker".into(),
+                },
+                op: op.to_owned(),
+                outcome: "done".into(),
+                detail,
+            }],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+/// How far a write call got.
+enum Step {
+    /// Waiting for approval.
+    Pending((Outcome, Notification)),
+    /// Ran, with this output.
+    Done(Value),
+}
+
+/// The audit entry of a call that failed.
+fn failure_draft(principal: &Principal, op: &str, input: &Value, err: &Error) -> Draft {
+    let outcome = match err {
+        Error::Denied { .. } => "denied",
+        Error::BadInput { .. } => "invalid",
+        _ => "failed",
+    };
+    Draft {
+        actor: actor_of(principal),
+        op: op.to_owned(),
+        outcome: outcome.into(),
+        detail: json!({ "input": input, "error": err.to_string() }),
+    }
+}
+
+/// What one worker pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TickReport {
+    /// Requests escalated.
+    pub escalated: u32,
+    /// Requests expired.
+    pub expired: u32,
+    /// Approved requests executed (resumed).
+    pub resumed: u32,
 }
 
 /// How a principal appears in the ledger.
@@ -679,12 +1341,23 @@ impl Core {
         &self,
         tenant: &TenantId,
     ) -> Result<std::result::Result<ledger::verify::Report, ledger::verify::Failure>> {
+        self.verify_audit_against(tenant, &[]).await
+    }
+
+    /// Like [`Core::verify_audit`], and also checks that checkpoints kept from earlier (signed
+    /// notes from `audit.checkpoint`) are consistent with the ledger: no rollback, no rewrite.
+    pub async fn verify_audit_against(
+        &self,
+        tenant: &TenantId,
+        trusted: &[String],
+    ) -> Result<std::result::Result<ledger::verify::Report, ledger::verify::Failure>> {
         let key = self.audit_verifier_key(tenant)?;
-        ledger::verify_db(self.env.store.pool(), tenant, &key).await
+        ledger::verify_db(self.env.store.pool(), tenant, &key, trusted).await
     }
 
     /// Exports a tenant's ledger (entries, checkpoints, verifier key) to `dir`.
     pub async fn export_audit(&self, tenant: &TenantId, dir: &std::path::Path) -> Result<u64> {
-        ledger::export(self.env.store.pool(), tenant, dir).await
+        let key = self.audit_verifier_key(tenant)?;
+        ledger::export(self.env.store.pool(), tenant, &key, dir).await
     }
 }

@@ -48,7 +48,12 @@ impl Store {
         loop {
             match migrator.run(&pool).await {
                 Ok(()) => break,
-                Err(e) if attempt < 5 => {
+                // Only a statement failing on another process's half-applied migration is
+                // retried; a checksum mismatch or an unknown version is reported at once.
+                Err(e @ sqlx::migrate::MigrateError::Execute(_))
+                | Err(e @ sqlx::migrate::MigrateError::ExecuteMigration(..))
+                    if attempt < 5 =>
+                {
                     attempt += 1;
                     tracing::debug!(error = %e, attempt, "migration raced another process; retrying");
                     tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
@@ -67,6 +72,11 @@ impl Store {
     /// Starts a write transaction holding SQLite's write lock from its first statement.
     pub async fn begin_write(&self) -> Result<Tx> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// Starts a read transaction: a consistent snapshot that does not take the write lock.
+    pub async fn begin_read(&self) -> Result<Tx> {
+        Ok(self.pool.begin().await?)
     }
 
     /// Whether any tenant exists yet (used to decide whether a missing key file is an error).

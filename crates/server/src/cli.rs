@@ -78,6 +78,11 @@ enum AuditCommand {
         /// With --dir: the trusted verifier key (default: the export's own verifier-key.txt).
         #[arg(long, requires = "dir")]
         key: Option<String>,
+        /// A checkpoint kept from earlier (a file holding the signed note from
+        /// `call audit.checkpoint`); repeatable. The ledger must be consistent with each: this
+        /// catches a rollback to an older, validly signed state.
+        #[arg(long = "checkpoint", value_name = "FILE")]
+        checkpoints: Vec<PathBuf>,
     },
     /// Export a tenant's ledger (entries, checkpoints, verifier key) for offline verification.
     Export {
@@ -115,35 +120,58 @@ pub async fn run(cli: Cli) -> u8 {
             api_key,
         } => call(&cli.db, operation, input, api_key).await,
         Command::Audit {
-            command: AuditCommand::Verify { tenant, dir, key },
-        } => match (tenant, dir) {
-            (_, Some(dir)) => {
-                if let Some(k) = &key
-                    && let Err(e) = tenantops_core::ledger::checkpoint::CheckpointVerifier::new(k)
-                {
-                    eprintln!("error: --key: {e}");
-                    return exit::BAD_INPUT;
+            command:
+                AuditCommand::Verify {
+                    tenant,
+                    dir,
+                    key,
+                    checkpoints,
+                },
+        } => {
+            let mut trusted = Vec::new();
+            for path in &checkpoints {
+                match std::fs::read_to_string(path) {
+                    Ok(note) => trusted.push(note),
+                    Err(e) => {
+                        eprintln!("error: --checkpoint {}: {e}", path.display());
+                        return exit::BAD_INPUT;
+                    }
                 }
-                if key.is_none() {
-                    eprintln!(
-                        "note: trusting the verifier key inside the export; pass --key with a key \
+            }
+            match (tenant, dir) {
+                (_, Some(dir)) => {
+                    if let Some(k) = &key
+                        && let Err(e) =
+                            tenantops_core::ledger::checkpoint::CheckpointVerifier::new(k)
+                    {
+                        eprintln!("error: --key: {e}");
+                        return exit::BAD_INPUT;
+                    }
+                    if key.is_none() {
+                        eprintln!(
+                            "note: trusting the verifier key inside the export; pass --key with a key \
                          obtained independently to rule out a substituted export"
-                    );
+                        );
+                    }
+                    verdict(tenantops_core::ledger::verify_dir(
+                        &dir,
+                        key.as_deref(),
+                        &trusted,
+                    ))
                 }
-                verdict(tenantops_core::ledger::verify_dir(&dir, key.as_deref()))
+                (Some(tenant), None) => {
+                    let Some(tenant) = TenantId::parse(&tenant) else {
+                        eprintln!("error: --tenant: `{tenant}` is not a tenant id (tn_…)");
+                        return exit::BAD_INPUT;
+                    };
+                    with_core(&cli.db, false, |core| async move {
+                        verdict(core.verify_audit_against(&tenant, &trusted).await)
+                    })
+                    .await
+                }
+                (None, None) => exit::BAD_INPUT,
             }
-            (Some(tenant), None) => {
-                let Some(tenant) = TenantId::parse(&tenant) else {
-                    eprintln!("error: --tenant: `{tenant}` is not a tenant id (tn_…)");
-                    return exit::BAD_INPUT;
-                };
-                with_core(&cli.db, false, |core| async move {
-                    verdict(core.verify_audit(&tenant).await)
-                })
-                .await
-            }
-            (None, None) => exit::BAD_INPUT,
-        },
+        }
         Command::Audit {
             command: AuditCommand::Export { tenant, out },
         } => {

@@ -126,13 +126,21 @@ struct Head {
     frontier: Frontier,
 }
 
-async fn head(conn: &mut SqliteConnection, tenant: &TenantId) -> Result<Head> {
-    let row: Option<(i64, Vec<u8>, Vec<u8>)> =
-        sqlx::query_as("SELECT size, last_hash, frontier FROM audit_heads WHERE tenant_id = ?")
-            .bind(tenant.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
-    let (size, last, frontier) =
+/// Reads the head and checks it against its own signed checkpoint before anything is appended:
+/// a head whose size or compact range was rewritten in the database (by someone without the
+/// master key) is refused rather than extended and re-signed.
+async fn head(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    signer: &CheckpointSigner,
+) -> Result<Head> {
+    let row: Option<(i64, Vec<u8>, Vec<u8>, String)> = sqlx::query_as(
+        "SELECT size, last_hash, frontier, checkpoint FROM audit_heads WHERE tenant_id = ?",
+    )
+    .bind(tenant.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (size, last, frontier, note) =
         row.ok_or_else(|| Error::Internal(format!("tenant {tenant} has no audit ledger")))?;
     let size = size as u64;
     let last_hash: Hash = last
@@ -140,6 +148,20 @@ async fn head(conn: &mut SqliteConnection, tenant: &TenantId) -> Result<Head> {
         .map_err(|_| Error::Internal("corrupt audit head hash".into()))?;
     let frontier = Frontier::from_bytes(size, &frontier)
         .map_err(|e| Error::Internal(format!("corrupt audit head: {e}")))?;
+    let verifier = checkpoint::CheckpointVerifier::new(&signer.verifier_key())
+        .map_err(|e| Error::Internal(format!("audit verifier: {e}")))?;
+    let signed = verifier.verify(&note).map_err(|e| {
+        Error::Internal(format!(
+            "the audit head of tenant {tenant} fails its signed checkpoint ({e}); the ledger was \
+             tampered with — run `tenantops audit verify` and restore from backup"
+        ))
+    })?;
+    if signed.size != size || signed.root != frontier.root() {
+        return Err(Error::Internal(format!(
+            "the audit head of tenant {tenant} does not match its signed checkpoint; the ledger was \
+             tampered with — run `tenantops audit verify` and restore from backup"
+        )));
+    }
     Ok(Head {
         size,
         last_hash,
@@ -160,11 +182,13 @@ pub async fn record(
     now: DateTime<Utc>,
     drafts: Vec<Draft>,
 ) -> Result<Vec<Appended>> {
-    let mut h = head(conn, tenant).await?;
+    let mut h = head(conn, tenant, signer).await?;
     let old_size = h.size;
     let ts = now.to_rfc3339_opts(SecondsFormat::Millis, true);
     let mut rows: Vec<(u64, String, Hash)> = Vec::with_capacity(drafts.len());
-    for draft in drafts {
+    for mut draft in drafts {
+        // Whatever a caller pasted, a credential never becomes part of the ledger.
+        crate::redact::json(&mut draft.detail);
         let body = Body {
             v: 1,
             tenant: tenant.to_string(),
@@ -325,10 +349,14 @@ pub mod export_files {
 
 /// Verifies a tenant's ledger in the database against `trusted_key` (derived from the master
 /// key by the caller, never read from the database it is checking).
+///
+/// `trusted` are checkpoints the caller kept from earlier (from `audit.checkpoint`); they must
+/// be consistent with the ledger, which defeats a rollback to an older, validly signed state.
 pub async fn verify_db(
     pool: &sqlx::SqlitePool,
     tenant: &TenantId,
     trusted_key: &str,
+    trusted: &[String],
 ) -> Result<std::result::Result<verify::Report, verify::Failure>> {
     use futures::TryStreamExt;
     let stored: Option<String> =
@@ -347,15 +375,19 @@ pub async fn verify_db(
             message: "the verifier key stored for the tenant is not the one the master key derives: replaced".into(),
         }));
     }
+    // One read transaction: entries and checkpoints from the same snapshot, even while the
+    // ledger keeps growing.
+    let mut snapshot = pool.begin().await?;
     let mut notes: Vec<String> =
         sqlx::query_scalar("SELECT note FROM audit_checkpoints WHERE tenant_id = ? ORDER BY size")
             .bind(tenant.as_str())
-            .fetch_all(pool)
+            .fetch_all(&mut *snapshot)
             .await?;
+    notes.extend_from_slice(trusted);
     let head: Option<String> =
         sqlx::query_scalar("SELECT checkpoint FROM audit_heads WHERE tenant_id = ?")
             .bind(tenant.as_str())
-            .fetch_optional(pool)
+            .fetch_optional(&mut *snapshot)
             .await?;
     notes.extend(head);
     let mut verifier = match verify::LedgerVerifier::new(tenant.as_str(), trusted_key, &notes) {
@@ -366,7 +398,7 @@ pub async fn verify_db(
         "SELECT seq, body, leaf_hash FROM audit_entries WHERE tenant_id = ? ORDER BY seq",
     )
     .bind(tenant.as_str())
-    .fetch(pool);
+    .fetch(&mut *snapshot);
     let mut batch: Vec<(i64, String, Vec<u8>)> = Vec::with_capacity(VERIFY_BATCH);
     loop {
         let row = rows.try_next().await?;
@@ -395,20 +427,29 @@ pub async fn verify_db(
 
 /// Writes a tenant's ledger to `dir` so that [`verify_dir`] can check it with no database.
 /// Returns how many entries were written.
+///
+/// `verifier_key` is written as the export's key: pass the one the master key derives, never
+/// the one stored beside the data being exported.
 pub async fn export(
     pool: &sqlx::SqlitePool,
     tenant: &TenantId,
+    verifier_key: &str,
     dir: &std::path::Path,
 ) -> Result<u64> {
     use futures::TryStreamExt;
     use std::io::Write;
     let io =
         |e: std::io::Error| Error::Config(format!("cannot write export to {}: {e}", dir.display()));
-    let key: Option<String> = sqlx::query_scalar("SELECT audit_verifier FROM tenants WHERE id = ?")
+    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM tenants WHERE id = ?")
         .bind(tenant.as_str())
         .fetch_optional(pool)
         .await?;
-    let key = key.ok_or_else(|| Error::NotFound(format!("no tenant {tenant} in this database")))?;
+    if exists.is_none() {
+        return Err(Error::NotFound(format!(
+            "no tenant {tenant} in this database"
+        )));
+    }
+    let key = verifier_key;
     let cp_dir = dir.join(export_files::CHECKPOINTS_DIR);
     std::fs::create_dir_all(&cp_dir).map_err(io)?;
     std::fs::write(dir.join(export_files::VERIFIER_KEY), format!("{key}\n")).map_err(io)?;
@@ -454,9 +495,12 @@ pub async fn export(
 /// Verifies an exported ledger with no database. `trusted_key` should come from somewhere other
 /// than the export itself; when `None`, the export's own key file is used (and the caller should
 /// say so).
+///
+/// `trusted` are checkpoints kept from earlier; they must be consistent with the export.
 pub fn verify_dir(
     dir: &std::path::Path,
     trusted_key: Option<&str>,
+    trusted: &[String],
 ) -> Result<std::result::Result<verify::Report, verify::Failure>> {
     let io =
         |e: std::io::Error| Error::Config(format!("cannot read export {}: {e}", dir.display()));
@@ -480,6 +524,7 @@ pub fn verify_dir(
     for p in paths {
         notes.push(std::fs::read_to_string(p).map_err(io)?);
     }
+    notes.extend_from_slice(trusted);
     let mut verifier = match verify::LedgerVerifier::new(tenant.trim(), &key, &notes) {
         Ok(v) => v,
         Err(f) => return Ok(Err(f)),

@@ -1,6 +1,6 @@
 //! Guide §3 — API keys: issue, list, compliance review, rotate with a grace window, revoke.
 
-use super::members::find_persona;
+use super::members::{check_authority, find_persona};
 use super::ms_to_rfc3339;
 use crate::Env;
 use crate::apikey::ApiKeySecret;
@@ -184,12 +184,32 @@ pub(crate) async fn list_keys(
         .collect())
 }
 
+/// Looks a key up by id, name — or by a leaked secret itself, the natural thing to paste when
+/// revoking one (matched by digest; the secret is never echoed back).
 async fn find_key(
     conn: &mut SqliteConnection,
+    env: &Env,
     tenant: &TenantId,
     reference: &str,
     now: i64,
 ) -> Result<KeyView> {
+    if reference.trim().starts_with(crate::apikey::PREFIX) {
+        let secret =
+            ApiKeySecret::parse(reference).map_err(|e| Error::bad_input("key", e.to_string()))?;
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT key_id FROM api_key_secrets WHERE digest = ? AND tenant_id = ?",
+        )
+        .bind(&secret.digest(env.pepper())[..])
+        .bind(tenant.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(id) = id else {
+            return Err(Error::NotFound(
+                "key: no API key of this tenant answers to that secret".into(),
+            ));
+        };
+        return Box::pin(find_key(conn, env, tenant, &id, now)).await;
+    }
     let sql = format!("{KEY_SELECT} AND (k.id = ? OR k.name = ?)");
     let row: Option<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tenant.as_str())
@@ -204,6 +224,28 @@ async fn find_key(
     })
 }
 
+/// The caller may rotate or revoke `key` only with authority over its persona and every scope
+/// the key carries.
+async fn check_key_authority(ctx: &mut OpCtx, key: &KeyView) -> Result<()> {
+    let tenant = ctx.tenant().clone();
+    let persona = find_persona(&mut ctx.tx, &tenant, "key", &key.persona_id).await?;
+    check_authority(&ctx.principal, &persona)?;
+    let missing: Vec<&str> = key
+        .scopes
+        .iter()
+        .filter(|s| !ctx.principal.has(**s))
+        .map(|s| s.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::denied(format!(
+            "key `{}` carries scopes you do not hold ({}); only someone holding them may rotate or revoke it",
+            key.name,
+            missing.join(", ")
+        )));
+    }
+    Ok(())
+}
+
 fn parse_duration(field: &str, text: &str) -> Result<Duration> {
     let d = humantime::parse_duration(text).map_err(|e| {
         Error::bad_input(
@@ -211,7 +253,10 @@ fn parse_duration(field: &str, text: &str) -> Result<Duration> {
             format!("`{text}` is not a duration ({e}); write e.g. 90d, 12h or 10m"),
         )
     })?;
-    Duration::from_std(d).map_err(|_| Error::bad_input(field, "duration too large"))
+    Duration::from_std(d)
+        .ok()
+        .filter(|d| *d <= Duration::days(3660))
+        .ok_or_else(|| Error::bad_input(field, format!("`{text}` is too long; at most 10 years")))
 }
 
 /// Input of `keys.issue`.
@@ -263,6 +308,7 @@ impl Operation for Issue {
         Set an expiry; keys without one are flagged in compliance reviews. The secret is returned once.";
     const SCOPE: Option<Scope> = Some(Scope::KEYS_WRITE);
     const RISK: Risk = Risk::Write;
+    const SECRET_OUTPUT: bool = true;
     const EXAMPLES: &'static [&'static str] =
         &[r#"{"persona":"ci-bot","scopes":["keys:read"],"name":"ci-deploy","expires_in":"90d"}"#];
     type Input = IssueInput;
@@ -294,6 +340,7 @@ impl Operation for Issue {
                 persona.handle
             )));
         }
+        check_authority(&ctx.principal, &persona)?;
         let role_scopes = roles::scopes_of(persona.roles.iter().map(String::as_str));
         let beyond_roles: Vec<&str> = scopes
             .difference(&role_scopes)
@@ -478,6 +525,12 @@ impl Operation for Compliance {
         let tenant = ctx.tenant().clone();
         let now = to_millis(ctx.now);
         let keys = list_keys(&mut ctx.tx, &tenant, None, false, now).await?;
+        if input.expiring_within_days > 3660 || input.unused_for_days > 3660 {
+            return Err(Error::bad_input(
+                "expiring_within_days",
+                "look at most 10 years (3660 days) ahead or back",
+            ));
+        }
         let soon = to_millis(ctx.now + Duration::days(input.expiring_within_days.into()));
         let idle = to_millis(ctx.now - Duration::days(input.unused_for_days.into()));
         let mut report = ComplianceReport {
@@ -530,6 +583,7 @@ impl Operation for Rotate {
         refused after it. The new secret is returned once.";
     const SCOPE: Option<Scope> = Some(Scope::KEYS_WRITE);
     const RISK: Risk = Risk::Write;
+    const SECRET_OUTPUT: bool = true;
     const EXAMPLES: &'static [&'static str] = &[
         r#"{"key":"ci-deploy"}"#,
         r#"{"key":"ci-deploy","grace":"30m"}"#,
@@ -550,7 +604,9 @@ impl Operation for Rotate {
         }
         let tenant = ctx.tenant().clone();
         let now = to_millis(ctx.now);
-        let key = find_key(&mut ctx.tx, &tenant, &input.key, now).await?;
+        let env = ctx.env.clone();
+        let key = find_key(&mut ctx.tx, &env, &tenant, &input.key, now).await?;
+        check_key_authority(ctx, &key).await?;
         if key.state != "active" {
             return Err(Error::Conflict(format!(
                 "key `{}` is {}; issue a new one instead",
@@ -569,7 +625,6 @@ impl Operation for Rotate {
         .await?;
         let secret = ApiKeySecret::generate();
         let key_id = KeyId::from_db(key.id.clone());
-        let env = ctx.env.clone();
         insert_secret(&mut ctx.tx, &env, &tenant, &key_id, &secret, ctx.now).await?;
         sqlx::query("UPDATE api_keys SET rotated_at = ?, hint = ? WHERE tenant_id = ? AND id = ?")
             .bind(now)
@@ -616,7 +671,9 @@ impl Operation for Revoke {
     async fn execute(ctx: &mut OpCtx, input: RevokeInput) -> Result<KeyView> {
         let tenant = ctx.tenant().clone();
         let now = to_millis(ctx.now);
-        let key = find_key(&mut ctx.tx, &tenant, &input.key, now).await?;
+        let env = ctx.env.clone();
+        let key = find_key(&mut ctx.tx, &env, &tenant, &input.key, now).await?;
+        check_key_authority(ctx, &key).await?;
         if key.state == "revoked" {
             return Err(Error::Conflict(format!(
                 "key `{}` is already revoked",
@@ -634,6 +691,6 @@ impl Operation for Revoke {
             tenant: tenant.clone(),
             key: KeyId::from_db(key.id.clone()),
         });
-        find_key(&mut ctx.tx, &tenant, &key.id, now).await
+        find_key(&mut ctx.tx, &env, &tenant, &key.id, now).await
     }
 }

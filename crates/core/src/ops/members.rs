@@ -235,6 +235,30 @@ fn check_grantable(caller: &Principal, role_names: &[String]) -> Result<()> {
     }
 }
 
+/// You may act on a persona's standing or credentials (revoke it, delete it, issue, rotate or
+/// revoke its keys) only if it is you or you hold every scope its roles grant: otherwise a
+/// lesser admin could take over, or lock out, a greater one.
+pub(crate) fn check_authority(caller: &Principal, persona: &PersonaView) -> Result<()> {
+    if caller.persona == persona.id {
+        return Ok(());
+    }
+    let granted = roles::scopes_of(persona.roles.iter().map(String::as_str));
+    let missing: Vec<&str> = granted
+        .difference(&caller.scopes)
+        .map(|s| s.as_str())
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::denied(format!(
+            "`{}` holds scopes you do not ({}); only someone holding all of them may manage its \
+             standing or credentials",
+            persona.handle,
+            missing.join(", ")
+        )))
+    }
+}
+
 /// Refuses a change that would leave the tenant without an active human tenant-admin.
 async fn keep_an_admin(
     conn: &mut SqliteConnection,
@@ -531,6 +555,121 @@ pub struct RevokeOutput {
     pub persona: PersonaView,
     /// The ids of the API keys revoked with it.
     pub revoked_keys: Vec<String>,
+    /// Its pending approval requests, now cancelled.
+    pub cancelled_requests: Vec<String>,
+    /// Keys it issued to other personas, still working: review them (keys.revoke).
+    pub keys_issued_to_others: Vec<String>,
+}
+
+/// Cancels the pending requests a persona raised, queuing a notification for each.
+async fn cancel_requests_of(
+    ctx: &mut OpCtx,
+    persona: &PersonaView,
+    reason: &str,
+) -> Result<Vec<String>> {
+    let tenant = ctx.tenant().clone();
+    let ids =
+        crate::approvals::cancel_raised_by(&mut ctx.tx, &tenant, &persona.id, ctx.now, reason)
+            .await?;
+    for id in &ids {
+        ctx.notify(crate::notify::Notification::Cancelled {
+            tenant: tenant.clone(),
+            request_id: id.clone(),
+            reason: reason.to_owned(),
+        });
+        ctx.emit(Event::RequestFinished {
+            tenant: tenant.clone(),
+            request_id: id.clone(),
+        });
+    }
+    Ok(ids)
+}
+
+/// Output of `members.delete_persona`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DeleteOutput {
+    /// The deleted persona's id.
+    pub id: String,
+    /// Its handle.
+    pub handle: String,
+    /// API keys deleted with it.
+    pub deleted_keys: Vec<String>,
+    /// Its pending approval requests, now cancelled.
+    pub cancelled_requests: Vec<String>,
+}
+
+/// `members.delete_persona`.
+pub struct DeletePersona;
+
+impl Operation for DeletePersona {
+    const NAME: &'static str = "members.delete_persona";
+    const SUMMARY: &'static str = "Delete a persona and its keys (audit history is kept)";
+    const HELP: &'static str = "Deletes a persona, its role assignments and API keys — an audit-relevant \
+        record, so it always needs a second person's approval. Its pending requests are cancelled. The \
+        audit ledger keeps every entry that names it. To stop access at once, revoke first \
+        (members.revoke): that needs no approval.";
+    const SCOPE: Option<Scope> = Some(Scope::MEMBERS_WRITE);
+    const RISK: Risk = Risk::Destructive;
+    const EXAMPLES: &'static [&'static str] =
+        &[r#"{"persona":"ci-bot","reason":"service decommissioned"}"#];
+    type Input = RevokeInput;
+    type Output = DeleteOutput;
+
+    fn describe(input: &RevokeInput, _: &serde_json::Map<String, serde_json::Value>) -> String {
+        match &input.reason {
+            Some(r) => format!(
+                "Delete persona `{}` and all its API keys ({r})",
+                input.persona
+            ),
+            None => format!("Delete persona `{}` and all its API keys", input.persona),
+        }
+    }
+
+    async fn execute(ctx: &mut OpCtx, input: RevokeInput) -> Result<DeleteOutput> {
+        let tenant = ctx.tenant().clone();
+        let persona = find_persona(&mut ctx.tx, &tenant, "persona", &input.persona).await?;
+        check_authority(&ctx.principal, &persona)?;
+        if persona.status == "active"
+            && persona.kind == PersonaKind::Human
+            && persona.roles.iter().any(|r| r == "tenant-admin")
+        {
+            keep_an_admin(&mut ctx.tx, &tenant, &persona.id).await?;
+        }
+        let cancelled = cancel_requests_of(ctx, &persona, "the requester was deleted").await?;
+        let keys: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM api_keys WHERE tenant_id = ? AND persona_id = ? ORDER BY id",
+        )
+        .bind(tenant.as_str())
+        .bind(persona.id.as_str())
+        .fetch_all(&mut *ctx.tx)
+        .await?;
+        for statement in [
+            "DELETE FROM api_key_secrets WHERE tenant_id = ?1 AND key_id IN \
+               (SELECT id FROM api_keys WHERE tenant_id = ?1 AND persona_id = ?2)",
+            "DELETE FROM api_keys WHERE tenant_id = ?1 AND persona_id = ?2",
+            "DELETE FROM role_assignments WHERE tenant_id = ?1 AND persona_id = ?2",
+            "DELETE FROM personas WHERE tenant_id = ?1 AND id = ?2",
+        ] {
+            sqlx::query(statement)
+                .bind(tenant.as_str())
+                .bind(persona.id.as_str())
+                .execute(&mut *ctx.tx)
+                .await?;
+        }
+        ctx.audit("persona", &persona.id);
+        ctx.audit("handle", &persona.handle);
+        ctx.audit("deleted_keys", &keys);
+        ctx.emit(Event::PersonaRevoked {
+            tenant: tenant.clone(),
+            persona: persona.id.clone(),
+        });
+        Ok(DeleteOutput {
+            id: persona.id.to_string(),
+            handle: persona.handle,
+            deleted_keys: keys,
+            cancelled_requests: cancelled,
+        })
+    }
 }
 
 /// `members.revoke`.
@@ -559,10 +698,21 @@ impl Operation for Revoke {
                 persona.revoked_at.as_deref().unwrap_or("an earlier time")
             )));
         }
+        check_authority(&ctx.principal, &persona)?;
         if persona.kind == PersonaKind::Human && persona.roles.iter().any(|r| r == "tenant-admin") {
             keep_an_admin(&mut ctx.tx, &tenant, &persona.id).await?;
         }
         let now = to_millis(ctx.now);
+        let cancelled = cancel_requests_of(ctx, &persona, "the requester was revoked").await?;
+        let issued_to_others: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM api_keys WHERE tenant_id = ? AND created_by = ? AND persona_id <> ? \
+             AND revoked_at IS NULL ORDER BY name",
+        )
+        .bind(tenant.as_str())
+        .bind(persona.id.as_str())
+        .bind(persona.id.as_str())
+        .fetch_all(&mut *ctx.tx)
+        .await?;
         sqlx::query(
             "UPDATE personas SET status = 'revoked', revoked_at = ? WHERE tenant_id = ? AND id = ?",
         )
@@ -589,6 +739,8 @@ impl Operation for Revoke {
         Ok(RevokeOutput {
             persona,
             revoked_keys: keys,
+            cancelled_requests: cancelled,
+            keys_issued_to_others: issued_to_others,
         })
     }
 }

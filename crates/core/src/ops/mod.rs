@@ -1,10 +1,12 @@
 //! The operations of the catalogue, one module per guide section, and the lookups they share.
 //! Every query here names the caller's tenant; nothing is fetched by id alone.
 
+pub mod approvals;
 pub mod audit;
 pub mod keys;
 pub mod members;
 pub mod roles;
+pub mod tenant;
 pub mod whoami;
 
 use crate::catalogue::{OpSpec, spec};
@@ -35,6 +37,17 @@ pub(crate) fn all() -> Vec<OpSpec> {
         spec::<audit::Checkpoint>(),
         spec::<audit::List>(),
         spec::<whoami::WhoAmI>(),
+        spec::<approvals::Pending>(),
+        spec::<approvals::Mine>(),
+        spec::<approvals::Get>(),
+        spec::<approvals::Decide>(),
+        spec::<approvals::BreakGlass>(),
+        spec::<approvals::Review>(),
+        spec::<approvals::RoutesList>(),
+        spec::<approvals::RoutesAdd>(),
+        spec::<approvals::RoutesUpdate>(),
+        spec::<approvals::RoutesRemove>(),
+        spec::<members::DeletePersona>(),
     ]
 }
 

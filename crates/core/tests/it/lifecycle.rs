@@ -278,3 +278,36 @@ impl NowSecs for tenantops_core::clock::ManualClock {
         self.now().timestamp()
     }
 }
+
+#[tokio::test]
+async fn an_open_session_ends_when_its_rotated_secret_leaves_the_grace_window() {
+    let t = Env::new().await;
+    let (_, admin) = t.tenant("acme").await;
+    let (_, old) = t
+        .persona_with_key(&admin, "ci-bot", "service", &["developer"], &["keys:read"])
+        .await;
+    let session = t.auth(&old).await.unwrap();
+    t.ok(&admin, "keys.rotate", json!({"key": old, "grace": "5m"}))
+        .await;
+    assert!(t.call(&session, "keys.list", json!({})).await.is_ok());
+    t.clock.advance(Duration::minutes(5));
+    let err = t.call(&session, "keys.list", json!({})).await.unwrap_err();
+    assert!(err.to_string().contains("grace window"), "{err}");
+}
+
+#[tokio::test]
+async fn an_expired_but_validly_signed_jwt_is_refused_and_recorded() {
+    let t = Env::new().await;
+    let (created, admin) = t.tenant("acme").await;
+    let claims = json!({
+        "sub": created.persona_id, "tenant_id": created.tenant_id,
+        "exp": t.clock.now_secs() - 3600, "iss": ISSUER, "aud": AUDIENCE,
+    });
+    let jwt = token(claims, jsonwebtoken::Algorithm::HS256, JWT_SECRET);
+    assert!(unauthenticated(t.auth(&jwt).await).contains("expired"));
+    let log = t
+        .ok(&admin, "audit.list", json!({"op":"auth","limit":1}))
+        .await;
+    assert_eq!(log["entries"][0]["detail"]["reason"], "JWT expired");
+    assert_eq!(log["entries"][0]["actor"]["via"], "jwt");
+}

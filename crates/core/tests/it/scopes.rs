@@ -42,21 +42,23 @@ async fn billing_viewer_key_cannot_issue_keys() {
 async fn a_key_never_gets_more_than_its_issuer_holds() {
     let t = Env::new().await;
     let (_, admin) = t.tenant("acme").await;
-    // A developer (keys:write, but no billing:read) tries to mint a billing key for a persona
-    // whose roles would allow it.
+    // A developer (keys:write, but no billing:read) tries to mint a billing key.
+    let dev_scopes = [
+        "members:read",
+        "keys:read",
+        "keys:write",
+        "webhooks:read",
+        "webhooks:write",
+        "connectors:read",
+        "ai:read",
+    ];
     let (_, dev_key) = t
-        .persona_with_key(
-            &admin,
-            "dev",
-            "human",
-            &["developer"],
-            &["keys:write", "members:read"],
-        )
+        .persona_with_key(&admin, "dev", "human", &["developer"], &dev_scopes)
         .await;
     t.ok(
         &admin,
         "members.create_persona",
-        json!({"handle":"etl","kind":"service","roles":["billing-viewer","developer"]}),
+        json!({"handle":"etl","kind":"service","roles":["developer"]}),
     )
     .await;
     let dev = t.auth(&dev_key).await.unwrap();
@@ -72,13 +74,34 @@ async fn a_key_never_gets_more_than_its_issuer_holds() {
         Outcome::Denied { reason } => assert!(reason.contains("billing:read"), "{reason}"),
         other => panic!("{other:?}"),
     }
-    // Within its own scopes it may.
+    // Within its own scopes, for a persona within its authority, it may.
     t.ok(
         &dev,
         "keys.issue",
         json!({"persona":"etl","scopes":["members:read"]}),
     )
     .await;
+    // A narrower key of the same developer has less authority: it cannot act for `etl`.
+    let narrow = t
+        .ok(
+            &admin,
+            "keys.issue",
+            json!({"persona":"dev","scopes":["keys:write"]}),
+        )
+        .await["api_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let narrow = t.auth(&narrow).await.unwrap();
+    let out = t
+        .call(
+            &narrow,
+            "keys.issue",
+            json!({"persona":"etl","scopes":["keys:write"]}),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(out, Outcome::Denied { .. }), "{out:?}");
 }
 
 #[tokio::test]
@@ -318,5 +341,116 @@ async fn humans_are_invited_with_no_sessions_and_bad_input_names_the_field() {
             }
             other => panic!("{input}: {other:?}"),
         }
+    }
+}
+
+#[tokio::test]
+async fn a_developer_cannot_rotate_or_revoke_an_admins_key() {
+    let t = Env::new().await;
+    let (created, admin) = t.tenant("acme").await;
+    let (_, dev_key) = t
+        .persona_with_key(
+            &admin,
+            "dev",
+            "human",
+            &["developer"],
+            &["keys:write", "keys:read", "members:read"],
+        )
+        .await;
+    let dev = t.auth(&dev_key).await.unwrap();
+    let keys = t.ok(&dev, "keys.list", json!({})).await;
+    let admin_key = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["persona_id"] == created.persona_id.as_str())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for op in ["keys.rotate", "keys.revoke"] {
+        match t.call(&dev, op, json!({"key": admin_key})).await.unwrap() {
+            Outcome::Denied { reason } => assert!(reason.contains("admin"), "{op}: {reason}"),
+            other => panic!("{op}: {other:?}"),
+        }
+    }
+    // Nor issue a key acting as the admin, nor revoke the admin.
+    let denied = t
+        .call(
+            &dev,
+            "keys.issue",
+            json!({"persona":"admin","scopes":["keys:read"]}),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(denied, Outcome::Denied { .. }), "{denied:?}");
+    // The admin's key still works.
+    assert!(t.auth(&created.api_key).await.is_ok());
+    // The developer may manage its own key.
+    t.ok(&dev, "keys.rotate", json!({"key": dev_key, "grace": "0s"}))
+        .await;
+}
+
+#[tokio::test]
+async fn a_security_admin_cannot_revoke_a_tenant_admin() {
+    let t = Env::new().await;
+    let (_, admin) = t.tenant("acme").await;
+    t.ok(
+        &admin,
+        "members.create_persona",
+        json!({"handle":"ops","kind":"human","email":"ops@example.com","roles":["tenant-admin"]}),
+    )
+    .await;
+    let (_, sec_key) = t
+        .persona_with_key(
+            &admin,
+            "sec",
+            "human",
+            &["security-admin"],
+            &["members:write", "members:read"],
+        )
+        .await;
+    let sec = t.auth(&sec_key).await.unwrap();
+    match t
+        .call(&sec, "members.revoke", json!({"persona":"ops"}))
+        .await
+        .unwrap()
+    {
+        Outcome::Denied { reason } => assert!(reason.contains("ops"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_leaked_secret_can_be_revoked_by_pasting_it_and_never_enters_the_ledger() {
+    let t = Env::new().await;
+    let (created, admin) = t.tenant("acme").await;
+    let (_, leaked) = t
+        .persona_with_key(&admin, "ci-bot", "service", &["developer"], &["keys:read"])
+        .await;
+    let out = t.ok(&admin, "keys.revoke", json!({"key": leaked})).await;
+    assert_eq!(out["state"], "revoked");
+    assert!(t.auth(&leaked).await.is_err());
+    // A mistyped paste is named as such, without echoing it.
+    let mut typo = leaked.clone().into_bytes();
+    typo[20] = if typo[20] == b'a' { b'b' } else { b'a' };
+    let typo = String::from_utf8(typo).unwrap();
+    let err = t
+        .call(&admin, "keys.revoke", json!({"key": typo}))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("checksum"), "{err}");
+    let pool = t.core.store().pool();
+    let bodies: Vec<String> =
+        sqlx::query_scalar("SELECT body FROM audit_entries WHERE tenant_id = ?")
+            .bind(created.tenant_id.as_str())
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    for b in bodies {
+        assert!(
+            !b.contains(&leaked) && !b.contains(&typo),
+            "secret in ledger: {b}"
+        );
     }
 }

@@ -228,7 +228,7 @@ async fn exported_ledger_verifies_offline_and_catches_an_edited_line() {
     let n = t.core.export_audit(&tenant, &dir).await.unwrap();
     assert_eq!(n, 9);
     let key = t.core.audit_verifier_key(&tenant).unwrap();
-    let report = tenantops_core::ledger::verify_dir(&dir, Some(&key))
+    let report = tenantops_core::ledger::verify_dir(&dir, Some(&key), &[])
         .unwrap()
         .unwrap();
     assert_eq!(report.entries, 9);
@@ -247,7 +247,7 @@ async fn exported_ledger_verifies_offline_and_catches_an_edited_line() {
         })
         .collect();
     std::fs::write(&path, edited.join("\n") + "\n").unwrap();
-    let f = tenantops_core::ledger::verify_dir(&dir, Some(&key))
+    let f = tenantops_core::ledger::verify_dir(&dir, Some(&key), &[])
         .unwrap()
         .unwrap_err();
     assert_eq!(f.seq, Some(6), "{f}");
@@ -291,4 +291,102 @@ async fn an_inclusion_proof_verifies_against_the_signed_checkpoint() {
         proof["verifier_key"],
         t.core.audit_verifier_key(&created.tenant_id).unwrap()
     );
+}
+
+#[tokio::test]
+async fn a_rewritten_head_is_refused_instead_of_being_signed_over() {
+    let t = Env::new().await;
+    let (created, admin) = t.tenant("acme").await;
+    let tenant = created.tenant_id.clone();
+    for i in 0..6 {
+        t.ok(
+            &admin,
+            "members.create_bu",
+            json!({"name": format!("b{i}"), "kind": "region"}),
+        )
+        .await;
+    }
+    // Rewrite the head as someone without the master key would: drop the newest entries and
+    // shrink the head to match what remains, recomputing the compact range.
+    let leaves: Vec<Vec<u8>> = sqlx::query_scalar(
+        "SELECT leaf_hash FROM audit_entries WHERE tenant_id = ? AND seq < 4 ORDER BY seq",
+    )
+    .bind(tenant.as_str())
+    .fetch_all(pool(&t))
+    .await
+    .unwrap();
+    let mut frontier = merkle::Frontier::new();
+    for l in &leaves {
+        frontier.push(l.clone().try_into().unwrap());
+    }
+    sqlx::query("DELETE FROM audit_entries WHERE tenant_id = ? AND seq >= 4")
+        .bind(tenant.as_str())
+        .execute(pool(&t))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_heads SET size = 4, last_hash = ?, frontier = ? WHERE tenant_id = ?")
+        .bind(leaves.last().unwrap())
+        .bind(frontier.to_bytes())
+        .bind(tenant.as_str())
+        .execute(pool(&t))
+        .await
+        .unwrap();
+    // The next operation refuses to extend (and re-sign) the forged head.
+    let err = t.call(&admin, "whoami", json!({})).await.unwrap_err();
+    assert!(err.to_string().contains("tampered"), "{err}");
+    let err = t
+        .call(
+            &admin,
+            "members.create_bu",
+            json!({"name":"x","kind":"region"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("tampered"), "{err}");
+    assert!(t.core.verify_audit(&tenant).await.unwrap().is_err());
+}
+
+#[tokio::test]
+async fn a_rollback_to_an_older_signed_state_is_caught_by_a_kept_checkpoint() {
+    let t = Env::new().await;
+    let (created, admin) = t.tenant("acme").await;
+    let tenant = created.tenant_id.clone();
+    let early = t.ok(&admin, "audit.checkpoint", json!({})).await;
+    let early_size = early["size"].as_u64().unwrap();
+    let early_note = early["checkpoint"].as_str().unwrap().to_owned();
+    for i in 0..3 {
+        t.ok(
+            &admin,
+            "members.create_bu",
+            json!({"name": format!("b{i}"), "kind": "region"}),
+        )
+        .await;
+    }
+    let kept = t.ok(&admin, "audit.checkpoint", json!({})).await["checkpoint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Roll back: drop everything after the early state and restore its (validly signed) head.
+    sqlx::query("DELETE FROM audit_entries WHERE tenant_id = ? AND seq >= ?")
+        .bind(tenant.as_str())
+        .bind(early_size as i64)
+        .execute(pool(&t))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_heads SET checkpoint = ? WHERE tenant_id = ?")
+        .bind(&early_note)
+        .bind(tenant.as_str())
+        .execute(pool(&t))
+        .await
+        .unwrap();
+    // Alone, the rolled-back ledger is self-consistent...
+    assert!(t.core.verify_audit(&tenant).await.unwrap().is_ok());
+    // ...but not with the checkpoint an auditor kept.
+    let f = t
+        .core
+        .verify_audit_against(&tenant, &[kept])
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(f.message.contains("deleted"), "{f}");
 }
