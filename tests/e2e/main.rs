@@ -1,6 +1,7 @@
 //! Black-box end-to-end tests: they drive the built `tenantops` binary the way a shell, a script
 //! or an auditor would, and check only what it prints, its exit codes and the files it leaves.
 
+mod approvals;
 mod audit;
 mod cli;
 mod secrets;

@@ -119,23 +119,25 @@ impl fmt::Display for Via {
 }
 
 /// An authenticated caller: tenant, persona, kind, effective scopes, credential and surface.
+/// Only the core makes principals ([`crate::Core::authenticate`]) and nothing outside it can
+/// change one: a surface cannot widen scopes or relabel where a call came from.
 #[derive(Clone, Debug)]
 pub struct Principal {
     /// The tenant every call of this principal acts in.
-    pub tenant: TenantId,
+    pub(crate) tenant: TenantId,
     /// The persona acting.
-    pub persona: PersonaId,
+    pub(crate) persona: PersonaId,
     /// The persona's kind.
-    pub kind: PersonaKind,
+    pub(crate) kind: PersonaKind,
     /// Effective scopes: the credential's scopes ∩ the persona's current role scopes.
-    pub scopes: ScopeSet,
+    pub(crate) scopes: ScopeSet,
     /// How it authenticated.
-    pub via: Via,
+    pub(crate) via: Via,
     /// Where the call came from.
-    pub surface: Surface,
+    pub(crate) surface: Surface,
     /// When the credential stops being valid (key expiry, end of a rotation grace window, JWT
     /// `exp`); re-checked on every call, so a long-lived session cannot outlive it.
-    pub valid_until: Option<chrono::DateTime<chrono::Utc>>,
+    pub(crate) valid_until: Option<chrono::DateTime<chrono::Utc>>,
     /// For an API key: the digest of the exact secret used, so a long-lived session ends when a
     /// rotation's grace window for that secret ends. Private: principals are made only by
     /// [`crate::Core::authenticate`].
@@ -143,6 +145,41 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The tenant every call of this principal acts in.
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    /// The persona acting.
+    pub fn persona(&self) -> &PersonaId {
+        &self.persona
+    }
+
+    /// The persona's kind.
+    pub fn kind(&self) -> PersonaKind {
+        self.kind
+    }
+
+    /// Effective scopes: the credential's scopes ∩ the persona's role scopes.
+    pub fn scopes(&self) -> &ScopeSet {
+        &self.scopes
+    }
+
+    /// How it authenticated.
+    pub fn via(&self) -> &Via {
+        &self.via
+    }
+
+    /// Where the call came from.
+    pub fn surface(&self) -> Surface {
+        self.surface
+    }
+
+    /// When the credential stops being valid, if it has an end.
+    pub fn valid_until(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.valid_until
+    }
+
     /// Whether the principal holds `scope`.
     pub fn has(&self, scope: Scope) -> bool {
         self.scopes.contains(&scope)

@@ -1361,3 +1361,14 @@ impl Core {
         ledger::export(self.env.store.pool(), tenant, &key, dir).await
     }
 }
+
+impl Core {
+    /// Approval requests waiting for a decision, across tenants (an operational figure).
+    pub async fn open_requests(&self) -> Result<u64> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM approval_requests WHERE state = 'pending'")
+                .fetch_one(self.env.store.pool())
+                .await?;
+        Ok(n as u64)
+    }
+}

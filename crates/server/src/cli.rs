@@ -44,6 +44,15 @@ enum Command {
         #[arg(long, env = "TENANTOPS_API_KEY", hide_env_values = true)]
         api_key: Option<String>,
     },
+    /// Serve HTTP (health, metrics) and run the approvals worker.
+    Serve {
+        /// Address to listen on (`127.0.0.1:0` picks a free port; the bound address is printed).
+        #[arg(long, env = "TENANTOPS_LISTEN", default_value = "127.0.0.1:3300")]
+        listen: std::net::SocketAddr,
+        /// How often the approvals worker escalates, expires and resumes requests.
+        #[arg(long, env = "TENANTOPS_APPROVAL_TICK", default_value = "5s", value_parser = humantime::parse_duration)]
+        approval_tick: std::time::Duration,
+    },
     /// The audit ledger: verify and export.
     Audit {
         #[command(subcommand)]
@@ -99,6 +108,10 @@ enum AuditCommand {
 pub async fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::Ops { json } => ops(json),
+        Command::Serve {
+            listen,
+            approval_tick,
+        } => serve(&cli.db, listen, approval_tick).await,
         Command::Tenant {
             command: TenantCommand::Create { name, admin_email },
         } => {
@@ -189,6 +202,40 @@ pub async fn run(cli: Cli) -> u8 {
                 }
             })
             .await
+        }
+    }
+}
+
+async fn serve(db: &DbArgs, listen: std::net::SocketAddr, tick: std::time::Duration) -> u8 {
+    let metrics = crate::metrics::Metrics::new();
+    let mut config = match core_config(db) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return exit::FAILURE;
+        }
+    };
+    config.create_db = false;
+    config
+        .notifiers
+        .push(std::sync::Arc::new(crate::metrics::MetricsNotifier(
+            metrics.clone(),
+        )));
+    let core = match Core::open(config).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: cannot open database {}: {e}", db.db.display());
+            return exit::FAILURE;
+        }
+    };
+    match crate::serve::run(core.clone(), metrics, listen, tick).await {
+        Ok(()) => {
+            core.store().close().await;
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            exit::FAILURE
         }
     }
 }

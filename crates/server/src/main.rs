@@ -3,6 +3,8 @@
 mod cli;
 mod config;
 mod exit;
+mod metrics;
+mod serve;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -615,6 +615,21 @@ impl Operation for DeletePersona {
     type Input = RevokeInput;
     type Output = DeleteOutput;
 
+    /// Checked before a request is raised, so approvers never see a deletion that could not run.
+    async fn facts(
+        ctx: &mut OpCtx,
+        input: &RevokeInput,
+    ) -> Result<serde_json::Map<String, serde_json::Value>> {
+        let tenant = ctx.tenant().clone();
+        let persona = find_persona(&mut ctx.tx, &tenant, "persona", &input.persona).await?;
+        check_authority(&ctx.principal, &persona)?;
+        let mut facts = serde_json::Map::new();
+        facts.insert("persona_id".into(), serde_json::json!(persona.id));
+        facts.insert("kind".into(), serde_json::json!(persona.kind));
+        facts.insert("roles".into(), serde_json::json!(persona.roles));
+        Ok(facts)
+    }
+
     fn describe(input: &RevokeInput, _: &serde_json::Map<String, serde_json::Value>) -> String {
         match &input.reason {
             Some(r) => format!(

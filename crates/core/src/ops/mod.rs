@@ -48,6 +48,7 @@ pub(crate) fn all() -> Vec<OpSpec> {
         spec::<approvals::RoutesUpdate>(),
         spec::<approvals::RoutesRemove>(),
         spec::<members::DeletePersona>(),
+        spec::<tenant::ExportAll>(),
     ]
 }
 

@@ -253,7 +253,7 @@ async fn jwt_expiry_follows_the_clock_and_unsigned_tokens_never_pass() {
     let jwt = token(claims.clone(), jsonwebtoken::Algorithm::HS256, JWT_SECRET);
     let p = t.auth(&jwt).await.unwrap();
     // The `scope` claim narrows the admin's role scopes.
-    assert_eq!(p.scopes.len(), 2);
+    assert_eq!(p.scopes().len(), 2);
     t.clock.advance(Duration::seconds(66));
     assert!(unauthenticated(t.auth(&jwt).await).contains("expired"));
 

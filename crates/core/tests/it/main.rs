@@ -1,5 +1,6 @@
 //! Integration tests of the core through its public API, with a controllable clock.
 
+mod approvals;
 mod isolation;
 mod lifecycle;
 mod scopes;

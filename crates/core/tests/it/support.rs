@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use tenantops_core::clock::ManualClock;
 use tenantops_core::jwt::JwtConfig;
+use tenantops_core::notify::RecordingNotifier;
 use tenantops_core::secrets::MasterKey;
 use tenantops_core::{
     Config, Core, Error, MasterKeySource, Outcome, Principal, Surface, TenantCreated,
@@ -18,6 +19,7 @@ pub struct Env {
     pub core: Core,
     pub clock: ManualClock,
     pub dir: tempfile::TempDir,
+    pub notes: RecordingNotifier,
 }
 
 impl Env {
@@ -28,8 +30,15 @@ impl Env {
         config.master_key = MasterKeySource::Key(MasterKey::generate());
         config.clock = Arc::new(clock.clone());
         config.jwt = Some(JwtConfig::new("HS256", JWT_SECRET, ISSUER, AUDIENCE).unwrap());
+        let notes = RecordingNotifier::default();
+        config.notifiers = vec![Arc::new(notes.clone())];
         let core = Core::open(config).await.unwrap();
-        Self { core, clock, dir }
+        Self {
+            core,
+            clock,
+            dir,
+            notes,
+        }
     }
 
     /// A new tenant and its admin principal.
