@@ -288,6 +288,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn destructive_operations_never_return_secrets() {
+        for op in catalogue() {
+            assert!(
+                !(op.risk == Risk::Destructive && op.secret_output),
+                "{}: a destructive operation's result is stored until collected",
+                op.name
+            );
+        }
+    }
+
+    #[test]
     fn names_are_unique_dotted_and_documented() {
         let mut seen = std::collections::HashSet::new();
         for op in catalogue() {
@@ -339,6 +350,17 @@ mod tests {
             "keys.revoke",
             "audit.proof",
             "whoami",
+            "approvals.pending",
+            "approvals.mine",
+            "approvals.get",
+            "approvals.decide",
+            "approvals.routes_list",
+            "approvals.routes_add",
+            "approvals.routes_remove",
+            "approvals.break_glass",
+            "approvals.review",
+            "tenant.export_all",
+            "members.delete_persona",
         ] {
             assert!(find(name).is_some(), "{name} missing");
         }

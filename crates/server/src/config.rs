@@ -23,7 +23,8 @@ pub struct DbArgs {
 
 /// Builds the core configuration for `db`, reading the environment for the rest:
 /// `TENANTOPS_MASTER_KEY` (64 hex digits; default: the file `<db>.master-key`),
-/// `TENANTOPS_KEY_ROTATION_GRACE` (e.g. `10m`), and JWT verification —
+/// `TENANTOPS_KEY_ROTATION_GRACE` (e.g. `10m`), `TENANTOPS_EXPORT_DIR` (where export-all
+/// archives go; default `exports/` beside the database), and JWT verification —
 /// `TENANTOPS_JWT_ALGORITHM`, `TENANTOPS_JWT_SECRET` or `TENANTOPS_JWT_PUBLIC_KEY_FILE`,
 /// `TENANTOPS_JWT_ISSUER`, `TENANTOPS_JWT_AUDIENCE`.
 pub fn core_config(db: &DbArgs) -> Result<Config> {
@@ -39,6 +40,9 @@ pub fn core_config(db: &DbArgs) -> Result<Config> {
             format!("TENANTOPS_KEY_ROTATION_GRACE=`{grace}` is not a duration like 10m")
         })?;
         config.key_rotation_grace = d;
+    }
+    if let Some(dir) = env("TENANTOPS_EXPORT_DIR") {
+        config.export_dir = PathBuf::from(dir);
     }
     config.jwt = jwt_config()?;
     Ok(config)
