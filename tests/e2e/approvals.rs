@@ -106,7 +106,7 @@ fn a_second_human_approves_a_destructive_call_from_the_shell_and_it_runs_once() 
 }
 
 /// `tenantops serve` on a free port; returns the child and its address.
-fn serve(sb: &Sandbox) -> (Child, String) {
+pub fn serve(sb: &Sandbox) -> (Child, String) {
     let db = sb.db();
     let mut child = Command::new(BIN)
         .args([
@@ -135,7 +135,7 @@ fn serve(sb: &Sandbox) -> (Child, String) {
 }
 
 /// A plain HTTP/1.1 GET over a TCP socket (status line and body).
-fn http_get(addr: &str, path: &str) -> (u16, String) {
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     write!(

@@ -6,3 +6,4 @@ mod audit;
 mod cli;
 mod secrets;
 mod support;
+mod usage;

@@ -115,6 +115,12 @@ pub trait Operation: Send + Sync + 'static {
     /// The output type.
     type Output: Serialize + JsonSchema + Send;
 
+    /// Whether the audit entry records the input verbatim. Bulk operations (usage ingestion)
+    /// record its size and SHA-256 instead, and say what they did through `ctx.audit`.
+    const AUDIT_INPUT: bool = true;
+    /// The largest input accepted, serialised.
+    const MAX_INPUT_BYTES: usize = 64 * 1024;
+
     /// Whether the output carries a secret shown once (a new API key). Such operations cannot
     /// be put behind an approval route: their result would have to be stored until collected.
     const SECRET_OUTPUT: bool = false;
@@ -177,6 +183,10 @@ pub struct OpSpec {
     pub output_schema: Schema,
     /// See [`Operation::SECRET_OUTPUT`].
     pub secret_output: bool,
+    /// See [`Operation::AUDIT_INPUT`].
+    pub audit_input: bool,
+    /// See [`Operation::MAX_INPUT_BYTES`].
+    pub max_input_bytes: usize,
     /// Parses an input without running anything: the same check the operation applies.
     pub validate: fn(Value) -> Result<()>,
     pub(crate) run: Runner,
@@ -261,6 +271,8 @@ pub fn spec<O: Operation>() -> OpSpec {
         input_schema: schema_for::<O::Input>(),
         output_schema: schema_for::<O::Output>(),
         secret_output: O::SECRET_OUTPUT,
+        audit_input: O::AUDIT_INPUT,
+        max_input_bytes: O::MAX_INPUT_BYTES,
         validate: |v| parse_input::<O::Input>(v).map(|_| ()),
         run: run::<O>,
         plan: plan::<O>,

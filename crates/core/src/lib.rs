@@ -7,6 +7,7 @@
 
 pub mod apikey;
 pub mod approvals;
+pub mod billing;
 pub mod catalogue;
 pub mod clock;
 pub mod error;

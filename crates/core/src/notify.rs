@@ -97,6 +97,21 @@ pub enum Notification {
         /// Why.
         reason: String,
     },
+    /// A SKU's usage crossed 80, 100 or 120 % of its soft cap (once per period and threshold).
+    SoftCap {
+        /// The tenant.
+        tenant: TenantId,
+        /// The SKU.
+        sku: String,
+        /// The threshold crossed, in percent.
+        threshold: i64,
+        /// The period (`YYYY-MM`).
+        period: String,
+        /// Quantity so far (decimal string).
+        quantity: String,
+        /// The cap (decimal string).
+        cap: String,
+    },
     /// Progress of a long operation.
     Progress {
         /// The tenant.

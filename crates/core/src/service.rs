@@ -24,9 +24,6 @@ use subtle::ConstantTimeEq;
 use tokio::sync::broadcast;
 use zeroize::Zeroizing;
 
-/// Largest accepted operation input, serialised.
-pub const MAX_INPUT_BYTES: usize = 64 * 1024;
-
 /// Where the master key comes from.
 #[derive(Clone, Debug)]
 pub enum MasterKeySource {
@@ -657,7 +654,8 @@ impl Core {
             return Err(Error::UnknownOperation(shown));
         };
         let input_len = input.to_string().len();
-        if input_len > MAX_INPUT_BYTES {
+        let limit = spec.max_input_bytes;
+        if input_len > limit {
             self.record(
                 principal,
                 spec.name,
@@ -667,7 +665,7 @@ impl Core {
             .await?;
             return Err(Error::bad_input(
                 "input",
-                format!("input is {input_len} bytes; the limit is {MAX_INPUT_BYTES}"),
+                format!("input is {input_len} bytes; the limit is {limit}"),
             ));
         }
         if let Some(scope) = spec.scope
@@ -682,7 +680,7 @@ impl Core {
                 principal,
                 spec.name,
                 "denied",
-                json!({ "reason": reason, "input": input }),
+                json!({ "reason": reason, "input": audited_input(spec, &input) }),
             )
             .await?;
             return Ok(Outcome::Denied { reason });
@@ -715,7 +713,7 @@ impl Core {
             }
             Ok(Step::Done(output)) => {
                 sqlx::query("RELEASE op").execute(&mut *tx).await?;
-                detail.insert("input".into(), input);
+                detail.insert("input".into(), audited_input(spec, &input));
                 let draft = Draft {
                     actor: actor_of(principal),
                     op: spec.name.to_owned(),
@@ -730,7 +728,7 @@ impl Core {
             Err(err) => {
                 sqlx::query("ROLLBACK TO op").execute(&mut *tx).await?;
                 sqlx::query("RELEASE op").execute(&mut *tx).await?;
-                let draft = failure_draft(principal, spec.name, &input, &err);
+                let draft = failure_draft(principal, spec, &input, &err);
                 ledger::record(&mut tx, &principal.tenant, &signer, now, vec![draft]).await?;
                 tx.commit().await?;
                 match err {
@@ -770,13 +768,13 @@ impl Core {
         tx.rollback().await?;
         match result {
             Ok(output) => {
-                detail.insert("input".into(), input);
+                detail.insert("input".into(), audited_input(spec, &input));
                 self.record(principal, spec.name, "done", Value::Object(detail))
                     .await?;
                 Ok(Outcome::Done { output })
             }
             Err(err) => {
-                let draft = failure_draft(principal, spec.name, &input, &err);
+                let draft = failure_draft(principal, spec, &input, &err);
                 self.record(principal, spec.name, &draft.outcome, draft.detail)
                     .await?;
                 match err {
@@ -837,7 +835,7 @@ impl Core {
                 op: spec.name.to_owned(),
                 outcome: "pending_approval".into(),
                 detail: json!({
-                    "input": input,
+                    "input": audited_input(spec, input),
                     "request_id": pending.request_id,
                     "digest": pending.digest,
                     "facts": plan.facts,
@@ -885,7 +883,7 @@ impl Core {
                 return Err(err);
             }
         };
-        detail.insert("input".into(), input);
+        detail.insert("input".into(), audited_input(spec, &input));
         detail.extend(extra);
         let signer = ledger::signer(&self.env.master, &principal.tenant)?;
         ledger::record(
@@ -1286,6 +1284,19 @@ impl Core {
     }
 }
 
+/// The input as its audit entry records it: verbatim, or (bulk operations) its size and digest.
+fn audited_input(spec: &OpSpec, input: &Value) -> Value {
+    if spec.audit_input {
+        input.clone()
+    } else {
+        let text = input.to_string();
+        json!({
+            "bytes": text.len(),
+            "sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes())),
+        })
+    }
+}
+
 /// How far a write call got.
 enum Step {
     /// Waiting for approval.
@@ -1295,7 +1306,8 @@ enum Step {
 }
 
 /// The audit entry of a call that failed.
-fn failure_draft(principal: &Principal, op: &str, input: &Value, err: &Error) -> Draft {
+fn failure_draft(principal: &Principal, spec: &OpSpec, input: &Value, err: &Error) -> Draft {
+    let op = spec.name;
     let outcome = match err {
         Error::Denied { .. } => "denied",
         Error::BadInput { .. } => "invalid",
@@ -1305,7 +1317,7 @@ fn failure_draft(principal: &Principal, op: &str, input: &Value, err: &Error) ->
         actor: actor_of(principal),
         op: op.to_owned(),
         outcome: outcome.into(),
-        detail: json!({ "input": input, "error": err.to_string() }),
+        detail: json!({ "input": audited_input(spec, input), "error": err.to_string() }),
     }
 }
 

@@ -118,6 +118,7 @@ impl Notifier for MetricsNotifier {
             Notification::Executed { .. } => "executed",
             Notification::Failed { .. } => "failed",
             Notification::Progress { .. } => "progress",
+            Notification::SoftCap { .. } => "soft_cap",
         };
         self.0
             .notifications

@@ -2,16 +2,17 @@
 //! the approvals worker that escalates, expires and resumes requests.
 
 use crate::metrics::Metrics;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tenantops_core::Core;
+use tenantops_core::{Core, Error, Outcome, Principal, Surface};
 
 /// What the HTTP handlers share.
 #[derive(Clone)]
@@ -27,7 +28,123 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route(
+            "/api/usage",
+            post(ingest_usage).layer(DefaultBodyLimit::max(16 * 1024 * 1024)),
+        )
         .with_state(state)
+}
+
+/// A JSON error response.
+fn problem(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+/// 401 with the challenge a client needs to know what to send.
+fn unauthorized(message: &str) -> Response {
+    let mut r = problem(StatusCode::UNAUTHORIZED, message);
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"tenantops\", error=\"invalid_token\""),
+    );
+    r
+}
+
+/// Authenticates the request's bearer credential (API key or tenant JWT).
+async fn bearer(core: &Core, headers: &HeaderMap) -> Result<Principal, Response> {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Err(unauthorized(
+            "send Authorization: Bearer <API key or tenant JWT>",
+        ));
+    };
+    let Some(token) = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+    else {
+        return Err(unauthorized(
+            "the Authorization header must be `Bearer <credential>`",
+        ));
+    };
+    core.authenticate(token, Surface::Http)
+        .await
+        .map_err(|e| match e {
+            Error::Unauthenticated(reason) => unauthorized(&reason),
+            other => {
+                tracing::error!(error = %other, "authentication failed");
+                problem(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "authentication failed; see the server log",
+                )
+            }
+        })
+}
+
+/// `POST /api/usage`: a JSON array of usage events (the sdk-meter feed), bearer-authenticated
+/// with a key holding `usage:write`. Responds with the ingestion report; every SKU past its soft
+/// cap adds a `Warning` header (the request still succeeds).
+async fn ingest_usage(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let principal = match bearer(&state.core, &headers).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let events: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v @ serde_json::Value::Array(_)) => v,
+        Ok(_) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "the body must be a JSON array of usage events",
+            );
+        }
+        Err(e) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                &format!("the body is not JSON: {e}"),
+            );
+        }
+    };
+    match state
+        .core
+        .call(&principal, "billing.ingest", json!({ "events": events }))
+        .await
+    {
+        Ok(Outcome::Done { output }) => {
+            let mut response = (StatusCode::OK, Json(output.clone())).into_response();
+            for cap in output["over_cap"].as_array().into_iter().flatten() {
+                let warning = format!(
+                    "299 tenantops \"soft cap exceeded: {} at {}% of cap {}\"",
+                    cap["sku"].as_str().unwrap_or_default(),
+                    cap["percent"],
+                    cap["cap"].as_str().unwrap_or_default()
+                );
+                if let Ok(v) = HeaderValue::from_str(&warning) {
+                    response.headers_mut().append(header::WARNING, v);
+                }
+            }
+            response
+        }
+        Ok(Outcome::Denied { reason }) => problem(StatusCode::FORBIDDEN, &reason),
+        Ok(Outcome::PendingApproval { request_id, .. }) => (
+            StatusCode::ACCEPTED,
+            Json(json!({ "status": "pending_approval", "request_id": request_id })),
+        )
+            .into_response(),
+        Err(Error::BadInput { field, message }) => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": message, "field": field })),
+        )
+            .into_response(),
+        Err(Error::Unauthenticated(reason)) => unauthorized(&reason),
+        Err(e) => {
+            tracing::error!(error = %e, "usage ingestion failed");
+            problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ingestion failed; nothing was recorded",
+            )
+        }
+    }
 }
 
 /// 200 when the database answers, 503 otherwise.

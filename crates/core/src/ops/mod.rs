@@ -3,6 +3,7 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod billing;
 pub mod keys;
 pub mod members;
 pub mod roles;
@@ -49,6 +50,18 @@ pub(crate) fn all() -> Vec<OpSpec> {
         spec::<approvals::RoutesRemove>(),
         spec::<members::DeletePersona>(),
         spec::<tenant::ExportAll>(),
+        spec::<billing::Ingest>(),
+        spec::<billing::SetPrices>(),
+        spec::<billing::SetCap>(),
+        spec::<billing::LiveMeter>(),
+        spec::<billing::Drill>(),
+        spec::<billing::ClosePeriod>(),
+        spec::<billing::Invoices>(),
+        spec::<billing::InvoicePdf>(),
+        spec::<billing::InvoiceCsv>(),
+        spec::<billing::ShowbackOp>(),
+        spec::<billing::ChartOp>(),
+        spec::<billing::SummaryOp>(),
     ]
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests of the core through its public API, with a controllable clock.
 
 mod approvals;
+mod billing;
 mod isolation;
 mod lifecycle;
 mod scopes;
