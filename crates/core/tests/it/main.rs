@@ -4,6 +4,7 @@ mod approvals;
 mod billing;
 mod isolation;
 mod lifecycle;
+mod prompts;
 mod scopes;
 mod support;
 mod tamper;
