@@ -7,17 +7,51 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A tenant with a requester (`ops`, tenant-admin) and an approver (`alice`, security-admin),
-/// both human, and a persona to delete.
+const JWT_SECRET: &str = "e2e-secret-e2e-secret-e2e-secret-0123456789";
+
+/// A sandbox whose binary accepts console (SSO) JWTs, the credential decisions require.
+pub fn jwt_sandbox() -> Sandbox {
+    Sandbox::new()
+        .with_var("TENANTOPS_JWT_ALGORITHM", "HS256")
+        .with_var("TENANTOPS_JWT_SECRET", JWT_SECRET)
+        .with_var("TENANTOPS_JWT_ISSUER", "https://console.projex.test")
+        .with_var("TENANTOPS_JWT_AUDIENCE", "tenantops")
+}
+
+/// A console token for a persona, as the identity provider would mint it.
+pub fn console_token(tenant: &str, persona: &str) -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let claims = json!({
+        "sub": persona, "tenant_id": tenant, "exp": exp,
+        "iss": "https://console.projex.test", "aud": "tenantops",
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// A tenant with a requester (`ops`, tenant-admin, using an API key) and an approver (`alice`,
+/// security-admin, signed in with her console token), both human, and a persona to delete.
 fn team(sb: &Sandbox) -> (Tenant, String, String) {
     let t = sb.create_tenant("acme");
     let mut keys = Vec::new();
     for (handle, role) in [("ops", "tenant-admin"), ("alice", "security-admin")] {
-        sb.call_ok(
+        let persona = sb.call_ok(
             &t.api_key,
             "members.create_persona",
             json!({"handle": handle, "kind": "human", "email": format!("{handle}@acme.example"), "roles": [role]}),
         );
+        if role == "security-admin" {
+            keys.push(console_token(&t.tenant_id, persona["id"].as_str().unwrap()));
+            continue;
+        }
         let scopes: Vec<&str> = if role == "tenant-admin" {
             vec![
                 "members:write",
@@ -76,7 +110,7 @@ fn raise(sb: &Sandbox, ops: &str) -> String {
 
 #[test]
 fn a_second_human_approves_a_destructive_call_from_the_shell_and_it_runs_once() {
-    let sb = Sandbox::new();
+    let sb = jwt_sandbox();
     let (t, ops, alice) = team(&sb);
     let id = raise(&sb, &ops);
     assert_eq!(deletions(&sb, &t.api_key), 0);
@@ -157,7 +191,7 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
 
 #[test]
 fn a_crash_between_approval_and_execution_is_resumed_exactly_once_on_restart() {
-    let sb = Sandbox::new();
+    let sb = jwt_sandbox();
     let (t, ops, alice) = team(&sb);
     let id = raise(&sb, &ops);
     // The approver's process dies right after the approval commits, before the deletion runs.
@@ -217,7 +251,7 @@ fn a_crash_between_approval_and_execution_is_resumed_exactly_once_on_restart() {
 
 #[test]
 fn export_all_waits_for_a_second_person_then_writes_one_archive() {
-    let sb = Sandbox::new();
+    let sb = jwt_sandbox();
     let (t, ops, alice) = team(&sb);
     let run = sb.call(&ops, "tenant.export_all", json!({"reason": "annual DSAR"}));
     assert_eq!(run.status(), "pending_approval", "{}", run.stdout);

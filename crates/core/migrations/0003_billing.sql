@@ -75,8 +75,12 @@ CREATE TABLE invoices (
     UNIQUE (tenant_id, period_start)
 );
 
--- Invoices are immutable.
+-- Invoices are immutable: never changed, never deleted.
 CREATE TRIGGER invoices_immutable BEFORE UPDATE ON invoices
+BEGIN
+    SELECT RAISE(ABORT, 'invoices are immutable');
+END;
+CREATE TRIGGER invoices_undeletable BEFORE DELETE ON invoices
 BEGIN
     SELECT RAISE(ABORT, 'invoices are immutable');
 END;

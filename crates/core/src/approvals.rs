@@ -249,7 +249,7 @@ pub async fn find_route(
 }
 
 /// The route that governs a call, if any: among the routes of the operation whose condition
-/// holds, the one with the most clauses (the most specific), then the highest quorum.
+/// holds, the one needing the most approvals (then the most specific).
 pub async fn matching_route(
     conn: &mut SqliteConnection,
     tenant: &TenantId,
@@ -267,7 +267,8 @@ pub async fn matching_route(
         .into_iter()
         .map(route_from)
         .filter(|r| r.condition.iter().all(|c| c.holds(facts, input)))
-        .max_by_key(|r| (r.condition.len(), r.quorum)))
+        // The strictest route governs: a permissive route added later cannot override it.
+        .max_by_key(|r| (r.quorum, r.condition.len())))
 }
 
 /// Who may decide, as snapshotted into a request.
@@ -491,9 +492,32 @@ pub(crate) async fn create(
     route: Option<&Route>,
     now: DateTime<Utc>,
 ) -> Result<(StoredRequest, Pending)> {
-    let id = RequestId::generate();
     let input = canonical(input);
     let digest = digest(&principal.tenant, operation, &input, &principal.persona);
+    // The same call again (a double click, a redelivered command) joins the open request.
+    let open: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM approval_requests WHERE tenant_id = ? AND digest = ? AND state = 'pending' \
+         ORDER BY created_at LIMIT 1",
+    )
+    .bind(principal.tenant.as_str())
+    .bind(&digest)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(id) = open {
+        let stored = load(conn, &principal.tenant, &id).await?;
+        let view = view(conn, &principal.tenant, &id).await?;
+        return Ok((
+            stored,
+            Pending {
+                request_id: id,
+                summary: view.summary,
+                digest,
+                expires_at: view.expires_at,
+                quorum: view.quorum,
+            },
+        ));
+    }
+    let id = RequestId::generate();
     let (approvers, quorum, sla, expiry, escalation, route_id) = match route {
         Some(r) => (
             Approvers {

@@ -141,6 +141,14 @@ pub trait Operation: Send + Sync + 'static {
         async { Ok(Map::new()) }
     }
 
+    /// The input a request is bound to, when it should differ from what was typed: references
+    /// by name are pinned to the ids they resolved to, so that what runs after approval is what
+    /// the approvers saw even if a name is reused meanwhile.
+    fn pinned_input(input: &Self::Input, facts: &Map<String, Value>) -> Option<Value> {
+        let _ = (input, facts);
+        None
+    }
+
     /// What the call will do, in one sentence for the person asked to approve it.
     fn describe(input: &Self::Input, facts: &Map<String, Value>) -> String {
         let _ = (input, facts);
@@ -155,6 +163,8 @@ pub struct Plan {
     pub facts: Map<String, Value>,
     /// See [`Operation::describe`].
     pub summary: String,
+    /// See [`Operation::pinned_input`].
+    pub pinned_input: Option<Value>,
 }
 
 type Runner = for<'a> fn(&'a mut OpCtx, Value) -> BoxFuture<'a, Result<Value>>;
@@ -249,7 +259,12 @@ fn plan<O: Operation>(ctx: &mut OpCtx, input: Value) -> BoxFuture<'_, Result<Pla
         let input: O::Input = parse_input(input)?;
         let facts = O::facts(ctx, &input).await?;
         let summary = O::describe(&input, &facts);
-        Ok(Plan { facts, summary })
+        let pinned_input = O::pinned_input(&input, &facts);
+        Ok(Plan {
+            facts,
+            summary,
+            pinned_input,
+        })
     })
 }
 

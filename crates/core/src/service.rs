@@ -812,11 +812,12 @@ impl Core {
             return Ok(None);
         }
         let principal = ctx.principal.clone();
+        let bound = plan.pinned_input.as_ref().unwrap_or(input);
         let (stored, pending) = approvals::create(
             &mut ctx.tx,
             &principal,
             spec.name,
-            input,
+            bound,
             &plan.facts,
             &plan.summary,
             route.as_ref(),
@@ -1113,7 +1114,7 @@ impl Core {
         let now = env.clock.now();
         let signer = ledger::signer(&env.master, tenant)?;
         let mut tx = env.store.begin_write().await?;
-        sqlx::query(
+        let changed = sqlx::query(
             "UPDATE approval_requests SET state = 'failed', error = ?, finished_at = ?, lease_until = NULL \
              WHERE tenant_id = ? AND id = ? AND state = 'executing'",
         )
@@ -1123,6 +1124,11 @@ impl Core {
         .bind(&req.id)
         .execute(&mut *tx)
         .await?;
+        if changed.rows_affected() != 1 {
+            // Someone else finished it meanwhile: nothing to record, nobody to tell twice.
+            tx.rollback().await?;
+            return Ok(());
+        }
         ledger::record(
             &mut tx,
             tenant,
@@ -1173,12 +1179,17 @@ impl Core {
         .await?;
         for (tenant, id, to) in due {
             let tenant = TenantId::from_db(tenant);
-            if self
+            // One request's trouble must not stop the pass for every other one.
+            let escalated = self
                 .transition(&tenant, &id, "UPDATE approval_requests SET escalated_at = ? WHERE tenant_id = ? AND id = ? AND state = 'pending' AND escalated_at IS NULL", "approvals.escalate", json!({ "request_id": id, "to": to }))
-                .await?
-            {
+                .await;
+            if log_err(&id, escalated) {
                 report.escalated += 1;
-                env.notify(&Notification::Escalated { tenant, request_id: id, to });
+                env.notify(&Notification::Escalated {
+                    tenant,
+                    request_id: id,
+                    to,
+                });
             }
         }
         let expired: Vec<(String, String)> = sqlx::query_as(
@@ -1189,7 +1200,7 @@ impl Core {
         .await?;
         for (tenant, id) in expired {
             let tenant = TenantId::from_db(tenant);
-            if self.expire(&tenant, &id).await? {
+            if log_err(&id, self.expire(&tenant, &id).await) {
                 report.expired += 1;
             }
         }
@@ -1319,6 +1330,14 @@ fn failure_draft(principal: &Principal, spec: &OpSpec, input: &Value, err: &Erro
         outcome: outcome.into(),
         detail: json!({ "input": audited_input(spec, input), "error": err.to_string() }),
     }
+}
+
+/// The worker's view of one request's step: done or not, with failures logged, not raised.
+fn log_err(request: &str, r: Result<bool>) -> bool {
+    r.unwrap_or_else(|e| {
+        tracing::error!(request, error = %e, "approvals worker step failed; will retry next pass");
+        false
+    })
 }
 
 /// What one worker pass did.

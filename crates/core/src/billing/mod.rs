@@ -23,6 +23,8 @@ use std::str::FromStr;
 pub const QTY_SCALE: u32 = 6;
 /// Events may be stamped at most this far in the future (clock skew of the reporter).
 pub const MAX_FUTURE: Duration = Duration::minutes(5);
+/// The largest quantity one event may report: keeps every period sum far inside i64 micro-units.
+pub const MAX_EVENT_QUANTITY: i64 = 1_000_000_000;
 /// Soft-cap thresholds that raise one notification each per period, in percent.
 pub const CAP_THRESHOLDS: [i64; 3] = [80, 100, 120];
 
@@ -287,9 +289,22 @@ pub struct IngestReport {
     pub rejected: Vec<Rejection>,
     /// SKUs of this batch that are at or over their soft cap: requests still succeed.
     pub over_cap: Vec<CapState>,
-    /// Thresholds (80/100/120 %) crossed for the first time this period: (sku, percent).
+    /// Thresholds (80/100/120 %) reached for the first time in their period.
     #[serde(skip)]
-    pub crossed: Vec<(String, i64, CapState)>,
+    pub crossed: Vec<Crossing>,
+}
+
+/// A soft-cap threshold reached for the first time in a period.
+#[derive(Clone, Debug)]
+pub struct Crossing {
+    /// The SKU.
+    pub sku: String,
+    /// 80, 100 or 120.
+    pub threshold: i64,
+    /// The period it happened in, `YYYY-MM`.
+    pub period: String,
+    /// The cap's state after the batch.
+    pub state: CapState,
 }
 
 struct Row {
@@ -381,6 +396,11 @@ fn check_event(
     if qty.is_sign_negative() && !qty.is_zero() {
         return Err(format!("quantity {qty} is negative"));
     }
+    if qty > Decimal::from(MAX_EVENT_QUANTITY) {
+        return Err(format!(
+            "quantity {qty} is larger than one event may report ({MAX_EVENT_QUANTITY}); split it"
+        ));
+    }
     let qty = to_micro(qty)
         .ok_or_else(|| format!("quantity {qty} has more than 6 decimals or is too large"))?;
     let mut key = String::new();
@@ -466,7 +486,7 @@ const CHUNK: usize = 100;
 pub async fn ingest(
     conn: &mut SqliteConnection,
     tenant: &TenantId,
-    events: &[UsageEvent],
+    events: &[serde_json::Value],
     now: DateTime<Utc>,
 ) -> Result<IngestReport> {
     let book = price_book(conn, tenant).await?;
@@ -474,12 +494,15 @@ pub async fn ingest(
     let closed = closed_periods(conn, tenant).await?;
     let mut report = IngestReport::default();
     let mut rows = Vec::with_capacity(events.len());
-    for (i, ev) in events.iter().enumerate() {
-        match check_event(ev, &book, &drivers, &closed, now) {
+    for (i, value) in events.iter().enumerate() {
+        // Each event is parsed on its own: a malformed one is rejected, the rest still land.
+        let parsed = UsageEvent::deserialize(value).map_err(|e| format!("malformed event: {e}"));
+        let id = value.get("id").and_then(|v| v.as_str()).map(str::to_owned);
+        match parsed.and_then(|ev| check_event(&ev, &book, &drivers, &closed, now)) {
             Ok(r) => rows.push(r),
             Err(reason) => report.rejected.push(Rejection {
                 index: i as u32,
-                id: ev.id.clone(),
+                id,
                 reason,
             }),
         }
@@ -513,7 +536,7 @@ pub async fn ingest(
     // Roll up what is new.
     type Key<'a> = (i64, i64, &'a str, &'a str, &'a str, &'a str);
     let mut sums: HashMap<Key<'_>, (i64, i64)> = HashMap::new();
-    let mut touched: HashMap<(i64, &str), i64> = HashMap::new();
+    let mut touched: HashSet<(i64, &str)> = HashSet::new();
     let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(rows.len());
     for r in &rows {
         // The same (source, id) twice in one batch: only the first counts.
@@ -529,7 +552,7 @@ pub async fn ingest(
             .or_default();
         e.0 += r.qty;
         e.1 += 1;
-        *touched.entry((r.period, r.sku.as_str())).or_default() += r.qty;
+        touched.insert((r.period, r.sku.as_str()));
     }
     let sums: Vec<_> = sums.into_iter().collect();
     for chunk in sums.chunks(CHUNK) {
@@ -558,16 +581,16 @@ pub async fn ingest(
     }
     // Soft caps of the SKUs this batch touched, in the current period.
     let current = to_millis(period_start(now));
-    for ((period, sku), added) in touched {
+    for (period, sku) in touched {
         let Some(cap) = book.prices.get(sku).and_then(|p| p.cap) else {
             continue;
         };
         let after = period_qty(conn, tenant, period, sku).await?;
-        let before = after - added;
         let state = cap_state(sku, cap, after);
-        let before_pct = cap_state(sku, cap, before).percent;
+        // Every threshold reached and not yet raised this period is raised now — once — even if
+        // a lowered cap jumps several at a time.
         for threshold in CAP_THRESHOLDS {
-            if before_pct < threshold && state.percent >= threshold {
+            if state.percent >= threshold {
                 let new = sqlx::query(
                     "INSERT OR IGNORE INTO billing_cap_alerts (tenant_id, period_start, sku, threshold, raised_at) VALUES (?, ?, ?, ?, ?)",
                 )
@@ -579,9 +602,12 @@ pub async fn ingest(
                 .execute(&mut *conn)
                 .await?;
                 if new.rows_affected() == 1 {
-                    report
-                        .crossed
-                        .push((sku.to_owned(), threshold, state.clone()));
+                    report.crossed.push(Crossing {
+                        sku: sku.to_owned(),
+                        threshold,
+                        period: period_label(from_millis(period)),
+                        state: state.clone(),
+                    });
                 }
             }
         }

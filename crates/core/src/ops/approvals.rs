@@ -9,7 +9,7 @@ use crate::catalogue::{OpCtx, Operation, Risk, find};
 use crate::clock::to_millis;
 use crate::error::{Error, Result};
 use crate::notify::Notification;
-use crate::principal::{PersonaKind, Surface};
+use crate::principal::{PersonaKind, Surface, Via};
 use crate::roles;
 use crate::scope::Scope;
 use chrono::Duration;
@@ -19,11 +19,27 @@ use serde_json::json;
 
 /// Decisions are a person's act: they never arrive through MCP, where the caller is an agent's
 /// client and an elicitation answer could be the agent itself.
+///
+/// And they need the person's own sign-in — a console (SSO) JWT or their linked chat account —
+/// never an API key: an admin can issue a key for a colleague, so a key proves nothing about
+/// which human is deciding.
 fn refuse_mcp(ctx: &OpCtx, what: &str) -> Result<()> {
-    if ctx.principal.surface == Surface::Mcp {
+    if ctx.principal.kind() != PersonaKind::Human {
+        return Err(Error::denied(format!(
+            "{} personas never decide approvals; {what} needs a human",
+            ctx.principal.kind().as_str()
+        )));
+    }
+    if ctx.principal.surface() == Surface::Mcp {
         return Err(Error::denied(format!(
             "{what} is made by a person in chat, the console or the CLI, never through MCP: an \
              agent's client cannot be the second person"
+        )));
+    }
+    if !matches!(ctx.principal.via(), Via::Jwt | Via::Chat { .. }) {
+        return Err(Error::denied(format!(
+            "{what} needs your own sign-in (a console token or your linked chat account), not an \
+             API key: a key can be issued by someone else, so it never proves who is deciding"
         )));
     }
     Ok(())
@@ -175,6 +191,20 @@ impl Operation for Get {
 
     async fn execute(ctx: &mut OpCtx, input: RequestRef) -> Result<RequestView> {
         let tenant = ctx.tenant().clone();
+        let req = approvals::load(&mut ctx.tx, &tenant, &input.request_id).await?;
+        // Visible to its requester, to whoever may decide it, and to auditors: a request's input
+        // and result (an export's location) are not for every reader of the tenant.
+        let me = ctx.principal.persona().to_string();
+        let may_see = req.requester == me
+            || ctx.principal.has(Scope::AUDIT_READ)
+            || approvals::ineligibility(&mut ctx.tx, &tenant, &req, &me)
+                .await?
+                .is_none();
+        if !may_see {
+            return Err(Error::denied(
+                "only the requester, the people who may decide it and auditors can see this request",
+            ));
+        }
         approvals::view(&mut ctx.tx, &tenant, &input.request_id).await
     }
 }

@@ -46,8 +46,10 @@ fn money(d: Decimal) -> String {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IngestInput {
-    /// Usage events (at most 50,000 per call).
-    pub events: Vec<UsageEvent>,
+    /// Usage events (at most 50,000 per call). Each is checked on its own: a malformed or
+    /// invalid event is rejected with its reason and the rest still land.
+    #[schemars(with = "Vec<UsageEvent>")]
+    pub events: Vec<Value>,
 }
 
 /// `billing.ingest`.
@@ -85,14 +87,14 @@ impl Operation for Ingest {
         ctx.audit("accepted", report.accepted);
         ctx.audit("duplicates", report.duplicates);
         ctx.audit("rejected", report.rejected.len());
-        for (sku, threshold, state) in &report.crossed {
+        for c in &report.crossed {
             ctx.notify(Notification::SoftCap {
                 tenant: tenant.clone(),
-                sku: sku.clone(),
-                threshold: *threshold,
-                period: period_label(period_start(ctx.now)),
-                quantity: state.quantity.to_string(),
-                cap: state.cap.to_string(),
+                sku: c.sku.clone(),
+                threshold: c.threshold,
+                period: c.period.clone(),
+                quantity: c.state.quantity.to_string(),
+                cap: c.state.cap.to_string(),
             });
         }
         Ok(report)

@@ -630,6 +630,16 @@ impl Operation for DeletePersona {
         Ok(facts)
     }
 
+    /// Binds the request to the persona's id: a handle freed by this deletion and reused later
+    /// can never redirect a second request to the new holder.
+    fn pinned_input(
+        input: &RevokeInput,
+        facts: &serde_json::Map<String, serde_json::Value>,
+    ) -> Option<serde_json::Value> {
+        let id = facts.get("persona_id")?.clone();
+        Some(serde_json::json!({ "persona": id, "reason": input.reason }))
+    }
+
     fn describe(input: &RevokeInput, _: &serde_json::Map<String, serde_json::Value>) -> String {
         match &input.reason {
             Some(r) => format!(

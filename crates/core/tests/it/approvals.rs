@@ -18,6 +18,7 @@ struct Team {
     carol: Principal,
     agent: Principal,
     svc: Principal,
+    victims: Vec<String>,
 }
 
 const DECIDE: &[&str] = &["approvals:decide", "approvals:read", "members:read"];
@@ -65,18 +66,23 @@ async fn team() -> Team {
         } else {
             DECIDE.to_vec()
         };
-        let (_, key) = t
+        let (id, _) = t
             .persona_with_key(&admin, handle, kind, &[role], &scopes)
             .await;
-        made.push(t.auth(&key).await.unwrap());
+        // People (and, to prove they are refused, the agent and service) sign in with their own
+        // console token: decisions never count through an API key someone else could issue.
+        made.push(t.sign_in(created.tenant_id.as_str(), &id).await);
     }
+    let mut victims = Vec::new();
     for i in 0..6 {
-        t.ok(
-            &admin,
-            "members.create_persona",
-            json!({"handle": format!("victim{i}"), "kind":"service","roles":["developer"]}),
-        )
-        .await;
+        let v = t
+            .ok(
+                &admin,
+                "members.create_persona",
+                json!({"handle": format!("victim{i}"), "kind":"service","roles":["developer"]}),
+            )
+            .await;
+        victims.push(v["id"].as_str().unwrap().to_owned());
     }
     let [ops, alice, bob, carol, agent, svc]: [Principal; 6] = made.try_into().unwrap();
     Team {
@@ -89,6 +95,7 @@ async fn team() -> Team {
         carol,
         agent,
         svc,
+        victims,
     }
 }
 
@@ -144,7 +151,8 @@ impl Team {
             .unwrap()
             .iter()
             .filter(|e| {
-                e["outcome"] == "done" && e["detail"]["input"]["persona"] == format!("victim{n}")
+                e["outcome"] == "done"
+                    && e["detail"]["input"]["persona"] == self.victims[n as usize].as_str()
             })
             .count()
     }
@@ -374,7 +382,13 @@ async fn an_approvers_role_removed_before_deciding_or_before_execution_voids_the
 async fn an_approver_from_another_tenant_cannot_see_or_decide() {
     let tm = team().await;
     let id = tm.raise(0).await;
-    let (_, other) = tm.t.tenant("other").await;
+    let (other_created, _) = tm.t.tenant("other").await;
+    let other =
+        tm.t.sign_in(
+            other_created.tenant_id.as_str(),
+            other_created.persona_id.as_str(),
+        )
+        .await;
     let err =
         tm.t.call(
             &other,
@@ -671,4 +685,131 @@ async fn a_request_that_could_never_run_is_refused_before_anyone_is_asked() {
     let pending = tm.t.ok(&tm.bob, "approvals.pending", json!({})).await;
     assert_eq!(pending["decisions"].as_array().unwrap().len(), 0);
     tm.ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn an_api_key_never_counts_as_a_second_person() {
+    let tm = team().await;
+    let id = tm.raise(0).await;
+    // An admin issues a key for alice and tries to decide as her.
+    let key =
+        tm.t.ok(
+            &tm.admin,
+            "keys.issue",
+            json!({"persona": "alice", "scopes": DECIDE}),
+        )
+        .await;
+    let as_alice = tm.t.auth(key["api_key"].as_str().unwrap()).await.unwrap();
+    assert!(denied(tm.decide(&as_alice, &id, "approve").await).contains("own sign-in"));
+    assert_eq!(tm.executions(0).await, 0);
+    tm.ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn a_repeated_call_joins_the_open_request_and_the_strictest_route_governs() {
+    let tm = team().await;
+    let a = tm.raise(0).await;
+    let b = tm.raise(0).await;
+    assert_eq!(
+        a, b,
+        "a double click must not create two approvable requests"
+    );
+    tm.t.ok(
+        &tm.admin,
+        "approvals.routes_add",
+        json!({
+            "name": "strict", "operation": "members.delete_persona",
+            "approvers": {"roles": ["security-admin", "finance-approver"]}, "quorum": 2
+        }),
+    )
+    .await;
+    tm.t.ok(
+        &tm.admin,
+        "approvals.routes_add",
+        json!({
+            "name": "lax", "operation": "members.delete_persona",
+            "condition": [{"path": "input.persona", "op": "ne", "value": "nobody"}],
+            "approvers": {"personas": ["alice"]}, "quorum": 1
+        }),
+    )
+    .await;
+    let id = tm.raise(1).await;
+    assert_eq!(tm.state(&id).await["quorum"], 2);
+    tm.ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn an_approved_deletion_cannot_be_redirected_to_a_new_holder_of_the_handle() {
+    let tm = team().await;
+    let first = tm.raise(0).await;
+    // A second request for the same handle, raised with a different reason so it is distinct.
+    let second = match tm
+        .t
+        .call(
+            &tm.ops,
+            "members.delete_persona",
+            json!({"persona": "victim0", "reason": "again"}),
+        )
+        .await
+        .unwrap()
+    {
+        Outcome::PendingApproval { request_id, .. } => request_id,
+        other => panic!("{other:?}"),
+    };
+    tm.decide(&tm.alice, &first, "approve").await.unwrap();
+    // The handle is reused by a new hire.
+    tm.t.ok(
+        &tm.admin,
+        "members.create_persona",
+        json!({"handle": "victim0", "kind": "service", "roles": ["developer"]}),
+    )
+    .await;
+    let Outcome::Done { output } = tm.decide(&tm.alice, &second, "approve").await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(output["request"]["state"], "failed", "{output}");
+    let alive =
+        tm.t.ok(
+            &tm.admin,
+            "members.get_persona",
+            json!({"persona": "victim0"}),
+        )
+        .await;
+    assert_eq!(alive["persona"]["status"], "active");
+    tm.ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn a_request_is_visible_only_to_its_requester_deciders_and_auditors() {
+    let tm = team().await;
+    let id = tm.raise(0).await;
+    let (viewer_id, _) =
+        tm.t.persona_with_key(
+            &tm.admin,
+            "viewer",
+            "service",
+            &["ai-agent"],
+            &["approvals:read"],
+        )
+        .await;
+    let _ = viewer_id;
+    let key =
+        tm.t.ok(
+            &tm.admin,
+            "keys.issue",
+            json!({"persona": "viewer", "scopes": ["approvals:read"]}),
+        )
+        .await;
+    let viewer = tm.t.auth(key["api_key"].as_str().unwrap()).await.unwrap();
+    assert!(
+        denied(
+            tm.t.call(&viewer, "approvals.get", json!({"request_id": id}))
+                .await
+        )
+        .contains("only the requester")
+    );
+    tm.t.ok(&tm.ops, "approvals.get", json!({"request_id": id}))
+        .await;
+    tm.t.ok(&tm.alice, "approvals.get", json!({"request_id": id}))
+        .await;
 }

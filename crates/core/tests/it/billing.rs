@@ -535,3 +535,60 @@ async fn the_chart_is_a_png_and_the_summary_fits_a_phone() {
         Outcome::Denied { .. }
     ));
 }
+
+#[tokio::test]
+async fn a_malformed_event_is_rejected_alone_and_a_lowered_cap_raises_what_it_skipped() {
+    let (t, admin) = priced().await;
+    let r = t.ok(&admin, "billing.ingest", json!({"events": [
+        {"id": 5, "source": "sdk-meter", "time": "2026-11-10T10:00:00Z", "sku": "api.requests", "quantity": 1},
+        {"id": "b", "source": "sdk-meter", "time": "2026-11-10T10:00:00Z", "sku": "api.requests", "quantity": true},
+        null,
+        {"id": "big", "source": "sdk-meter", "time": "2026-11-10T10:00:00Z", "sku": "api.requests", "quantity": "1e12"},
+        {"id": "ok", "source": "sdk-meter", "time": "2026-11-10T10:00:00Z", "sku": "api.requests", "quantity": 850},
+    ]})).await;
+    assert_eq!(r["accepted"], 1, "{r}");
+    assert_eq!(r["rejected"].as_array().unwrap().len(), 4, "{r}");
+    t.ok(
+        &admin,
+        "billing.set_cap",
+        json!({"sku": "api.requests", "cap": "1000"}),
+    )
+    .await;
+    ingest(
+        &t,
+        &admin,
+        vec![ev("n1", "2026-11-10T10:00:00Z", "api.requests", json!(10))],
+    )
+    .await;
+    t.ok(
+        &admin,
+        "billing.set_cap",
+        json!({"sku": "api.requests", "cap": "500"}),
+    )
+    .await;
+    ingest(
+        &t,
+        &admin,
+        vec![ev("n2", "2026-11-10T10:00:00Z", "api.requests", json!(1))],
+    )
+    .await;
+    let crossings: Vec<(i64, String)> = t
+        .notes
+        .all()
+        .into_iter()
+        .filter_map(|n| match n {
+            Notification::SoftCap {
+                threshold, period, ..
+            } => Some((threshold, period)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        crossings,
+        vec![
+            (80, "2026-11".into()),
+            (100, "2026-11".into()),
+            (120, "2026-11".into())
+        ]
+    );
+}
