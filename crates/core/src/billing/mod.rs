@@ -477,8 +477,12 @@ pub async fn period_qty(
     Ok(q.unwrap_or(0))
 }
 
-/// Rows per multi-row statement.
-const CHUNK: usize = 100;
+/// Rows per multi-row INSERT (11 parameters each; SQLite allows 32,766 per statement).
+const INSERT_CHUNK: usize = 500;
+/// Pairs per duplicate lookup.
+const LOOKUP_CHUNK: usize = 1000;
+/// Rollup rows per upsert.
+const CHUNK: usize = 500;
 
 /// Ingests a batch inside the caller's transaction: validates each event, inserts the new ones
 /// (a (source, id) seen before is a duplicate, forever), adds them to the rollups, and checks
@@ -507,16 +511,41 @@ pub async fn ingest(
             }),
         }
     }
-    // Insert; RETURNING yields only the rows that were new.
-    let mut inserted: HashSet<(String, String)> = HashSet::with_capacity(rows.len());
+    // Which (source, id) pairs were counted before? Asked in bulk, inside the ingesting
+    // transaction (which holds the write lock, so the answer cannot go stale before the insert).
+    let mut existing: HashSet<(String, String)> = HashSet::new();
+    for chunk in rows.chunks(LOOKUP_CHUNK) {
+        let mut sql = String::from(
+            "SELECT source, event_id FROM usage_events WHERE tenant_id = ? AND (source, event_id) IN (VALUES ",
+        );
+        sql.push_str(&vec!["(?, ?)"; chunk.len()].join(", "));
+        sql.push(')');
+        let mut q =
+            sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql)).bind(tenant.as_str());
+        for r in chunk {
+            q = q.bind(&r.source).bind(&r.id);
+        }
+        existing.extend(q.fetch_all(&mut *conn).await?);
+    }
+    // Keep the first occurrence of each new pair; everything else is a duplicate.
+    let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(rows.len());
+    let mut fresh: Vec<&Row> = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let first = seen.insert((r.source.as_str(), r.id.as_str()));
+        let old = !existing.is_empty() && existing.contains(&(r.source.clone(), r.id.clone()));
+        if first && !old {
+            fresh.push(r);
+        } else {
+            report.duplicates += 1;
+        }
+    }
     let ingested_at = to_millis(now);
-    for chunk in rows.chunks(CHUNK) {
+    for chunk in fresh.chunks(INSERT_CHUNK) {
         let mut sql = String::from(
             "INSERT INTO usage_events (tenant_id, source, event_id, ts, period_start, sku, qty_micro, key_id, persona_id, bu_id, ingested_at) VALUES ",
         );
         sql.push_str(&vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", "));
-        sql.push_str(" ON CONFLICT DO NOTHING RETURNING source, event_id");
-        let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for r in chunk {
             q = q
                 .bind(tenant.as_str())
@@ -531,21 +560,13 @@ pub async fn ingest(
                 .bind(&r.bu)
                 .bind(ingested_at);
         }
-        inserted.extend(q.fetch_all(&mut *conn).await?);
+        q.execute(&mut *conn).await?;
     }
     // Roll up what is new.
     type Key<'a> = (i64, i64, &'a str, &'a str, &'a str, &'a str);
     let mut sums: HashMap<Key<'_>, (i64, i64)> = HashMap::new();
     let mut touched: HashSet<(i64, &str)> = HashSet::new();
-    let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(rows.len());
-    for r in &rows {
-        // The same (source, id) twice in one batch: only the first counts.
-        if !seen.insert((r.source.as_str(), r.id.as_str()))
-            || !inserted.contains(&(r.source.clone(), r.id.clone()))
-        {
-            report.duplicates += 1;
-            continue;
-        }
+    for r in &fresh {
         report.accepted += 1;
         let e = sums
             .entry((r.period, r.day, &r.sku, &r.key, &r.persona, &r.bu))
