@@ -282,3 +282,49 @@ fn export_all_waits_for_a_second_person_then_writes_one_archive() {
         1
     );
 }
+
+#[test]
+fn an_approver_can_decide_from_the_shell_with_an_api_key_unless_sign_in_is_required() {
+    for strict in [false, true] {
+        let sb = if strict {
+            Sandbox::new().with_var("TENANTOPS_DECISIONS_REQUIRE_SIGN_IN", "true")
+        } else {
+            Sandbox::new()
+        };
+        let t = sb.create_tenant("acme");
+        sb.call_ok(&t.api_key, "members.create_persona",
+            json!({"handle": "alice", "kind": "human", "email": "alice@acme.example", "roles": ["security-admin"]}));
+        let alice = api_key_of(&sb.call_ok(
+            &t.api_key,
+            "keys.issue",
+            json!({"persona": "alice", "scopes": ["approvals:decide", "approvals:read"]}),
+        ));
+        sb.call_ok(
+            &t.api_key,
+            "members.create_persona",
+            json!({"handle": "old-bot", "kind": "service", "roles": ["developer"]}),
+        );
+        let run = sb.call(
+            &t.api_key,
+            "members.delete_persona",
+            json!({"persona": "old-bot"}),
+        );
+        assert_eq!(run.status(), "pending_approval", "{}", run.stdout);
+        let id = run.json()["request_id"].as_str().unwrap().to_owned();
+        let run = sb.call(
+            &alice,
+            "approvals.decide",
+            json!({"request_id": id, "decision": "approve"}),
+        );
+        if strict {
+            assert!(run.denied().contains("own sign-in"));
+        } else {
+            assert_eq!(
+                run.done()["request"]["state"],
+                "succeeded",
+                "{}",
+                run.stdout
+            );
+        }
+    }
+}

@@ -44,6 +44,12 @@ pub struct Config {
     pub jwt: Option<JwtConfig>,
     /// How long a rotated key's old secret keeps working (the guide: 10 minutes).
     pub key_rotation_grace: Duration,
+    /// Count approval decisions only from a person's own sign-in (console JWT or linked chat
+    /// account), never from an API key. Recommended in production: whoever can issue keys for a
+    /// colleague could otherwise decide in their name. Off by default so that scripted and CLI
+    /// flows with API keys keep working; every decision records its credential and, for a key,
+    /// who issued it.
+    pub decisions_require_sign_in: bool,
     /// The clock (the system clock outside tests).
     pub clock: Arc<dyn Clock>,
     /// Notification sinks besides the log.
@@ -71,6 +77,7 @@ impl Config {
             master_key: MasterKeySource::File(key_path.into()),
             jwt: None,
             key_rotation_grace: Duration::minutes(10),
+            decisions_require_sign_in: false,
             clock: Arc::new(SystemClock),
             notifiers: Vec::new(),
             export_dir,
@@ -125,6 +132,8 @@ pub struct Env {
     pub jwt: Option<JwtConfig>,
     /// Default grace window of a key rotation.
     pub key_rotation_grace: Duration,
+    /// See [`Config::decisions_require_sign_in`].
+    pub decisions_require_sign_in: bool,
     /// Events for connection-holding surfaces.
     pub events: broadcast::Sender<Event>,
     /// Where notifications go.
@@ -221,6 +230,7 @@ impl Core {
                 pepper,
                 jwt: config.jwt,
                 key_rotation_grace: config.key_rotation_grace,
+                decisions_require_sign_in: config.decisions_require_sign_in,
                 events,
                 notifiers,
                 export_dir: config.export_dir,

@@ -41,6 +41,13 @@ pub fn core_config(db: &DbArgs) -> Result<Config> {
         })?;
         config.key_rotation_grace = d;
     }
+    if let Some(v) = env("TENANTOPS_DECISIONS_REQUIRE_SIGN_IN") {
+        config.decisions_require_sign_in = match v.as_str() {
+            "1" | "true" | "yes" => true,
+            "0" | "false" | "no" => false,
+            other => bail!("TENANTOPS_DECISIONS_REQUIRE_SIGN_IN=`{other}`: use true or false"),
+        };
+    }
     if let Some(dir) = env("TENANTOPS_EXPORT_DIR") {
         config.export_dir = PathBuf::from(dir);
     }

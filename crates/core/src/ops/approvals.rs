@@ -20,9 +20,9 @@ use serde_json::json;
 /// Decisions are a person's act: they never arrive through MCP, where the caller is an agent's
 /// client and an elicitation answer could be the agent itself.
 ///
-/// And they need the person's own sign-in — a console (SSO) JWT or their linked chat account —
-/// never an API key: an admin can issue a key for a colleague, so a key proves nothing about
-/// which human is deciding.
+/// With `decisions_require_sign_in` they also need the person's own sign-in — a console (SSO)
+/// JWT or their linked chat account — never an API key: an admin can issue a key for a
+/// colleague, so a key proves nothing about which human is deciding.
 fn refuse_mcp(ctx: &OpCtx, what: &str) -> Result<()> {
     if ctx.principal.kind() != PersonaKind::Human {
         return Err(Error::denied(format!(
@@ -36,7 +36,9 @@ fn refuse_mcp(ctx: &OpCtx, what: &str) -> Result<()> {
              agent's client cannot be the second person"
         )));
     }
-    if !matches!(ctx.principal.via(), Via::Jwt | Via::Chat { .. }) {
+    if ctx.env.decisions_require_sign_in
+        && !matches!(ctx.principal.via(), Via::Jwt | Via::Chat { .. })
+    {
         return Err(Error::denied(format!(
             "{what} needs your own sign-in (a console token or your linked chat account), not an \
              API key: a key can be issued by someone else, so it never proves who is deciding"
@@ -373,6 +375,18 @@ impl Operation for Decide {
         ctx.audit("decision", decision);
         ctx.audit("comment", &comment);
         ctx.audit("state", state);
+        // Which credential decided, and for a key who issued it: a decision made with a key
+        // someone else minted is visible in the ledger.
+        if let Via::ApiKey { key_id } = ctx.principal.via() {
+            let issuer: Option<String> = sqlx::query_scalar(
+                "SELECT created_by FROM api_keys WHERE tenant_id = ? AND id = ?",
+            )
+            .bind(tenant.as_str())
+            .bind(key_id.as_str())
+            .fetch_optional(&mut *ctx.tx)
+            .await?;
+            ctx.audit("key_issued_by", issuer);
+        }
         ctx.notify(Notification::Decided {
             tenant: tenant.clone(),
             request_id: req.id.clone(),

@@ -24,7 +24,11 @@ struct Team {
 const DECIDE: &[&str] = &["approvals:decide", "approvals:read", "members:read"];
 
 async fn team() -> Team {
-    let t = Env::new().await;
+    team_with(false).await
+}
+
+async fn team_with(require_sign_in: bool) -> Team {
+    let t = Env::with(|c| c.decisions_require_sign_in = require_sign_in).await;
     let (created, admin) = t.tenant("acme").await;
     let mut made = Vec::new();
     for (handle, kind, role) in [
@@ -688,8 +692,8 @@ async fn a_request_that_could_never_run_is_refused_before_anyone_is_asked() {
 }
 
 #[tokio::test]
-async fn an_api_key_never_counts_as_a_second_person() {
-    let tm = team().await;
+async fn with_sign_in_required_an_api_key_never_counts_as_a_second_person() {
+    let tm = team_with(true).await;
     let id = tm.raise(0).await;
     // An admin issues a key for alice and tries to decide as her.
     let key =
@@ -702,6 +706,37 @@ async fn an_api_key_never_counts_as_a_second_person() {
     let as_alice = tm.t.auth(key["api_key"].as_str().unwrap()).await.unwrap();
     assert!(denied(tm.decide(&as_alice, &id, "approve").await).contains("own sign-in"));
     assert_eq!(tm.executions(0).await, 0);
+    // Her own console sign-in counts.
+    tm.decide(&tm.alice, &id, "approve").await.unwrap();
+    assert_eq!(tm.executions(0).await, 1);
+    tm.ledger_verifies().await;
+}
+
+#[tokio::test]
+async fn by_default_a_key_decision_counts_and_the_ledger_names_who_issued_the_key() {
+    let tm = team().await;
+    let id = tm.raise(0).await;
+    let key =
+        tm.t.ok(
+            &tm.admin,
+            "keys.issue",
+            json!({"persona": "alice", "scopes": DECIDE}),
+        )
+        .await;
+    let as_alice = tm.t.auth(key["api_key"].as_str().unwrap()).await.unwrap();
+    tm.decide(&as_alice, &id, "approve").await.unwrap();
+    assert_eq!(tm.executions(0).await, 1);
+    let log =
+        tm.t.ok(
+            &tm.admin,
+            "audit.list",
+            json!({"op": "approvals.decide", "limit": 1}),
+        )
+        .await;
+    assert_eq!(
+        log["entries"][0]["detail"]["key_issued_by"],
+        tm.created.persona_id.as_str()
+    );
     tm.ledger_verifies().await;
 }
 

@@ -24,6 +24,11 @@ pub struct Env {
 
 impl Env {
     pub async fn new() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    /// A core whose configuration `tune` adjusts first.
+    pub async fn with(tune: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap());
         let mut config = Config::new(dir.path().join("t.db"));
@@ -32,6 +37,7 @@ impl Env {
         config.jwt = Some(JwtConfig::new("HS256", JWT_SECRET, ISSUER, AUDIENCE).unwrap());
         let notes = RecordingNotifier::default();
         config.notifiers = vec![Arc::new(notes.clone())];
+        tune(&mut config);
         let core = Core::open(config).await.unwrap();
         Self {
             core,
