@@ -269,6 +269,10 @@ fn export_all_waits_for_a_second_person_then_writes_one_archive() {
     let archive = std::path::PathBuf::from(result["archive"].as_str().unwrap());
     assert!(archive.is_file(), "{out}");
     assert!(
+        archive.to_string_lossy().contains(&id),
+        "named after its request: {archive:?}"
+    );
+    assert!(
         result["tables"]
             .as_array()
             .unwrap()

@@ -530,14 +530,8 @@ impl Core {
 
     /// The union of the scopes of a persona's current roles.
     async fn role_scopes(&self, tenant: &TenantId, persona: &PersonaId) -> Result<ScopeSet> {
-        let roles: Vec<String> = sqlx::query_scalar(
-            "SELECT role FROM role_assignments WHERE tenant_id = ? AND persona_id = ?",
-        )
-        .bind(tenant.as_str())
-        .bind(persona.as_str())
-        .fetch_all(self.env.store.pool())
-        .await?;
-        Ok(roles::scopes_of(roles.iter().map(String::as_str)))
+        let mut conn = self.env.store.pool().acquire().await?;
+        role_scopes_on(&mut conn, tenant, persona).await
     }
 
     async fn record_refusal(&self, principal: &Principal, reason: &str) -> Result<()> {
@@ -992,24 +986,25 @@ impl Core {
         let req = approvals::load(&mut tx, tenant, request_id).await?;
         tx.commit().await?;
 
-        let mut conn = env.store.pool().acquire().await?;
-        let failure = self.execution_blocker(&mut conn, tenant, &req).await?;
-        drop(conn);
         let Some(spec) = catalogue::find(&req.operation) else {
             self.finish_failed(tenant, &req, "the operation no longer exists in this build")
                 .await?;
             return Ok(true);
         };
-        if let Some(reason) = failure {
+        // Every re-check reads inside the transaction that runs the operation: a revocation
+        // either committed before it (and is seen) or waits behind it.
+        let mut tx = env.store.begin_write().await?;
+        if let Some(reason) = self.execution_blocker(&mut tx, tenant, &req).await? {
+            tx.rollback().await?;
             self.finish_failed(tenant, &req, &reason).await?;
             return Ok(true);
         }
-        let role_scopes = self
-            .role_scopes(tenant, &PersonaId::from_db(req.requester.clone()))
-            .await?;
+        let requester = PersonaId::from_db(req.requester.clone());
+        let role_scopes = role_scopes_on(&mut tx, tenant, &requester).await?;
+        let (approved_by, _) = approvals::standing_approvals(&mut tx, tenant, &req).await?;
         let principal = Principal {
             tenant: tenant.clone(),
-            persona: PersonaId::from_db(req.requester.clone()),
+            persona: requester,
             kind: PersonaKind::parse(&req.requester_kind).unwrap_or(PersonaKind::Service),
             scopes: req
                 .requester_scopes
@@ -1023,11 +1018,7 @@ impl Core {
             valid_until: None,
             secret_digest: None,
         };
-        let tx = env.store.begin_write().await?;
         let ctx = OpCtx::new(tx, principal, env.clock.now(), env.clone());
-        let mut conn = env.store.pool().acquire().await?;
-        let (approved_by, _) = approvals::standing_approvals(&mut conn, tenant, &req).await?;
-        drop(conn);
         let extra: Map<String, Value> = json!({
             "request_id": req.id,
             "digest": req.digest,
@@ -1092,7 +1083,7 @@ impl Core {
         if let Some(spec) = catalogue::find(&req.operation)
             && let Some(scope) = spec.scope
         {
-            let now_scopes = self.role_scopes(tenant, &requester).await?;
+            let now_scopes = role_scopes_on(conn, tenant, &requester).await?;
             if !now_scopes.contains(&scope) || !req.requester_scopes.contains(&scope) {
                 return Ok(Some(format!(
                     "the requester no longer holds `{scope}`; nothing was run"
@@ -1340,6 +1331,22 @@ fn failure_draft(principal: &Principal, spec: &OpSpec, input: &Value, err: &Erro
         outcome: outcome.into(),
         detail: json!({ "input": audited_input(spec, input), "error": err.to_string() }),
     }
+}
+
+/// The union of the scopes of a persona's current roles, read on `conn`.
+async fn role_scopes_on(
+    conn: &mut sqlx::SqliteConnection,
+    tenant: &TenantId,
+    persona: &PersonaId,
+) -> Result<ScopeSet> {
+    let roles: Vec<String> = sqlx::query_scalar(
+        "SELECT role FROM role_assignments WHERE tenant_id = ? AND persona_id = ?",
+    )
+    .bind(tenant.as_str())
+    .bind(persona.as_str())
+    .fetch_all(conn)
+    .await?;
+    Ok(roles::scopes_of(roles.iter().map(String::as_str)))
 }
 
 /// The worker's view of one request's step: done or not, with failures logged, not raised.

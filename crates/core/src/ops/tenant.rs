@@ -169,11 +169,18 @@ impl Operation for ExportAll {
                 .await?
                 .ok_or_else(|| Error::Internal("caller's tenant vanished".into()))?;
         let found = discover(&mut ctx.tx).await?;
-        let file_name = format!(
-            "{tenant}-export-{}-{}.tar.gz",
-            ctx.now.format("%Y%m%dT%H%M%SZ"),
-            hex::encode(rand::random::<[u8; 3]>())
-        );
+        // Run on approval, the archive is named after its request: an execution resumed after a
+        // stalled lease replaces the same file instead of leaving a second copy of the data.
+        let file_name = match ctx.principal.via() {
+            crate::principal::Via::Approval { request_id } => {
+                format!("{tenant}-export-{request_id}.tar.gz")
+            }
+            _ => format!(
+                "{tenant}-export-{}-{}.tar.gz",
+                ctx.now.format("%Y%m%dT%H%M%SZ"),
+                hex::encode(rand::random::<[u8; 3]>())
+            ),
+        };
         let head = ManifestHead {
             format: "tenantops-export",
             format_version: EXPORT_FORMAT_VERSION,
