@@ -4,6 +4,7 @@
 mod approvals;
 mod audit;
 mod cli;
+mod mcp;
 mod secrets;
 mod support;
 mod usage;

@@ -793,6 +793,30 @@ pub(crate) async fn cancel_raised_by(
     .await?)
 }
 
+/// Withdraws one pending request by its requester. Returns whether it was still pending.
+pub(crate) async fn withdraw(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    id: &str,
+    requester: &PersonaId,
+    now: DateTime<Utc>,
+    reason: &str,
+) -> Result<bool> {
+    let changed = sqlx::query(
+        "UPDATE approval_requests SET state = 'cancelled', error = ?, finished_at = ? \
+         WHERE tenant_id = ? AND id = ? AND requester = ? AND state = 'pending'",
+    )
+    .bind(reason)
+    .bind(to_millis(now))
+    .bind(tenant.as_str())
+    .bind(id)
+    .bind(requester.as_str())
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(changed == 1)
+}
+
 /// Route id generation, kept here with the rest of the route rules.
 pub(crate) fn new_route_id() -> RouteId {
     RouteId::generate()

@@ -1,7 +1,7 @@
 //! The command line: parsing (clap) and the commands. Each command prints one JSON document on
 //! stdout and human-readable errors on stderr, and returns an exit code from [`crate::exit`].
 
-use crate::config::{DbArgs, core_config};
+use crate::config::{DbArgs, McpArgs, core_config};
 use crate::exit;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -52,6 +52,20 @@ enum Command {
         /// How often the approvals worker escalates, expires and resumes requests.
         #[arg(long, env = "TENANTOPS_APPROVAL_TICK", default_value = "5s", value_parser = humantime::parse_duration)]
         approval_tick: std::time::Duration,
+        #[command(flatten)]
+        mcp: McpArgs,
+    },
+    /// Serve MCP over stdio for desktop clients (Claude Desktop, Claude Code, Cursor, VS Code),
+    /// as the API key in TENANTOPS_API_KEY.
+    Mcp {
+        /// Speak MCP on stdin/stdout (the only local transport; HTTP is served by `serve`).
+        #[arg(long, required = true)]
+        stdio: bool,
+        /// The credential: an API key (tops_…) or a tenant-scoped JWT.
+        #[arg(long, env = "TENANTOPS_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
+        #[command(flatten)]
+        mcp: McpArgs,
     },
     /// The audit ledger: verify and export.
     Audit {
@@ -111,7 +125,13 @@ pub async fn run(cli: Cli) -> u8 {
         Command::Serve {
             listen,
             approval_tick,
-        } => serve(&cli.db, listen, approval_tick).await,
+            mcp,
+        } => serve(&cli.db, listen, approval_tick, mcp).await,
+        Command::Mcp {
+            stdio: _,
+            api_key,
+            mcp,
+        } => mcp_stdio(&cli.db, api_key, mcp).await,
         Command::Tenant {
             command: TenantCommand::Create { name, admin_email },
         } => {
@@ -206,7 +226,12 @@ pub async fn run(cli: Cli) -> u8 {
     }
 }
 
-async fn serve(db: &DbArgs, listen: std::net::SocketAddr, tick: std::time::Duration) -> u8 {
+async fn serve(
+    db: &DbArgs,
+    listen: std::net::SocketAddr,
+    tick: std::time::Duration,
+    mcp: McpArgs,
+) -> u8 {
     let metrics = crate::metrics::Metrics::new();
     let mut config = match core_config(db) {
         Ok(c) => c,
@@ -228,7 +253,7 @@ async fn serve(db: &DbArgs, listen: std::net::SocketAddr, tick: std::time::Durat
             return exit::FAILURE;
         }
     };
-    match crate::serve::run(core.clone(), metrics, listen, tick).await {
+    match crate::serve::run(core.clone(), metrics, listen, tick, mcp.http()).await {
         Ok(()) => {
             core.store().close().await;
             exit::OK
@@ -238,6 +263,41 @@ async fn serve(db: &DbArgs, listen: std::net::SocketAddr, tick: std::time::Durat
             exit::FAILURE
         }
     }
+}
+
+/// `mcp --stdio`: MCP on stdin/stdout as one credential; stdout carries only protocol messages,
+/// so every diagnostic goes to stderr. Exit 3 when the credential is refused or revoked.
+async fn mcp_stdio(db: &DbArgs, credential: Option<String>, mcp: McpArgs) -> u8 {
+    let Some(credential) = credential else {
+        eprintln!(
+            "error: no credential: set TENANTOPS_API_KEY to an API key of the persona the agent \
+             acts as (see README, \"Connect an MCP client\")"
+        );
+        return exit::DENIED;
+    };
+    with_core(db, false, |core| async move {
+        let principal = match core.authenticate(credential.trim(), Surface::Mcp).await {
+            Ok(p) => p,
+            Err(Error::Unauthenticated(reason)) => {
+                eprintln!("error: TENANTOPS_API_KEY refused: {reason}");
+                return exit::DENIED;
+            }
+            Err(e) => return report_error(&e),
+        };
+        match tenantops_mcp::stdio::serve(core, principal, mcp.limits(), mcp.revocation_check).await
+        {
+            Ok(()) => exit::OK,
+            Err(e @ tenantops_mcp::stdio::StdioError::Revoked(_)) => {
+                eprintln!("error: {e}; the MCP server stopped");
+                exit::DENIED
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                exit::FAILURE
+            }
+        }
+    })
+    .await
 }
 
 fn ops(as_json: bool) -> u8 {

@@ -87,3 +87,60 @@ fn jwt_config() -> Result<Option<JwtConfig>> {
         env("TENANTOPS_JWT_AUDIENCE").context("set TENANTOPS_JWT_AUDIENCE (the expected `aud`)")?;
     Ok(Some(JwtConfig::new(&algorithm, &key, &issuer, &audience)?))
 }
+
+/// MCP limits and HTTP options, shared by `serve` (streamable HTTP at `/mcp`) and `mcp --stdio`.
+#[derive(Args, Debug, Clone)]
+pub struct McpArgs {
+    /// Tool calls per minute per credential.
+    #[arg(long = "mcp-rate-limit", env = "TENANTOPS_MCP_RATE_LIMIT", default_value_t = std::num::NonZeroU32::new(600).expect("non-zero"))]
+    pub rate_limit: std::num::NonZeroU32,
+    /// The longest one tool call may run.
+    #[arg(long = "mcp-call-timeout", env = "TENANTOPS_MCP_CALL_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub call_timeout: std::time::Duration,
+    /// The largest MCP HTTP request body, in bytes.
+    #[arg(long = "mcp-max-body", env = "TENANTOPS_MCP_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body: usize,
+    /// `Host` header values `/mcp` accepts (DNS-rebinding protection), comma-separated; `*`
+    /// accepts any (only behind a proxy that checks it).
+    #[arg(
+        long = "mcp-allowed-hosts",
+        env = "TENANTOPS_MCP_ALLOWED_HOSTS",
+        default_value = "localhost,127.0.0.1,::1",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+    /// How often open MCP connections' credentials are re-checked for revocations made by
+    /// another process (revocations in this process close them at once).
+    #[arg(long = "mcp-revocation-check", env = "TENANTOPS_MCP_REVOCATION_CHECK", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub revocation_check: std::time::Duration,
+}
+
+impl McpArgs {
+    /// The per-caller limits.
+    pub fn limits(&self) -> tenantops_mcp::Limits {
+        tenantops_mcp::Limits {
+            calls_per_minute: self.rate_limit,
+            call_timeout: self.call_timeout,
+            max_body_bytes: self.max_body,
+        }
+    }
+
+    /// The `/mcp` options.
+    pub fn http(&self) -> tenantops_mcp::HttpOptions {
+        let hosts: Vec<String> = self
+            .allowed_hosts
+            .iter()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .collect();
+        tenantops_mcp::HttpOptions {
+            limits: self.limits(),
+            allowed_hosts: if hosts.iter().any(|h| h == "*") {
+                vec![]
+            } else {
+                hosts
+            },
+            sweep_every: self.revocation_check,
+        }
+    }
+}

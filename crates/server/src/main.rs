@@ -22,7 +22,11 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::FAILURE);
         }
     };
-    ExitCode::from(runtime.block_on(cli::run(args)))
+    let code = runtime.block_on(cli::run(args));
+    // A blocking read of stdin (MCP over stdio) must not keep the process alive once the
+    // command is done, e.g. after its credential was revoked.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    ExitCode::from(code)
 }
 
 /// Logs go to stderr (stdout carries the JSON results). `TENANTOPS_LOG` (or `RUST_LOG`) sets the

@@ -35,51 +35,11 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// A JSON error response.
-fn problem(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({ "error": message }))).into_response()
-}
-
-/// 401 with the challenge a client needs to know what to send.
-fn unauthorized(message: &str) -> Response {
-    let mut r = problem(StatusCode::UNAUTHORIZED, message);
-    r.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"tenantops\", error=\"invalid_token\""),
-    );
-    r
-}
+use tenantops_mcp::bearer::{problem, unauthorized};
 
 /// Authenticates the request's bearer credential (API key or tenant JWT).
 async fn bearer(core: &Core, headers: &HeaderMap) -> Result<Principal, Response> {
-    let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return Err(unauthorized(
-            "send Authorization: Bearer <API key or tenant JWT>",
-        ));
-    };
-    let Some(token) = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
-    else {
-        return Err(unauthorized(
-            "the Authorization header must be `Bearer <credential>`",
-        ));
-    };
-    core.authenticate(token, Surface::Http)
-        .await
-        .map_err(|e| match e {
-            Error::Unauthenticated(reason) => unauthorized(&reason),
-            other => {
-                tracing::error!(error = %other, "authentication failed");
-                problem(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "authentication failed; see the server log",
-                )
-            }
-        })
+    tenantops_mcp::bearer::authenticate(core, headers, Surface::Http).await
 }
 
 /// `POST /api/usage`: a JSON array of usage events (the sdk-meter feed), bearer-authenticated
@@ -136,7 +96,7 @@ async fn ingest_usage(State(state): State<AppState>, headers: HeaderMap, body: B
             Json(json!({ "error": message, "field": field })),
         )
             .into_response(),
-        Err(Error::Unauthenticated(reason)) => unauthorized(&reason),
+        Err(Error::Unauthenticated(reason)) => unauthorized(&reason, true),
         Err(e) => {
             tracing::error!(error = %e, "usage ingestion failed");
             problem(
@@ -221,6 +181,7 @@ pub async fn run(
     metrics: Arc<Metrics>,
     listen: SocketAddr,
     tick: Duration,
+    mcp: tenantops_mcp::HttpOptions,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         anyhow::anyhow!(
@@ -231,10 +192,21 @@ pub async fn run(
     let worker = spawn_worker(core.clone(), metrics.clone(), tick);
     println!("{}", json!({ "listening": local.to_string() }));
     tracing::info!(%local, "tenantops serving");
-    let app = router(AppState { core, metrics });
+    let stop = tokio_util::sync::CancellationToken::new();
+    let app = router(AppState {
+        core: core.clone(),
+        metrics,
+    })
+    .merge(tenantops_mcp::router(core, mcp, stop.clone()));
+    let on_signal = stop.clone();
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
+        .with_graceful_shutdown(async move {
+            shutdown().await;
+            // Ends open MCP streams so the graceful shutdown does not wait on them.
+            on_signal.cancel();
+        })
         .await?;
+    stop.cancel();
     worker.abort();
     Ok(())
 }

@@ -147,8 +147,9 @@ impl Operation for Mine {
     const NAME: &'static str = "approvals.mine";
     const SUMMARY: &'static str = "My open requests: approvals I raised that are still open";
     const HELP: &'static str = "Lists the approval requests you raised that are still pending, approved or \
-        executing (or, with include_closed, the recent finished ones too).";
-    const SCOPE: Option<Scope> = Some(Scope::APPROVALS_READ);
+        executing (or, with include_closed, the recent finished ones too). Needs no scope: whoever can \
+        raise a request can follow it.";
+    const SCOPE: Option<Scope> = None;
     const RISK: Risk = Risk::Read;
     const IDEMPOTENT: bool = true;
     const EXAMPLES: &'static [&'static str] = &[r#"{}"#, r#"{"include_closed":true}"#];
@@ -182,8 +183,9 @@ impl Operation for Get {
     const SUMMARY: &'static str = "Show one approval request: state, decisions, result";
     const HELP: &'static str = "Shows an approval request: what will happen, its exact input and digest, \
         who decided what, and — once executed — the operation's result or why it failed. Agents poll this \
-        after a pending_approval answer until a human decides.";
-    const SCOPE: Option<Scope> = Some(Scope::APPROVALS_READ);
+        after a pending_approval answer until a human decides. Needs no scope; only the requester, \
+        those who may decide it and auditors can see a request.";
+    const SCOPE: Option<Scope> = None;
     const RISK: Risk = Risk::Read;
     const IDEMPOTENT: bool = true;
     const EXAMPLES: &'static [&'static str] =
@@ -206,6 +208,63 @@ impl Operation for Get {
             return Err(Error::denied(
                 "only the requester, the people who may decide it and auditors can see this request",
             ));
+        }
+        approvals::view(&mut ctx.tx, &tenant, &input.request_id).await
+    }
+}
+
+/// `approvals.withdraw`: the requester takes back a request nobody has decided yet.
+pub struct Withdraw;
+
+impl Operation for Withdraw {
+    const NAME: &'static str = "approvals.withdraw";
+    const SUMMARY: &'static str = "Withdraw a pending request you raised";
+    const HELP: &'static str = "Cancels an approval request you raised while it is still pending (an \
+        approved request is already executing and cannot be withdrawn). The approvers are told. \
+        Needs no scope: only the requester can withdraw. MCP clients reach it through tasks/cancel.";
+    const SCOPE: Option<Scope> = None;
+    const RISK: Risk = Risk::Write;
+    const IDEMPOTENT: bool = true;
+    const EXAMPLES: &'static [&'static str] =
+        &[r#"{"request_id":"apr_0123456789abcdef0123456789abcdef"}"#];
+    type Input = RequestRef;
+    type Output = RequestView;
+
+    async fn execute(ctx: &mut OpCtx, input: RequestRef) -> Result<RequestView> {
+        let tenant = ctx.tenant().clone();
+        let req = approvals::load(&mut ctx.tx, &tenant, &input.request_id).await?;
+        let me = ctx.principal.persona().clone();
+        if req.requester != me.to_string() {
+            return Err(Error::denied(
+                "only the person who raised a request can withdraw it",
+            ));
+        }
+        let reason = "withdrawn by the requester";
+        if approvals::withdraw(
+            &mut ctx.tx,
+            &tenant,
+            &input.request_id,
+            &me,
+            ctx.now,
+            reason,
+        )
+        .await?
+        {
+            ctx.audit("request_id", &input.request_id);
+            ctx.notify(Notification::Cancelled {
+                tenant: tenant.clone(),
+                request_id: input.request_id.clone(),
+                reason: reason.to_owned(),
+            });
+            ctx.emit(Event::RequestFinished {
+                tenant: tenant.clone(),
+                request_id: input.request_id.clone(),
+            });
+        } else if req.state != "cancelled" {
+            return Err(Error::Conflict(format!(
+                "request {} is {} and can no longer be withdrawn",
+                input.request_id, req.state
+            )));
         }
         approvals::view(&mut ctx.tx, &tenant, &input.request_id).await
     }

@@ -41,6 +41,7 @@ pub(crate) fn all() -> Vec<OpSpec> {
         spec::<approvals::Pending>(),
         spec::<approvals::Mine>(),
         spec::<approvals::Get>(),
+        spec::<approvals::Withdraw>(),
         spec::<approvals::Decide>(),
         spec::<approvals::BreakGlass>(),
         spec::<approvals::Review>(),

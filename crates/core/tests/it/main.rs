@@ -4,7 +4,6 @@ mod approvals;
 mod billing;
 mod isolation;
 mod lifecycle;
-mod prompts;
 mod scopes;
 mod support;
 mod tamper;
