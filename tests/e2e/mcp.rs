@@ -11,12 +11,38 @@ use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Lines};
 use std::process::{Child, ChildStdout, Command, Stdio};
 
+/// The repository root.
+fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `TENANTOPS_TEST_PYTHON`, else the virtualenv `.ci/test-deps` makes, else `python3`.
 fn python() -> String {
-    std::env::var("TENANTOPS_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
+    std::env::var("TENANTOPS_TEST_PYTHON").unwrap_or_else(|_| {
+        let venv = root().join(".ci/.venv/bin/python");
+        if venv.exists() {
+            venv.to_string_lossy().into_owned()
+        } else {
+            "python3".into()
+        }
+    })
+}
+
+/// `TENANTOPS_TEST_INSPECTOR`, else the MCP Inspector `.ci/test-deps` installs.
+fn inspector() -> String {
+    std::env::var("TENANTOPS_TEST_INSPECTOR").unwrap_or_else(|_| {
+        root()
+            .join(".ci/.npm/node_modules/.bin/mcp-inspector")
+            .to_string_lossy()
+            .into_owned()
+    })
 }
 
 fn script() -> String {
-    format!("{}/../../tests/mcp/client.py", env!("CARGO_MANIFEST_DIR"))
+    root()
+        .join("tests/mcp/client.py")
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn command(args: &[&str]) -> Command {
@@ -37,7 +63,7 @@ fn command(args: &[&str]) -> Command {
 fn client(args: &[&str]) -> Vec<Value> {
     let out = command(args).output().unwrap_or_else(|e| {
         panic!(
-            "cannot run {} (set TENANTOPS_TEST_PYTHON to a Python with `pip install mcp`): {e}",
+            "cannot run {} (run .ci/test-deps, or set TENANTOPS_TEST_PYTHON to a Python with `pip install mcp`): {e}",
             python()
         )
     });
@@ -45,7 +71,7 @@ fn client(args: &[&str]) -> Vec<Value> {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !stderr.contains("No module named 'mcp'"),
-        "{} lacks the MCP SDK: run .ci/run, or `pip install mcp` and set TENANTOPS_TEST_PYTHON",
+        "{} lacks the MCP SDK: run .ci/test-deps, or `pip install mcp` and set TENANTOPS_TEST_PYTHON",
         python()
     );
     let lines: Vec<Value> = stdout
@@ -690,4 +716,84 @@ fn the_rate_limit_answers_with_a_clear_error() {
     );
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Runs the MCP Inspector CLI; returns its stdout as JSON.
+#[track_caller]
+fn inspect(args: &[&str], env: &[(&str, &str)]) -> Value {
+    let mut cmd = Command::new(inspector());
+    cmd.arg("--cli").args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!(
+            "cannot run the MCP Inspector {} (run .ci/test-deps): {e}",
+            inspector()
+        )
+    });
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "inspector {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("inspector printed {stdout}"))
+}
+
+#[test]
+fn the_official_mcp_inspector_lists_and_calls_over_both_transports() {
+    let tm = team();
+    let (mut server, addr) = serve(&tm.sb);
+    let auth = format!("Authorization: Bearer {}", tm.agent);
+    let http = |method: &[&str]| {
+        let mut args = vec![url(&addr)];
+        args.extend(["--transport", "http", "--header", &auth].map(String::from));
+        args.extend(method.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        inspect(&args, &[])
+    };
+    let listed = http(&["--method", "tools/list"]);
+    let names: Vec<&str> = listed["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"billing.live_meter") && !names.contains(&"keys.issue"),
+        "{names:?}"
+    );
+    let called = http(&[
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "billing.live_meter",
+    ]);
+    assert_eq!(called["isError"], false, "{called}");
+    assert_eq!(called["structuredContent"]["currency"], "USD");
+    let prompts = http(&["--method", "prompts/list"]);
+    assert!(prompts["prompts"].as_array().unwrap().len() >= 7);
+
+    let db = tm.sb.db();
+    let env = format!("TENANTOPS_API_KEY={}", tm.agent);
+    let stdio = inspect(
+        &[
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "whoami",
+            "-e",
+            &env,
+            "--",
+            BIN,
+            "--db",
+            db.to_str().unwrap(),
+            "mcp",
+            "--stdio",
+        ],
+        &[],
+    );
+    assert_eq!(stdio["structuredContent"]["handle"], "claude", "{stdio}");
+    let _ = server.kill();
 }
