@@ -797,3 +797,85 @@ fn the_official_mcp_inspector_lists_and_calls_over_both_transports() {
     assert_eq!(stdio["structuredContent"]["handle"], "claude", "{stdio}");
     let _ = server.kill();
 }
+
+/// The client configuration files in deploy/mcp work as written against the real binary (with
+/// the binary path, database, key and port filled in the way a user would).
+#[test]
+fn the_client_config_snippets_in_deploy_work_with_the_real_binary() {
+    let tm = team();
+    let (mut server, addr) = serve(&tm.sb);
+    let db = tm.sb.db();
+    let db = db.to_str().unwrap();
+    let read = |f: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(root().join("deploy/mcp").join(f)).unwrap())
+            .unwrap_or_else(|e| panic!("{f} is not JSON: {e}"))
+    };
+    let fill = |s: &str| {
+        s.replace("/usr/local/bin/tenantops", BIN)
+            .replace("/var/lib/tenantops/tenantops.db", db)
+            .replace("${workspaceFolder}/tenantops.db", db)
+            .replace("tops_REPLACE_WITH_THE_AGENT_PERSONAS_KEY", &tm.agent)
+            .replace("${env:TENANTOPS_API_KEY}", &tm.agent)
+            .replace("${input:tenantops-key}", &tm.agent)
+            .replace("127.0.0.1:3300", &addr)
+    };
+    let stdio_entry = |entry: &Value| {
+        let command = fill(entry["command"].as_str().unwrap());
+        let command = if command == "tenantops" {
+            BIN.to_owned()
+        } else {
+            command
+        };
+        let args: Vec<String> = entry["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| fill(a.as_str().unwrap()))
+            .collect();
+        let mut cli: Vec<String> = ["--method", "tools/list"].map(String::from).to_vec();
+        for (k, v) in entry["env"].as_object().unwrap() {
+            cli.extend(["-e".into(), format!("{k}={}", fill(v.as_str().unwrap()))]);
+        }
+        cli.push("--".into());
+        cli.push(command);
+        cli.extend(args);
+        let cli: Vec<&str> = cli.iter().map(String::as_str).collect();
+        inspect(&cli, &[])
+    };
+    let http_entry = |entry: &Value| {
+        let url = fill(entry["url"].as_str().unwrap());
+        let auth = format!(
+            "Authorization: {}",
+            fill(entry["headers"]["Authorization"].as_str().unwrap())
+        );
+        inspect(
+            &[
+                &url,
+                "--transport",
+                "http",
+                "--header",
+                &auth,
+                "--method",
+                "tools/list",
+            ],
+            &[],
+        )
+    };
+    let has_meter = |v: &Value| {
+        v["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "billing.live_meter")
+    };
+    let claude = read("claude_desktop_config.json");
+    assert!(has_meter(&stdio_entry(&claude["mcpServers"]["tenantops"])));
+    let cursor = read("cursor-mcp.json");
+    assert!(has_meter(&http_entry(&cursor["mcpServers"]["tenantops"])));
+    let vscode = read("vscode-mcp.json");
+    assert!(has_meter(&http_entry(&vscode["servers"]["tenantops"])));
+    assert!(has_meter(&stdio_entry(
+        &vscode["servers"]["tenantops-local"]
+    )));
+    let _ = server.kill();
+}
