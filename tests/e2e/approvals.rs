@@ -141,24 +141,39 @@ fn a_second_human_approves_a_destructive_call_from_the_shell_and_it_runs_once() 
 
 /// `tenantops serve` on a free port; returns the child and its address.
 pub fn serve(sb: &Sandbox) -> (Child, String) {
+    serve_with(sb, &[])
+}
+
+/// `tenantops serve` on a free port with extra environment variables.
+pub fn serve_with(sb: &Sandbox, env: &[(&str, &str)]) -> (Child, String) {
     let db = sb.db();
-    let mut child = Command::new(BIN)
-        .args([
-            "--db",
-            db.to_str().unwrap(),
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--approval-tick",
-            "200ms",
-        ])
-        .current_dir(sb.dir())
-        .env_remove("TENANTOPS_FAULT")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start tenantops serve");
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "--db",
+        db.to_str().unwrap(),
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--approval-tick",
+        "200ms",
+    ])
+    .current_dir(sb.dir())
+    .env_remove("TENANTOPS_FAULT")
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    // TENANTOPS_TEST_SERVER_LOG=debug shows the server's log while debugging a test.
+    .stderr(if std::env::var_os("TENANTOPS_TEST_SERVER_LOG").is_some() {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    });
+    if let Ok(level) = std::env::var("TENANTOPS_TEST_SERVER_LOG") {
+        cmd.env("TENANTOPS_LOG", level);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start tenantops serve");
     let stdout = child.stdout.take().unwrap();
     let mut line = String::new();
     BufReader::new(stdout)

@@ -4,7 +4,9 @@
 mod approvals;
 mod audit;
 mod cli;
+mod fake_slack;
 mod mcp;
 mod secrets;
+mod slack;
 mod support;
 mod usage;

@@ -60,7 +60,7 @@ fn command(args: &[&str]) -> Command {
 
 /// Runs one client scenario to its end; returns the JSON lines it printed.
 #[track_caller]
-fn client(args: &[&str]) -> Vec<Value> {
+pub(crate) fn client(args: &[&str]) -> Vec<Value> {
     let out = command(args).output().unwrap_or_else(|e| {
         panic!(
             "cannot run {} (run .ci/test-deps, or set TENANTOPS_TEST_PYTHON to a Python with `pip install mcp`): {e}",
@@ -87,20 +87,20 @@ fn client(args: &[&str]) -> Vec<Value> {
 }
 
 /// A running client scenario, read line by line while the test acts in between.
-struct Running {
+pub(crate) struct Running {
     child: Child,
     lines: Lines<BufReader<ChildStdout>>,
 }
 
 impl Running {
-    fn start(args: &[&str]) -> Self {
+    pub(crate) fn start(args: &[&str]) -> Self {
         let mut child = command(args).spawn().expect("start the MCP client");
         let lines = BufReader::new(child.stdout.take().unwrap()).lines();
         Self { child, lines }
     }
 
     #[track_caller]
-    fn next(&mut self) -> Value {
+    pub(crate) fn next(&mut self) -> Value {
         let line = self
             .lines
             .next()
@@ -157,7 +157,7 @@ fn team() -> Team {
     }
 }
 
-fn url(addr: &str) -> String {
+pub(crate) fn url(addr: &str) -> String {
     format!("http://{addr}/mcp")
 }
 

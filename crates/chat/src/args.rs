@@ -120,7 +120,14 @@ pub fn parse(group: &str, text: &str) -> Result<Parsed, ArgsError> {
         groups::resolve(g.name, bare(from)?).map(|op| (op, 1))
     };
     if tokens.is_empty() {
-        return help(None);
+        // A group's most asked-for view answers the bare command: `/billing` is the summary.
+        return match groups::default_operation(g.name) {
+            Some(op) => Ok(Parsed::Call {
+                op,
+                input: Value::Object(Default::default()),
+            }),
+            None => help(None),
+        };
     }
     if is_help(0) {
         return help(find_op(1).map(|(op, _)| op));

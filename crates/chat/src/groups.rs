@@ -208,3 +208,33 @@ mod tests {
         assert!(chat_command("keys", "link").is_none());
     }
 }
+
+/// What a bare group command runs (`/billing` → `billing.summary`); other groups show help.
+pub fn default_operation(group: &str) -> Option<&'static OpSpec> {
+    match normalise(group).as_str() {
+        "billing" => catalogue::find("billing.summary"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod default_tests {
+    use super::*;
+
+    #[test]
+    fn bare_billing_is_the_summary_and_other_groups_show_help() {
+        assert_eq!(
+            default_operation("/billing").unwrap().name,
+            "billing.summary"
+        );
+        assert!(default_operation("keys").is_none());
+        assert!(matches!(
+            crate::args::parse("billing", "  "),
+            Ok(crate::Parsed::Call { op, .. }) if op.name == "billing.summary"
+        ));
+        assert!(matches!(
+            crate::args::parse("keys", ""),
+            Ok(crate::Parsed::Help { .. })
+        ));
+    }
+}

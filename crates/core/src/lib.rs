@@ -9,6 +9,7 @@ pub mod apikey;
 pub mod approvals;
 pub mod billing;
 pub mod catalogue;
+pub mod chat;
 pub mod clock;
 pub mod error;
 pub mod fault;

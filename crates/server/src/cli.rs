@@ -1,7 +1,7 @@
 //! The command line: parsing (clap) and the commands. Each command prints one JSON document on
 //! stdout and human-readable errors on stderr, and returns an exit code from [`crate::exit`].
 
-use crate::config::{DbArgs, McpArgs, core_config};
+use crate::config::{DbArgs, McpArgs, SlackArgs, core_config};
 use crate::exit;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -54,6 +54,8 @@ enum Command {
         approval_tick: std::time::Duration,
         #[command(flatten)]
         mcp: McpArgs,
+        #[command(flatten)]
+        slack: SlackArgs,
     },
     /// Serve MCP over stdio for desktop clients (Claude Desktop, Claude Code, Cursor, VS Code),
     /// as the API key in TENANTOPS_API_KEY.
@@ -126,7 +128,8 @@ pub async fn run(cli: Cli) -> u8 {
             listen,
             approval_tick,
             mcp,
-        } => serve(&cli.db, listen, approval_tick, mcp).await,
+            slack,
+        } => serve(&cli.db, listen, approval_tick, mcp, slack).await,
         Command::Mcp {
             stdio: _,
             api_key,
@@ -231,6 +234,7 @@ async fn serve(
     listen: std::net::SocketAddr,
     tick: std::time::Duration,
     mcp: McpArgs,
+    slack: SlackArgs,
 ) -> u8 {
     let metrics = crate::metrics::Metrics::new();
     let mut config = match core_config(db) {
@@ -246,6 +250,20 @@ async fn serve(
         .push(std::sync::Arc::new(crate::metrics::MetricsNotifier(
             metrics.clone(),
         )));
+    let slack_config = match slack.config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return exit::BAD_INPUT;
+        }
+    };
+    // Slack hears about approvals through the core's notification port, registered before the
+    // core opens; its worker starts once the core is there.
+    let slack_queue = slack_config.as_ref().map(|_| {
+        let (notifier, rx) = tenantops_slack::approvals::notifier();
+        config.notifiers.push(std::sync::Arc::new(notifier));
+        rx
+    });
     let core = match Core::open(config).await {
         Ok(c) => c,
         Err(e) => {
@@ -253,7 +271,30 @@ async fn serve(
             return exit::FAILURE;
         }
     };
-    match crate::serve::run(core.clone(), metrics, listen, tick, mcp.http()).await {
+    let slack_surface = match (slack_config, slack_queue) {
+        (Some(cfg), Some(rx)) => match tenantops_slack::Slack::new(core.clone(), &cfg) {
+            Ok(surface) => Some(crate::serve::SlackSurface {
+                surface,
+                queue: rx,
+                digest_check: slack.digest_check,
+            }),
+            Err(e) => {
+                eprintln!("error: Slack: {e}");
+                return exit::FAILURE;
+            }
+        },
+        _ => None,
+    };
+    match crate::serve::run(
+        core.clone(),
+        metrics,
+        listen,
+        tick,
+        mcp.http(),
+        slack_surface,
+    )
+    .await
+    {
         Ok(()) => {
             core.store().close().await;
             exit::OK

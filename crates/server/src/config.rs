@@ -144,3 +144,73 @@ impl McpArgs {
         }
     }
 }
+
+/// Slack: signing secret, bot token and where its Web API is. Slack is served when the signing
+/// secret is set.
+#[derive(Args, Debug, Clone)]
+pub struct SlackArgs {
+    /// The Slack app's signing secret (verifies every request from Slack).
+    #[arg(
+        long = "slack-signing-secret",
+        env = "TENANTOPS_SLACK_SIGNING_SECRET",
+        hide_env_values = true
+    )]
+    pub signing_secret: Option<String>,
+    /// The bot token (`xoxb-…`) used to post, edit and upload.
+    #[arg(
+        long = "slack-bot-token",
+        env = "TENANTOPS_SLACK_BOT_TOKEN",
+        hide_env_values = true
+    )]
+    pub bot_token: Option<String>,
+    /// The app-level token (`xapp-…`) for Socket Mode (no public URL needed).
+    #[arg(
+        long = "slack-app-token",
+        env = "TENANTOPS_SLACK_APP_TOKEN",
+        hide_env_values = true
+    )]
+    pub app_token: Option<String>,
+    /// The Slack Web API base URL (tests point it at a fake).
+    #[arg(
+        long = "slack-api-url",
+        env = "TENANTOPS_SLACK_API_URL",
+        default_value = "https://slack.com/api/"
+    )]
+    pub api_url: String,
+    /// How often scheduled billing digests are checked for being due.
+    #[arg(long = "slack-digest-check", env = "TENANTOPS_SLACK_DIGEST_CHECK", default_value = "1m", value_parser = humantime::parse_duration)]
+    pub digest_check: std::time::Duration,
+}
+
+impl SlackArgs {
+    /// The Slack configuration, when Slack is enabled.
+    pub fn config(&self) -> Result<Option<tenantops_slack::SlackConfig>> {
+        let Some(secret) = self.signing_secret.clone().filter(|s| !s.trim().is_empty()) else {
+            if self.bot_token.is_some() || self.app_token.is_some() {
+                bail!(
+                    "a Slack token is set but TENANTOPS_SLACK_SIGNING_SECRET is not: set it to the \
+                     app's signing secret (Basic Information → App Credentials)"
+                );
+            }
+            return Ok(None);
+        };
+        if let Some(t) = &self.bot_token
+            && !t.starts_with("xoxb-")
+        {
+            bail!("TENANTOPS_SLACK_BOT_TOKEN must be a bot token (xoxb-…)");
+        }
+        if let Some(t) = &self.app_token
+            && !t.starts_with("xapp-")
+        {
+            bail!("TENANTOPS_SLACK_APP_TOKEN must be an app-level token (xapp-…)");
+        }
+        if !(self.api_url.starts_with("https://") || self.api_url.starts_with("http://")) {
+            bail!("TENANTOPS_SLACK_API_URL must be an http(s) URL");
+        }
+        Ok(Some(tenantops_slack::SlackConfig {
+            signing_secret: secret,
+            bot_token: self.bot_token.clone(),
+            api_url: self.api_url.clone(),
+        }))
+    }
+}

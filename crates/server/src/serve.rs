@@ -174,6 +174,25 @@ pub fn spawn_worker(
     })
 }
 
+/// The Slack surface, when configured: its routes, its approvals queue and digest schedule.
+pub struct SlackSurface {
+    /// The surface.
+    pub surface: tenantops_slack::Slack,
+    /// Approval notifications for it.
+    pub queue: tokio::sync::mpsc::UnboundedReceiver<tenantops_core::notify::Notification>,
+    /// How often digests are checked for being due.
+    pub digest_check: Duration,
+}
+
+/// `/slack/*` when Slack is not configured: a clear answer instead of a bare 404.
+async fn slack_not_configured() -> Response {
+    problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Slack is not configured on this server: set TENANTOPS_SLACK_SIGNING_SECRET and \
+         TENANTOPS_SLACK_BOT_TOKEN",
+    )
+}
+
 /// Binds `listen`, prints `{"listening": "<addr>"}` on stdout, and serves until Ctrl-C or
 /// SIGTERM.
 pub async fn run(
@@ -182,6 +201,7 @@ pub async fn run(
     listen: SocketAddr,
     tick: Duration,
     mcp: tenantops_mcp::HttpOptions,
+    slack: Option<SlackSurface>,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         anyhow::anyhow!(
@@ -198,6 +218,24 @@ pub async fn run(
         metrics,
     })
     .merge(tenantops_mcp::router(core, mcp, stop.clone()));
+    let mut background = Vec::new();
+    let app = match slack {
+        Some(s) => {
+            background.push(tenantops_slack::approvals::spawn_worker(
+                s.surface.clone(),
+                s.queue,
+            ));
+            background.push(tenantops_slack::digest::spawn_scheduler(
+                s.surface.clone(),
+                s.digest_check,
+            ));
+            app.merge(tenantops_slack::router(s.surface))
+        }
+        None => app
+            .route("/slack/commands", post(slack_not_configured))
+            .route("/slack/interactions", post(slack_not_configured))
+            .route("/slack/events", post(slack_not_configured)),
+    };
     let on_signal = stop.clone();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -208,6 +246,9 @@ pub async fn run(
         .await?;
     stop.cancel();
     worker.abort();
+    for task in background {
+        task.abort();
+    }
     Ok(())
 }
 

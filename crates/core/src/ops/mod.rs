@@ -4,6 +4,7 @@
 pub mod approvals;
 pub mod audit;
 pub mod billing;
+pub mod chat;
 pub mod keys;
 pub mod members;
 pub mod roles;
@@ -42,6 +43,10 @@ pub(crate) fn all() -> Vec<OpSpec> {
         spec::<approvals::Mine>(),
         spec::<approvals::Get>(),
         spec::<approvals::Withdraw>(),
+        spec::<chat::ChatBind>(),
+        spec::<chat::ChatUnbind>(),
+        spec::<chat::ChatListOp>(),
+        spec::<chat::ChatLinkCode>(),
         spec::<approvals::Decide>(),
         spec::<approvals::BreakGlass>(),
         spec::<approvals::Review>(),

@@ -35,6 +35,8 @@ const SECRET_TABLES: &[&str] = &[
     // Keyed digests (HMAC with the deployment's pepper) of API key secrets: with the pepper they
     // would allow offline guessing, and they are useless to the tenant anyway.
     "api_key_secrets",
+    // Keyed digests of one-time chat link codes: credential material of the same kind.
+    "chat_link_codes",
 ];
 
 /// Why a table in [`SECRET_TABLES`] is missing from the archive (recorded in the manifest).

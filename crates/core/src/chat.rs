@@ -1,0 +1,504 @@
+//! Chat identities: workspaces (Slack teams, Discord guilds) bound to one tenant each, chat users
+//! linked to human personas by immutable platform ids through one-time codes, where approval
+//! requests were posted, and deliveries already handled.
+//!
+//! A chat user is never trusted by name or email: a principal is made only from a bound
+//! workspace plus a link row, and only for an active human persona.
+
+use crate::approvals::{self, RequestView};
+use crate::clock::to_millis;
+use crate::error::{Error, Result};
+use crate::ids::{PersonaId, TenantId};
+use crate::ledger::{self, Draft};
+use crate::principal::{PersonaKind, Principal, Surface, Via};
+use crate::{Core, roles};
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use serde_json::json;
+use sha2::Sha256;
+
+/// A chat platform.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    /// Slack (workspace = team id).
+    Slack,
+    /// Discord (workspace = guild id).
+    Discord,
+}
+
+impl Platform {
+    /// `slack` or `discord`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Slack => "slack",
+            Platform::Discord => "discord",
+        }
+    }
+
+    /// The surface its calls come from.
+    pub fn surface(self) -> Surface {
+        match self {
+            Platform::Slack => Surface::Slack,
+            Platform::Discord => Surface::Discord,
+        }
+    }
+}
+
+/// A workspace bound to a tenant.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct Workspace {
+    /// The platform.
+    pub platform: Platform,
+    /// Slack team id or Discord guild id.
+    pub workspace_id: String,
+    /// The tenant it belongs to.
+    #[schemars(with = "String")]
+    pub tenant_id: TenantId,
+    /// A display name.
+    pub name: Option<String>,
+    /// Where approval requests are posted.
+    pub approval_channel: Option<String>,
+    /// Where the scheduled billing digest goes.
+    pub digest_channel: Option<String>,
+    /// How often the digest is posted, in milliseconds.
+    pub digest_every_ms: Option<i64>,
+}
+
+/// Where an approval request was posted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostedMessage {
+    /// The platform.
+    pub platform: String,
+    /// The workspace.
+    pub workspace_id: String,
+    /// The channel.
+    pub channel: String,
+    /// Slack `ts` or Discord message id.
+    pub message_id: String,
+}
+
+/// How long a link code is valid.
+pub const LINK_CODE_TTL: chrono::Duration = chrono::Duration::minutes(15);
+
+#[derive(sqlx::FromRow)]
+struct WorkspaceRow {
+    platform: String,
+    workspace_id: String,
+    tenant_id: String,
+    name: Option<String>,
+    approval_channel: Option<String>,
+    digest_channel: Option<String>,
+    digest_every_ms: Option<i64>,
+    digest_last_ms: Option<i64>,
+}
+
+const WORKSPACE_SELECT: &str = "SELECT platform, workspace_id, tenant_id, name, approval_channel, \
+    digest_channel, digest_every_ms, digest_last_ms FROM chat_workspaces";
+
+fn workspace(r: WorkspaceRow) -> Workspace {
+    Workspace {
+        platform: if r.platform == "discord" {
+            Platform::Discord
+        } else {
+            Platform::Slack
+        },
+        workspace_id: r.workspace_id,
+        tenant_id: TenantId::from_db(r.tenant_id),
+        name: r.name,
+        approval_channel: r.approval_channel,
+        digest_channel: r.digest_channel,
+        digest_every_ms: r.digest_every_ms,
+    }
+}
+
+/// Every workspace bound to `tenant`, on the caller's connection (the `tenant.chat_list` read).
+pub(crate) async fn workspaces_on(
+    conn: &mut sqlx::SqliteConnection,
+    tenant: &TenantId,
+) -> Result<Vec<Workspace>> {
+    let sql = format!("{WORKSPACE_SELECT} WHERE tenant_id = ? ORDER BY platform, workspace_id");
+    let rows: Vec<WorkspaceRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.as_str())
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().map(workspace).collect())
+}
+
+/// The keyed digest a link code is stored as.
+pub(crate) fn code_digest(pepper: &[u8; 32], code: &str) -> Vec<u8> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(pepper).expect("any key length");
+    mac.update(b"tenantops chat link code\0");
+    mac.update(code.trim().to_ascii_uppercase().as_bytes());
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// A new one-time link code: `LINK-` and 10 characters of Crockford base32 (50 bits).
+pub(crate) fn new_code() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let mut rng = rand::rngs::OsRng;
+    let body: String = (0..10)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("LINK-{}-{}", &body[..5], &body[5..])
+}
+
+impl Core {
+    /// The binding of a workspace, if any.
+    pub async fn chat_workspace(
+        &self,
+        platform: Platform,
+        workspace_id: &str,
+    ) -> Result<Option<Workspace>> {
+        let sql = format!("{WORKSPACE_SELECT} WHERE platform = ? AND workspace_id = ?");
+        let row: Option<WorkspaceRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(platform.as_str())
+            .bind(workspace_id)
+            .fetch_optional(self.store().pool())
+            .await?;
+        Ok(row.map(workspace))
+    }
+
+    /// Every workspace of a platform bound to `tenant`.
+    pub async fn chat_workspaces_of(
+        &self,
+        tenant: &TenantId,
+        platform: Platform,
+    ) -> Result<Vec<Workspace>> {
+        let sql = format!("{WORKSPACE_SELECT} WHERE tenant_id = ? AND platform = ?");
+        let rows: Vec<WorkspaceRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .bind(platform.as_str())
+            .fetch_all(self.store().pool())
+            .await?;
+        Ok(rows.into_iter().map(workspace).collect())
+    }
+
+    /// Every workspace of a platform that has a digest channel (for the digest scheduler).
+    pub async fn chat_digest_workspaces(
+        &self,
+        platform: Platform,
+    ) -> Result<Vec<(Workspace, Option<i64>)>> {
+        let sql = format!(
+            "{WORKSPACE_SELECT} WHERE platform = ? AND digest_channel IS NOT NULL \
+             AND digest_every_ms IS NOT NULL"
+        );
+        let rows: Vec<WorkspaceRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(platform.as_str())
+            .fetch_all(self.store().pool())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let last = r.digest_last_ms;
+                (workspace(r), last)
+            })
+            .collect())
+    }
+
+    /// Records that a workspace's digest was posted at `at_ms`.
+    pub async fn chat_digest_posted(
+        &self,
+        platform: Platform,
+        workspace_id: &str,
+        at_ms: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE chat_workspaces SET digest_last_ms = ? WHERE platform = ? AND workspace_id = ?",
+        )
+        .bind(at_ms)
+        .bind(platform.as_str())
+        .bind(workspace_id)
+        .execute(self.store().pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The principal a workspace's scheduled digest runs as: the persona who bound the workspace,
+    /// acting through the schedule (its ledger entries say `slack:scheduled-digest`).
+    pub async fn digest_principal(
+        &self,
+        platform: Platform,
+        workspace_id: &str,
+    ) -> Result<Principal> {
+        let row: Option<(String, String, String)> = sqlx::query_as(
+            "SELECT w.tenant_id, w.bound_by, p.kind FROM chat_workspaces w \
+             JOIN personas p ON p.tenant_id = w.tenant_id AND p.id = w.bound_by \
+             WHERE w.platform = ? AND w.workspace_id = ?",
+        )
+        .bind(platform.as_str())
+        .bind(workspace_id)
+        .fetch_optional(self.store().pool())
+        .await?;
+        let Some((tenant, persona, kind)) = row else {
+            return Err(Error::NotFound(
+                "workspace not bound, or its binder is gone".into(),
+            ));
+        };
+        let kind = PersonaKind::parse(&kind).unwrap_or(PersonaKind::Service);
+        let tenant = TenantId::from_db(tenant);
+        let persona = PersonaId::from_db(persona);
+        let role_names: Vec<String> = sqlx::query_scalar(
+            "SELECT role FROM role_assignments WHERE tenant_id = ? AND persona_id = ?",
+        )
+        .bind(tenant.as_str())
+        .bind(persona.as_str())
+        .fetch_all(self.store().pool())
+        .await?;
+        let principal = Principal {
+            tenant,
+            persona,
+            kind,
+            scopes: roles::scopes_of(role_names.iter().map(String::as_str)),
+            via: Via::Chat {
+                platform: platform.as_str().to_owned(),
+                user: "scheduled-digest".into(),
+            },
+            surface: platform.surface(),
+            valid_until: None,
+            secret_digest: None,
+        };
+        // Re-checked like any principal: a revoked or demoted persona's digest stops.
+        self.refresh(&principal).await
+    }
+
+    /// Authenticates a chat user: the workspace must be bound and the user linked to an active
+    /// human persona of that tenant. Scopes are the persona's role scopes.
+    pub async fn authenticate_chat(
+        &self,
+        platform: Platform,
+        workspace_id: &str,
+        user_id: &str,
+    ) -> Result<Principal> {
+        let Some(ws) = self.chat_workspace(platform, workspace_id).await? else {
+            return Err(Error::Unauthenticated(format!(
+                "this {} workspace is not connected to a tenant yet",
+                platform.as_str()
+            )));
+        };
+        let link: Option<(String, String, String)> = sqlx::query_as(
+            "SELECT l.persona_id, p.kind, p.status FROM chat_links l \
+             JOIN personas p ON p.tenant_id = l.tenant_id AND p.id = l.persona_id \
+             WHERE l.platform = ? AND l.workspace_id = ? AND l.user_id = ? AND l.tenant_id = ?",
+        )
+        .bind(platform.as_str())
+        .bind(workspace_id)
+        .bind(user_id)
+        .bind(ws.tenant_id.as_str())
+        .fetch_optional(self.store().pool())
+        .await?;
+        let Some((persona, kind, status)) = link else {
+            return Err(Error::Unauthenticated(
+                "your chat account is not linked to a persona: ask for a link code \
+                 (members.chat_link_code) and run `/tenant link CODE`"
+                    .into(),
+            ));
+        };
+        if status != "active" || PersonaKind::parse(&kind) != Some(PersonaKind::Human) {
+            return Err(Error::Unauthenticated(
+                "the persona linked to your chat account is no longer active".into(),
+            ));
+        }
+        let persona = PersonaId::from_db(persona);
+        let role_names: Vec<String> = sqlx::query_scalar(
+            "SELECT role FROM role_assignments WHERE tenant_id = ? AND persona_id = ?",
+        )
+        .bind(ws.tenant_id.as_str())
+        .bind(persona.as_str())
+        .fetch_all(self.store().pool())
+        .await?;
+        Ok(Principal {
+            tenant: ws.tenant_id,
+            persona,
+            kind: PersonaKind::Human,
+            scopes: roles::scopes_of(role_names.iter().map(String::as_str)),
+            via: Via::Chat {
+                platform: platform.as_str().to_owned(),
+                user: user_id.to_owned(),
+            },
+            surface: platform.surface(),
+            valid_until: None,
+            secret_digest: None,
+        })
+    }
+
+    /// Links a chat user to the human persona a one-time code was issued for. The code must be
+    /// unused, unexpired and of the workspace's tenant; it is consumed in the same transaction
+    /// as the link and its audit entry. Returns the persona's handle.
+    pub async fn link_chat(
+        &self,
+        platform: Platform,
+        workspace_id: &str,
+        user_id: &str,
+        code: &str,
+    ) -> Result<String> {
+        let Some(ws) = self.chat_workspace(platform, workspace_id).await? else {
+            return Err(Error::Unauthenticated(format!(
+                "this {} workspace is not connected to a tenant yet",
+                platform.as_str()
+            )));
+        };
+        let env = self.env();
+        let now = env.clock.now();
+        let digest = code_digest(env.pepper(), code);
+        let mut tx = env.store.begin_write().await?;
+        let claimed: Option<String> = sqlx::query_scalar(
+            "UPDATE chat_link_codes SET used_at = ? WHERE digest = ? AND tenant_id = ? \
+             AND used_at IS NULL AND expires_at > ? RETURNING persona_id",
+        )
+        .bind(to_millis(now))
+        .bind(&digest)
+        .bind(ws.tenant_id.as_str())
+        .bind(to_millis(now))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(persona) = claimed else {
+            return Err(Error::bad_input(
+                "code",
+                "this link code is unknown, used or expired; ask for a new one \
+                 (members.chat_link_code, valid 15 minutes)",
+            ));
+        };
+        let row: Option<(String, String, String)> = sqlx::query_as(
+            "SELECT handle, kind, status FROM personas WHERE tenant_id = ? AND id = ?",
+        )
+        .bind(ws.tenant_id.as_str())
+        .bind(&persona)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((handle, kind, status)) = row else {
+            return Err(Error::NotFound(
+                "the persona of this code no longer exists".into(),
+            ));
+        };
+        if status != "active" || kind != "human" {
+            return Err(Error::denied(
+                "only an active human persona can be linked to a chat account",
+            ));
+        }
+        sqlx::query(
+            "INSERT INTO chat_links (platform, workspace_id, user_id, tenant_id, persona_id, linked_at) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (platform, workspace_id, user_id) DO UPDATE \
+             SET tenant_id = excluded.tenant_id, persona_id = excluded.persona_id, linked_at = excluded.linked_at",
+        )
+        .bind(platform.as_str())
+        .bind(workspace_id)
+        .bind(user_id)
+        .bind(ws.tenant_id.as_str())
+        .bind(&persona)
+        .bind(to_millis(now))
+        .execute(&mut *tx)
+        .await?;
+        let signer = ledger::signer(&env.master, &ws.tenant_id)?;
+        let actor = ledger::Actor {
+            persona: Some(persona.clone()),
+            kind: Some("human".into()),
+            via: format!("{}:{user_id}", platform.as_str()),
+            surface: platform.as_str().into(),
+        };
+        let draft = Draft {
+            actor,
+            op: "members.chat_link".into(),
+            outcome: "done".into(),
+            detail: json!({ "platform": platform.as_str(), "workspace_id": workspace_id, "user_id": user_id }),
+        };
+        ledger::record(&mut tx, &ws.tenant_id, &signer, now, vec![draft]).await?;
+        tx.commit().await?;
+        Ok(handle)
+    }
+
+    /// The chat accounts linked to a persona: (platform, workspace, user).
+    pub async fn chat_links_of(
+        &self,
+        tenant: &TenantId,
+        persona: &str,
+    ) -> Result<Vec<(String, String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT platform, workspace_id, user_id FROM chat_links WHERE tenant_id = ? AND persona_id = ?",
+        )
+        .bind(tenant.as_str())
+        .bind(persona)
+        .fetch_all(self.store().pool())
+        .await?)
+    }
+
+    /// An approval request as approvers see it, for posting and updating chat messages (a
+    /// delivery of the core's own notification, not a caller's read: no audit entry).
+    pub async fn request_view(&self, tenant: &TenantId, request_id: &str) -> Result<RequestView> {
+        let mut conn = self.store().pool().acquire().await?;
+        approvals::view(&mut conn, tenant, request_id).await
+    }
+
+    /// Remembers where an approval request was posted.
+    pub async fn record_chat_message(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+        m: &PostedMessage,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO chat_messages (tenant_id, request_id, platform, workspace_id, channel, message_id) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(tenant.as_str())
+        .bind(request_id)
+        .bind(&m.platform)
+        .bind(&m.workspace_id)
+        .bind(&m.channel)
+        .bind(&m.message_id)
+        .execute(self.store().pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Where an approval request was posted.
+    pub async fn chat_messages(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+    ) -> Result<Vec<PostedMessage>> {
+        let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT platform, workspace_id, channel, message_id FROM chat_messages \
+             WHERE tenant_id = ? AND request_id = ?",
+        )
+        .bind(tenant.as_str())
+        .bind(request_id)
+        .fetch_all(self.store().pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(platform, workspace_id, channel, message_id)| PostedMessage {
+                    platform,
+                    workspace_id,
+                    channel,
+                    message_id,
+                },
+            )
+            .collect())
+    }
+
+    /// `true` the first time a delivery id is seen (a retried or redelivered request is
+    /// answered without acting twice). Deliveries older than a day are forgotten.
+    pub async fn first_delivery(&self, platform: Platform, delivery_id: &str) -> Result<bool> {
+        let now = to_millis(self.env().clock.now());
+        let inserted = sqlx::query(
+            "INSERT INTO chat_deliveries (platform, delivery_id, received_at) VALUES (?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(platform.as_str())
+        .bind(delivery_id)
+        .bind(now)
+        .execute(self.store().pool())
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM chat_deliveries WHERE received_at < ?")
+            .bind(now - 86_400_000)
+            .execute(self.store().pool())
+            .await?;
+        Ok(inserted == 1)
+    }
+}

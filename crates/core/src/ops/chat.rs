@@ -1,0 +1,352 @@
+//! Chat connections (guide: connectors): binding a Slack workspace or Discord guild to the tenant,
+//! and linking a person's chat account to their persona with a one-time code.
+
+use super::members::{check_authority, find_persona};
+use super::{ms_to_rfc3339, validate_handle};
+use crate::catalogue::{OpCtx, Operation, Risk};
+use crate::chat::{self, LINK_CODE_TTL, Platform, Workspace};
+use crate::clock::to_millis;
+use crate::error::{Error, Result};
+use crate::principal::PersonaKind;
+use crate::scope::Scope;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Input of `tenant.chat_bind`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BindInput {
+    /// `slack` or `discord`.
+    pub platform: Platform,
+    /// The Slack team id (T…) or Discord guild id.
+    pub workspace_id: String,
+    /// A display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The channel id approval requests are posted to (e.g. C0123ABCD).
+    #[serde(default)]
+    pub approval_channel: Option<String>,
+    /// The channel id the scheduled billing digest is posted to.
+    #[serde(default)]
+    pub digest_channel: Option<String>,
+    /// How often the digest is posted (default 7d).
+    #[serde(default)]
+    pub digest_every: Option<String>,
+}
+
+fn check_id(field: &str, v: &str) -> Result<()> {
+    if v.is_empty()
+        || v.len() > 64
+        || !v
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(Error::bad_input(
+            field,
+            "use the platform's id (letters and digits, e.g. T0123ABCD or C0123ABCD)",
+        ));
+    }
+    Ok(())
+}
+
+/// `tenant.chat_bind`.
+pub struct ChatBind;
+
+impl Operation for ChatBind {
+    const NAME: &'static str = "tenant.chat_bind";
+    const SUMMARY: &'static str = "Connect a Slack workspace or Discord server to this tenant";
+    const HELP: &'static str = "Binds a Slack team or Discord guild to this tenant (one tenant per workspace), and \
+        sets where approval requests and the billing digest are posted. Binding again updates the channels. \
+        People then link their own chat accounts with a code from members.chat_link_code.";
+    const SCOPE: Option<Scope> = Some(Scope::CONNECTORS_WRITE);
+    const RISK: Risk = Risk::Write;
+    const IDEMPOTENT: bool = true;
+    const EXAMPLES: &'static [&'static str] = &[
+        r#"{"platform":"slack","workspace_id":"T0123ABCD","name":"Acme","approval_channel":"C0APPROVE","digest_channel":"C0FINANCE","digest_every":"7d"}"#,
+    ];
+    type Input = BindInput;
+    type Output = Workspace;
+
+    async fn execute(ctx: &mut OpCtx, input: BindInput) -> Result<Workspace> {
+        check_id("workspace_id", &input.workspace_id)?;
+        for (field, v) in [
+            ("approval_channel", &input.approval_channel),
+            ("digest_channel", &input.digest_channel),
+        ] {
+            if let Some(v) = v {
+                check_id(field, v)?;
+            }
+        }
+        let every = match &input.digest_every {
+            Some(text) => {
+                let d = humantime::parse_duration(text).map_err(|e| {
+                    Error::bad_input("digest_every", format!("{e}; e.g. 7d or 24h"))
+                })?;
+                if d < std::time::Duration::from_secs(3600) {
+                    return Err(Error::bad_input("digest_every", "at least 1h"));
+                }
+                Some(d.as_millis() as i64)
+            }
+            None if input.digest_channel.is_some() => Some(7 * 86_400_000),
+            None => None,
+        };
+        let tenant = ctx.tenant().clone();
+        let owner: Option<String> = sqlx::query_scalar(
+            "SELECT tenant_id FROM chat_workspaces WHERE platform = ? AND workspace_id = ?",
+        )
+        .bind(input.platform.as_str())
+        .bind(&input.workspace_id)
+        .fetch_optional(&mut *ctx.tx)
+        .await?;
+        if owner.as_deref().is_some_and(|o| o != tenant.as_str()) {
+            return Err(Error::Conflict(
+                "this workspace is bound to another tenant; it must be unbound there first".into(),
+            ));
+        }
+        sqlx::query(
+            "INSERT INTO chat_workspaces (platform, workspace_id, tenant_id, name, approval_channel, \
+             digest_channel, digest_every_ms, bound_at, bound_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (platform, workspace_id) DO UPDATE SET name = excluded.name, \
+             approval_channel = excluded.approval_channel, digest_channel = excluded.digest_channel, \
+             digest_every_ms = excluded.digest_every_ms, bound_by = excluded.bound_by",
+        )
+        .bind(input.platform.as_str())
+        .bind(&input.workspace_id)
+        .bind(tenant.as_str())
+        .bind(&input.name)
+        .bind(&input.approval_channel)
+        .bind(&input.digest_channel)
+        .bind(every)
+        .bind(to_millis(ctx.now))
+        .bind(ctx.principal.persona().as_str())
+        .execute(&mut *ctx.tx)
+        .await?;
+        Ok(Workspace {
+            platform: input.platform,
+            workspace_id: input.workspace_id,
+            tenant_id: tenant,
+            name: input.name,
+            approval_channel: input.approval_channel,
+            digest_channel: input.digest_channel,
+            digest_every_ms: every,
+        })
+    }
+}
+
+/// Input naming a workspace.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceRef {
+    /// `slack` or `discord`.
+    pub platform: Platform,
+    /// The Slack team id or Discord guild id.
+    pub workspace_id: String,
+}
+
+/// Output of `tenant.chat_unbind`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Unbound {
+    /// The workspace.
+    pub workspace_id: String,
+    /// Chat accounts unlinked with it.
+    pub unlinked: u64,
+}
+
+/// `tenant.chat_unbind`.
+pub struct ChatUnbind;
+
+impl Operation for ChatUnbind {
+    const NAME: &'static str = "tenant.chat_unbind";
+    const SUMMARY: &'static str = "Disconnect a Slack workspace or Discord server";
+    const HELP: &'static str = "Unbinds a workspace from this tenant and unlinks every chat account in it: its \
+        commands and buttons stop working at once.";
+    const SCOPE: Option<Scope> = Some(Scope::CONNECTORS_WRITE);
+    const RISK: Risk = Risk::Write;
+    const IDEMPOTENT: bool = true;
+    const EXAMPLES: &'static [&'static str] =
+        &[r#"{"platform":"slack","workspace_id":"T0123ABCD"}"#];
+    type Input = WorkspaceRef;
+    type Output = Unbound;
+
+    async fn execute(ctx: &mut OpCtx, input: WorkspaceRef) -> Result<Unbound> {
+        let tenant = ctx.tenant().clone();
+        let removed = sqlx::query(
+            "DELETE FROM chat_workspaces WHERE tenant_id = ? AND platform = ? AND workspace_id = ?",
+        )
+        .bind(tenant.as_str())
+        .bind(input.platform.as_str())
+        .bind(&input.workspace_id)
+        .execute(&mut *ctx.tx)
+        .await?
+        .rows_affected();
+        if removed == 0 {
+            return Err(Error::NotFound(format!(
+                "workspace_id: `{}` is not bound to this tenant",
+                input.workspace_id
+            )));
+        }
+        let unlinked = sqlx::query(
+            "DELETE FROM chat_links WHERE tenant_id = ? AND platform = ? AND workspace_id = ?",
+        )
+        .bind(tenant.as_str())
+        .bind(input.platform.as_str())
+        .bind(&input.workspace_id)
+        .execute(&mut *ctx.tx)
+        .await?
+        .rows_affected();
+        Ok(Unbound {
+            workspace_id: input.workspace_id,
+            unlinked,
+        })
+    }
+}
+
+/// A linked chat account.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LinkView {
+    /// The platform.
+    pub platform: String,
+    /// The workspace.
+    pub workspace_id: String,
+    /// The immutable platform user id.
+    pub user_id: String,
+    /// The persona.
+    pub persona: String,
+    /// Linked at.
+    pub linked_at: String,
+}
+
+/// Output of `tenant.chat_list`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ChatList {
+    /// Bound workspaces.
+    pub workspaces: Vec<Workspace>,
+    /// Linked chat accounts.
+    pub links: Vec<LinkView>,
+}
+
+/// Input without fields.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoInput {}
+
+/// `tenant.chat_list`.
+pub struct ChatListOp;
+
+impl Operation for ChatListOp {
+    const NAME: &'static str = "tenant.chat_list";
+    const SUMMARY: &'static str = "Connected chat workspaces and linked chat accounts";
+    const HELP: &'static str = "Lists the Slack workspaces and Discord servers bound to this tenant and which chat \
+        accounts act as which persona.";
+    const SCOPE: Option<Scope> = Some(Scope::CONNECTORS_READ);
+    const RISK: Risk = Risk::Read;
+    const IDEMPOTENT: bool = true;
+    const EXAMPLES: &'static [&'static str] = &[r#"{}"#];
+    type Input = NoInput;
+    type Output = ChatList;
+
+    async fn execute(ctx: &mut OpCtx, _input: NoInput) -> Result<ChatList> {
+        let tenant = ctx.tenant().clone();
+        let workspaces = chat::workspaces_on(&mut ctx.tx, &tenant).await?;
+        let rows: Vec<(String, String, String, String, i64)> = sqlx::query_as(
+            "SELECT l.platform, l.workspace_id, l.user_id, p.handle, l.linked_at FROM chat_links l \
+             JOIN personas p ON p.tenant_id = l.tenant_id AND p.id = l.persona_id \
+             WHERE l.tenant_id = ? ORDER BY p.handle",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(&mut *ctx.tx)
+        .await?;
+        let links = rows
+            .into_iter()
+            .map(|r| LinkView {
+                platform: r.0,
+                workspace_id: r.1,
+                user_id: r.2,
+                persona: r.3,
+                linked_at: ms_to_rfc3339(r.4),
+            })
+            .collect();
+        Ok(ChatList { workspaces, links })
+    }
+}
+
+/// Input of `members.chat_link_code`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkCodeInput {
+    /// The human persona to link (handle or id); default: yourself.
+    #[serde(default)]
+    pub persona: Option<String>,
+}
+
+/// Output of `members.chat_link_code`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LinkCode {
+    /// The persona the code links to.
+    pub persona: String,
+    /// The one-time code; shown once.
+    pub code: String,
+    /// When it stops working.
+    pub expires_at: String,
+    /// What to do with it.
+    pub how: String,
+}
+
+/// `members.chat_link_code`.
+pub struct ChatLinkCode;
+
+impl Operation for ChatLinkCode {
+    const NAME: &'static str = "members.chat_link_code";
+    const SUMMARY: &'static str = "A one-time code that links a chat account to a human persona";
+    const HELP: &'static str = "Issues a code (valid 15 minutes, usable once) that the person types in Slack or \
+        Discord as `/tenant link CODE`; from then on that chat account (by its immutable user id, never its \
+        name) acts as the persona. For yourself by default; for another human persona you need authority over \
+        it.";
+    const SCOPE: Option<Scope> = None;
+    const RISK: Risk = Risk::Write;
+    const EXAMPLES: &'static [&'static str] = &[r#"{}"#, r#"{"persona":"jane"}"#];
+    const SECRET_OUTPUT: bool = true;
+    type Input = LinkCodeInput;
+    type Output = LinkCode;
+
+    async fn execute(ctx: &mut OpCtx, input: LinkCodeInput) -> Result<LinkCode> {
+        let tenant = ctx.tenant().clone();
+        let reference = match &input.persona {
+            Some(p) => {
+                validate_handle("persona", p).or_else(|_| {
+                    if p.starts_with("ps_") {
+                        Ok(())
+                    } else {
+                        Err(Error::bad_input("persona", "a persona handle or id"))
+                    }
+                })?;
+                p.clone()
+            }
+            None => ctx.principal.persona().to_string(),
+        };
+        let persona = find_persona(&mut ctx.tx, &tenant, "persona", &reference).await?;
+        check_authority(&ctx.principal, &persona)?;
+        if persona.kind != PersonaKind::Human || persona.status != "active" {
+            return Err(Error::bad_input(
+                "persona",
+                "only an active human persona can be linked to a chat account",
+            ));
+        }
+        let code = chat::new_code();
+        let expires = ctx.now + LINK_CODE_TTL;
+        sqlx::query("INSERT INTO chat_link_codes (digest, tenant_id, persona_id, expires_at) VALUES (?, ?, ?, ?)")
+            .bind(chat::code_digest(ctx.env.pepper(), &code))
+            .bind(tenant.as_str())
+            .bind(persona.id.as_str())
+            .bind(to_millis(expires))
+            .execute(&mut *ctx.tx)
+            .await?;
+        ctx.audit("persona", persona.id.as_str());
+        Ok(LinkCode {
+            persona: persona.handle,
+            how: format!("In Slack or Discord, type: /tenant link {code}"),
+            code,
+            expires_at: ms_to_rfc3339(to_millis(expires)),
+        })
+    }
+}

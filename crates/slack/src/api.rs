@@ -1,0 +1,203 @@
+//! Outbound Slack Web API calls (slack-morphism), against a configurable base URL so tests can
+//! point them at a fake Slack on 127.0.0.1.
+
+use slack_morphism::prelude::*;
+use std::sync::Arc;
+
+/// Why a Slack call failed (the token never appears in it).
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No bot token is configured.
+    #[error("no Slack bot token: set TENANTOPS_SLACK_BOT_TOKEN")]
+    NoToken,
+    /// Slack (or the network) refused the call.
+    #[error("Slack API {method}: {message}")]
+    Call {
+        /// The Web API method.
+        method: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+fn call_err(method: &'static str) -> impl Fn(slack_morphism::errors::SlackClientError) -> ApiError {
+    move |e| ApiError::Call {
+        method,
+        message: e.to_string(),
+    }
+}
+
+/// The Web API client with the bot token.
+#[derive(Clone)]
+pub struct SlackApi {
+    client: Arc<SlackHyperClient>,
+    token: Option<SlackApiToken>,
+}
+
+/// A file to upload.
+pub struct Upload {
+    /// File name.
+    pub filename: String,
+    /// MIME type.
+    pub content_type: String,
+    /// Bytes.
+    pub bytes: Vec<u8>,
+    /// Title shown in Slack.
+    pub title: String,
+}
+
+impl SlackApi {
+    /// A client for `api_url` (e.g. `https://slack.com/api/`); plain `http://` is accepted so
+    /// tests can use a local fake.
+    pub fn new(api_url: &str, bot_token: Option<String>) -> std::io::Result<Self> {
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| {
+                std::io::Error::other(format!(
+                    "no TLS root certificates on this machine ({e}); install ca-certificates"
+                ))
+            })?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        // slack-morphism joins `{base}/{method}`.
+        let base = api_url.trim_end_matches('/');
+        let connector = SlackClientHyperConnector::with_connector(https).with_slack_api_url(base);
+        Ok(Self {
+            client: Arc::new(SlackClient::new(connector)),
+            token: bot_token.map(|t| SlackApiToken::new(t.into())),
+        })
+    }
+
+    fn token(&self) -> Result<&SlackApiToken, ApiError> {
+        self.token.as_ref().ok_or(ApiError::NoToken)
+    }
+
+    /// Posts a message; returns its `ts`.
+    pub async fn post(
+        &self,
+        channel: &str,
+        content: SlackMessageContent,
+        thread_ts: Option<&str>,
+    ) -> Result<String, ApiError> {
+        let session = self.client.open_session(self.token()?);
+        let mut req = SlackApiChatPostMessageRequest::new(channel.into(), content);
+        if let Some(ts) = thread_ts {
+            req = req.with_thread_ts(ts.into());
+        }
+        let res = session
+            .chat_post_message(&req)
+            .await
+            .map_err(call_err("chat.postMessage"))?;
+        Ok(res.ts.to_string())
+    }
+
+    /// Edits a message in place.
+    pub async fn update(
+        &self,
+        channel: &str,
+        ts: &str,
+        content: SlackMessageContent,
+    ) -> Result<(), ApiError> {
+        let session = self.client.open_session(self.token()?);
+        let req = SlackApiChatUpdateRequest::new(channel.into(), content, ts.into());
+        session
+            .chat_update(&req)
+            .await
+            .map_err(call_err("chat.update"))?;
+        Ok(())
+    }
+
+    /// Shows a message only to `user` in `channel`.
+    pub async fn ephemeral(
+        &self,
+        channel: &str,
+        user: &str,
+        content: SlackMessageContent,
+    ) -> Result<(), ApiError> {
+        let session = self.client.open_session(self.token()?);
+        let req = SlackApiChatPostEphemeralRequest::new(channel.into(), user.into(), content);
+        session
+            .chat_post_ephemeral(&req)
+            .await
+            .map_err(call_err("chat.postEphemeral"))?;
+        Ok(())
+    }
+
+    /// The direct-message channel with `user`.
+    pub async fn dm_channel(&self, user: &str) -> Result<String, ApiError> {
+        let session = self.client.open_session(self.token()?);
+        let req = SlackApiConversationsOpenRequest::new().with_users(vec![user.into()]);
+        let opened = session
+            .conversations_open(&req)
+            .await
+            .map_err(call_err("conversations.open"))?;
+        Ok(opened.channel.id.to_string())
+    }
+
+    /// Sends a direct message to `user`.
+    pub async fn dm(&self, user: &str, content: SlackMessageContent) -> Result<String, ApiError> {
+        let channel = self.dm_channel(user).await?;
+        self.post(&channel, content, None).await
+    }
+
+    /// Opens a modal.
+    pub async fn open_view(&self, trigger_id: &str, view: SlackView) -> Result<(), ApiError> {
+        let session = self.client.open_session(self.token()?);
+        let req = SlackApiViewsOpenRequest::new(trigger_id.into(), view);
+        session
+            .views_open(&req)
+            .await
+            .map_err(call_err("views.open"))?;
+        Ok(())
+    }
+
+    /// Uploads a file into `channel` (files.getUploadURLExternal, the upload, then
+    /// files.completeUploadExternal).
+    pub async fn upload(&self, channel: &str, file: Upload) -> Result<(), ApiError> {
+        let session = self.client.open_session(self.token()?);
+        let url = session
+            .get_upload_url_external(&SlackApiFilesGetUploadUrlExternalRequest::new(
+                file.filename.clone(),
+                file.bytes.len(),
+            ))
+            .await
+            .map_err(call_err("files.getUploadURLExternal"))?;
+        session
+            .files_upload_via_url(&SlackApiFilesUploadViaUrlRequest::new(
+                url.upload_url,
+                file.bytes,
+                file.content_type,
+            ))
+            .await
+            .map_err(call_err("files upload"))?;
+        let complete = SlackApiFilesCompleteUploadExternalRequest::new(vec![
+            SlackApiFilesComplete::new(url.file_id).with_title(file.title),
+        ])
+        .with_channel_id(channel.into());
+        session
+            .files_complete_upload_external(&complete)
+            .await
+            .map_err(call_err("files.completeUploadExternal"))?;
+        Ok(())
+    }
+
+    /// Answers through a command's or click's `response_url`: visible only to the person who
+    /// typed or clicked; `replace_original` edits the message that carried the button.
+    pub async fn respond(
+        &self,
+        response_url: &SlackResponseUrl,
+        content: SlackMessageContent,
+        replace_original: bool,
+    ) -> Result<(), ApiError> {
+        let mut msg = SlackApiPostWebhookMessageRequest::new(content);
+        if replace_original {
+            msg = msg.with_replace_original(true);
+        }
+        self.client
+            .respond_to_event(response_url, &msg)
+            .await
+            .map_err(call_err("response_url"))?;
+        Ok(())
+    }
+}

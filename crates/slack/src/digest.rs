@@ -1,0 +1,97 @@
+//! The finance view: the billing summary with its chart, posted to a channel on demand
+//! (`/billing post #finance`) and on each workspace's schedule (`tenant.chat_bind` with
+//! `digest_channel` and `digest_every`, weekly by default).
+
+use crate::api::Upload;
+use crate::{Slack, blocks};
+use serde_json::json;
+use std::time::Duration;
+use tenantops_chat::render::{self, Message};
+use tenantops_core::chat::Platform;
+use tenantops_core::{Outcome, Principal, catalogue};
+
+/// Posts the summary and the chart to `channel` as `principal`.
+pub async fn post_summary(
+    slack: &Slack,
+    principal: &Principal,
+    channel: &str,
+) -> Result<(), Message> {
+    let summary_spec = catalogue::find("billing.summary").expect("exists");
+    let summary = match slack
+        .core
+        .call(principal, "billing.summary", json!({}))
+        .await
+    {
+        Ok(o @ Outcome::Done { .. }) => render::outcome(summary_spec, &o),
+        Ok(other) => return Err(render::outcome(summary_spec, &other)),
+        Err(e) => return Err(render::error(&e)),
+    };
+    slack
+        .api
+        .post(channel, blocks::content(&summary), None)
+        .await
+        .map_err(|e| crate::blocks::note("Could not post", e.to_string()))?;
+    let chart_spec = catalogue::find("billing.chart").expect("exists");
+    if let Ok(o @ Outcome::Done { .. }) =
+        slack.core.call(principal, "billing.chart", json!({})).await
+        && let Some(file) = render::outcome(chart_spec, &o).attachment
+    {
+        let upload = Upload {
+            filename: file.filename.clone(),
+            content_type: file.content_type.clone(),
+            bytes: file.bytes.clone(),
+            title: "Spend by SKU this period".into(),
+        };
+        slack.api.upload(channel, upload).await.map_err(|e| {
+            crate::blocks::note("Posted the summary, but not the chart", e.to_string())
+        })?;
+    }
+    Ok(())
+}
+
+/// Posts each workspace's digest when it is due, checking every `every`.
+pub fn spawn_scheduler(slack: Slack, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let due = match slack.core.chat_digest_workspaces(Platform::Slack).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(error = %e, "digest scheduler: cannot list workspaces");
+                    continue;
+                }
+            };
+            let now = chrono::Utc::now().timestamp_millis();
+            for (ws, last) in due {
+                let (Some(channel), Some(period)) = (&ws.digest_channel, ws.digest_every_ms) else {
+                    continue;
+                };
+                if last.is_some_and(|l| now - l < period) {
+                    continue;
+                }
+                let principal = match slack
+                    .core
+                    .digest_principal(Platform::Slack, &ws.workspace_id)
+                    .await
+                {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "digest scheduler: no principal");
+                        continue;
+                    }
+                };
+                match post_summary(&slack, &principal, channel).await {
+                    Ok(()) => {
+                        let _ = slack
+                            .core
+                            .chat_digest_posted(Platform::Slack, &ws.workspace_id, now)
+                            .await;
+                    }
+                    Err(m) => tracing::warn!(title = %m.title, "digest not posted"),
+                }
+            }
+        }
+    })
+}

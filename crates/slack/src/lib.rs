@@ -1,0 +1,74 @@
+//! tenantops Slack surface (slack-morphism): every catalogue operation as a slash command,
+//! approval requests with Approve / Reject buttons edited in place, `/billing` for finance with
+//! its chart and a scheduled digest, and on-call revoke with one confirm tap.
+//!
+//! Like every surface it only authenticates (a bound workspace plus a linked user, by immutable
+//! ids), parses (`tenantops-chat`), calls [`tenantops_core::Core::call`] and renders (Block Kit).
+
+pub mod api;
+pub mod approvals;
+pub mod blocks;
+pub mod commands;
+pub mod digest;
+pub mod inbound;
+pub mod interactions;
+pub mod verify;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::post;
+use slack_morphism::signature_verifier::SlackEventSignatureVerifier;
+use std::sync::Arc;
+use tenantops_core::Core;
+
+/// How to reach Slack and check its requests.
+#[derive(Clone)]
+pub struct SlackConfig {
+    /// The app's signing secret (`TENANTOPS_SLACK_SIGNING_SECRET`).
+    pub signing_secret: String,
+    /// The bot token (`TENANTOPS_SLACK_BOT_TOKEN`, `xoxb-…`).
+    pub bot_token: Option<String>,
+    /// The Web API base (`TENANTOPS_SLACK_API_URL`, default `https://slack.com/api/`).
+    pub api_url: String,
+}
+
+impl std::fmt::Debug for SlackConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackConfig")
+            .field("signing_secret", &"<redacted>")
+            .field("bot_token", &self.bot_token.as_ref().map(|_| "<redacted>"))
+            .field("api_url", &self.api_url)
+            .finish()
+    }
+}
+
+/// The Slack surface's shared state.
+#[derive(Clone)]
+pub struct Slack {
+    /// The core.
+    pub core: Core,
+    /// The Web API client.
+    pub api: api::SlackApi,
+    verifier: Arc<SlackEventSignatureVerifier>,
+}
+
+impl Slack {
+    /// The surface for `config`.
+    pub fn new(core: Core, config: &SlackConfig) -> std::io::Result<Self> {
+        Ok(Self {
+            core,
+            api: api::SlackApi::new(&config.api_url, config.bot_token.clone())?,
+            verifier: Arc::new(verify::verifier(&config.signing_secret)),
+        })
+    }
+}
+
+/// `POST /slack/commands`, `/slack/interactions`, `/slack/events`.
+pub fn router(slack: Slack) -> Router {
+    Router::new()
+        .route("/slack/commands", post(inbound::slash_command))
+        .route("/slack/interactions", post(inbound::interaction))
+        .route("/slack/events", post(inbound::events))
+        .layer(DefaultBodyLimit::max(256 * 1024))
+        .with_state(slack)
+}

@@ -1,0 +1,238 @@
+//! A fake Slack for the end-to-end tests: the Web API methods tenantops calls
+//! (chat.postMessage, chat.update, chat.postEphemeral, conversations.open, views.open, the
+//! external file upload) and `response_url` targets, on 127.0.0.1. It records every call, checks
+//! the bot token, and answers the way Slack does. Also: signing requests as Slack signs them.
+
+#![allow(dead_code)]
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::routing::post;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The bot token the fake accepts.
+pub const BOT_TOKEN: &str = "xoxb-test-token";
+/// The signing secret the tests sign with.
+pub const SIGNING_SECRET: &str = "test-signing-secret";
+
+/// One recorded call.
+#[derive(Clone, Debug)]
+pub struct Call {
+    /// The method (`chat.postMessage`) or `response_url` / `upload`.
+    pub method: String,
+    /// The request body (JSON, or form fields as an object).
+    pub body: Value,
+}
+
+#[derive(Clone, Default)]
+struct Shared {
+    calls: Arc<Mutex<Vec<Call>>>,
+    ts: Arc<AtomicU64>,
+    addr: Arc<Mutex<String>>,
+}
+
+/// A running fake Slack.
+pub struct FakeSlack {
+    shared: Shared,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    _runtime: std::thread::JoinHandle<()>,
+}
+
+fn body_value(headers: &HeaderMap, body: &[u8]) -> Value {
+    let ct = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if ct.contains("json") {
+        serde_json::from_slice(body).unwrap_or(Value::Null)
+    } else {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
+        Value::Object(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect(),
+        )
+    }
+}
+
+async fn api(
+    State(s): State<Shared>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::Json<Value> {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if auth != format!("Bearer {BOT_TOKEN}") {
+        return axum::Json(json!({"ok": false, "error": "invalid_auth"}));
+    }
+    let mut v = body_value(&headers, &body);
+    if method == "files.getUploadURLExternal"
+        && let Some(q) = headers.get("x-query").and_then(|q| q.to_str().ok())
+    {
+        v = json!({ "query": q });
+    }
+    s.calls.lock().unwrap().push(Call {
+        method: method.clone(),
+        body: v.clone(),
+    });
+    let n = s.ts.fetch_add(1, Ordering::SeqCst) + 1;
+    let ts = format!("1700000000.{n:06}");
+    let channel = v["channel"].as_str().unwrap_or("C0").to_owned();
+    let addr = s.addr.lock().unwrap().clone();
+    axum::Json(match method.as_str() {
+        "chat.postMessage" => json!({"ok": true, "channel": channel, "ts": ts,
+            "message": {"ts": ts, "text": v["text"]}}),
+        "chat.update" => json!({"ok": true, "channel": channel, "ts": v["ts"], "text": v["text"],
+            "message": {"text": v["text"]}}),
+        "chat.postEphemeral" => json!({"ok": true, "message_ts": ts}),
+        "conversations.open" => {
+            let user = v["users"]
+                .as_str()
+                .map(|u| u.split(',').next().unwrap_or("U0").to_owned())
+                .or_else(|| v["users"][0].as_str().map(str::to_owned))
+                .unwrap_or_else(|| "U0".into());
+            json!({"ok": true, "channel": {"id": format!("D{user}"), "created": 1700000000,
+                "is_im": true}})
+        }
+        "views.open" => json!({"ok": true, "view": {"id": format!("V{n}"), "team_id": "T1",
+            "type": "modal", "title": {"type": "plain_text", "text": "x"}, "blocks": [],
+            "state": {"values": {}}, "hash": "h", "private_metadata": v["view"]["private_metadata"],
+            "callback_id": v["view"]["callback_id"], "app_id": "A1", "bot_id": "B1"}}),
+        "files.getUploadURLExternal" => json!({"ok": true,
+            "upload_url": format!("http://{addr}/upload/F{n}"), "file_id": format!("F{n}")}),
+        "files.completeUploadExternal" => {
+            json!({"ok": true, "files": [{"id": "F1", "title": "x"}]})
+        }
+        _ => json!({"ok": true}),
+    })
+}
+
+async fn get_api(
+    State(s): State<Shared>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
+) -> axum::Json<Value> {
+    let mut headers = headers;
+    headers.insert("x-query", q.unwrap_or_default().parse().unwrap());
+    api(State(s), Path(method), headers, Bytes::new()).await
+}
+
+async fn upload(State(s): State<Shared>, Path(id): Path<String>, body: Bytes) -> String {
+    s.calls.lock().unwrap().push(Call {
+        method: "upload".into(),
+        body: json!({ "id": id, "bytes": body.len(), "png": body.starts_with(b"\x89PNG") }),
+    });
+    format!("OK - {}", body.len())
+}
+
+async fn respond(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::Json<Value> {
+    let mut v = body_value(&headers, &body);
+    v["_response_id"] = json!(id);
+    s.calls.lock().unwrap().push(Call {
+        method: "response_url".into(),
+        body: v,
+    });
+    axum::Json(json!({"ok": true}))
+}
+
+impl FakeSlack {
+    /// Starts the fake on a free port.
+    pub fn start() -> Self {
+        let shared = Shared::default();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let s = shared.clone();
+        let runtime = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap().to_string();
+                *s.addr.lock().unwrap() = addr.clone();
+                tx.send(addr).unwrap();
+                let app = Router::new()
+                    .route("/api/{method}", post(api).get(get_api))
+                    .route("/upload/{id}", post(upload))
+                    .route("/response/{id}", post(respond))
+                    .with_state(s);
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        let addr = rx.recv().unwrap();
+        Self {
+            shared,
+            base: format!("http://{addr}"),
+            _runtime: runtime,
+        }
+    }
+
+    /// The Web API base URL to configure (`TENANTOPS_SLACK_API_URL`).
+    pub fn api_url(&self) -> String {
+        format!("{}/api/", self.base)
+    }
+
+    /// A `response_url` served by the fake.
+    pub fn response_url(&self, id: &str) -> String {
+        format!("{}/response/{id}", self.base)
+    }
+
+    /// Every call so far.
+    pub fn calls(&self) -> Vec<Call> {
+        self.shared.calls.lock().unwrap().clone()
+    }
+
+    /// Calls of one method.
+    pub fn of(&self, method: &str) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == method)
+            .collect()
+    }
+
+    /// Waits until `pred` holds for the calls (up to 20 s); returns the calls.
+    #[track_caller]
+    pub fn wait_for(&self, what: &str, pred: impl Fn(&[Call]) -> bool) -> Vec<Call> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let calls = self.calls();
+            if pred(&calls) {
+                return calls;
+            }
+            if Instant::now() > deadline {
+                panic!("fake Slack never saw {what}; calls: {calls:#?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Slack's v0 signature headers for `body` at `ts`.
+pub fn sign(body: &str, ts: i64, secret: &str) -> Vec<(String, String)> {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("v0:{ts}:{body}").as_bytes());
+    vec![
+        (
+            "X-Slack-Signature".into(),
+            format!("v0={}", hex::encode(mac.finalize().into_bytes())),
+        ),
+        ("X-Slack-Request-Timestamp".into(), ts.to_string()),
+    ]
+}

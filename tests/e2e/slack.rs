@@ -1,0 +1,523 @@
+//! Slack end to end: the real binary (`serve` with Slack configured) against a fake Slack Web API
+//! on 127.0.0.1, with requests signed the way Slack signs them.
+
+use crate::approvals::serve_with;
+use crate::fake_slack::{self, BOT_TOKEN, FakeSlack, SIGNING_SECRET};
+use crate::mcp::{Running, url};
+use crate::support::{Sandbox, api_key_of};
+use serde_json::{Value, json};
+use std::process::Child;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static TRIGGER: AtomicU64 = AtomicU64::new(1);
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// A raw HTTP/1.1 POST; returns (status, body).
+fn post(
+    addr: &str,
+    path: &str,
+    content_type: &str,
+    headers: &[(String, String)],
+    body: &str,
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body.as_bytes()).unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    // Chunked bodies: keep the JSON object.
+    let body = match (body.find('{'), body.rfind('}')) {
+        (Some(a), Some(b)) if b > a => body[a..=b].to_owned(),
+        _ => body,
+    };
+    (status, body)
+}
+
+struct World {
+    sb: Sandbox,
+    fake: FakeSlack,
+    server: Child,
+    addr: String,
+    admin: String,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+const TEAM: &str = "T0ACME";
+const APPROVALS: &str = "C0APPROVE";
+
+fn world() -> World {
+    let sb = Sandbox::new();
+    let t = sb.create_tenant("acme");
+    let admin = t.api_key;
+    sb.call_ok(
+        &admin,
+        "tenant.chat_bind",
+        json!({"platform": "slack", "workspace_id": TEAM, "name": "Acme", "approval_channel": APPROVALS}),
+    );
+    let fake = FakeSlack::start();
+    let api = fake.api_url();
+    let (server, addr) = serve_with(
+        &sb,
+        &[
+            ("TENANTOPS_SLACK_SIGNING_SECRET", SIGNING_SECRET),
+            ("TENANTOPS_SLACK_BOT_TOKEN", BOT_TOKEN),
+            ("TENANTOPS_SLACK_API_URL", &api),
+        ],
+    );
+    World {
+        sb,
+        fake,
+        server,
+        addr,
+        admin,
+    }
+}
+
+impl World {
+    /// Sends a signed slash command; returns (status, JSON answer).
+    fn command(&self, user: &str, command: &str, text: &str) -> (u16, Value) {
+        self.command_in(TEAM, user, command, text)
+    }
+
+    fn command_in(&self, team: &str, user: &str, command: &str, text: &str) -> (u16, Value) {
+        let n = TRIGGER.fetch_add(1, Ordering::SeqCst);
+        let body = serde_urlencoded::to_string([
+            ("token", "legacy"),
+            ("team_id", team),
+            ("team_domain", "acme"),
+            ("channel_id", "C0GENERAL"),
+            ("channel_name", "general"),
+            ("user_id", user),
+            ("user_name", user),
+            ("command", command),
+            ("text", text),
+            ("api_app_id", "A0APP"),
+            ("response_url", &self.fake.response_url(&format!("cmd{n}"))),
+            ("trigger_id", &format!("trigger.{n}")),
+        ])
+        .unwrap();
+        let (status, text) = self.signed(
+            "/slack/commands",
+            "application/x-www-form-urlencoded",
+            &body,
+            now(),
+        );
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    fn signed(&self, path: &str, ct: &str, body: &str, ts: i64) -> (u16, String) {
+        post(
+            &self.addr,
+            path,
+            ct,
+            &fake_slack::sign(body, ts, SIGNING_SECRET),
+            body,
+        )
+    }
+
+    /// Clicks a button (a signed block_actions interaction).
+    fn click(
+        &self,
+        user: &str,
+        action_id: &str,
+        channel: &str,
+        message_ts: &str,
+        action_ts: &str,
+    ) -> u16 {
+        let payload = json!({
+            "type": "block_actions",
+            "team": {"id": TEAM, "domain": "acme"},
+            "user": {"id": user, "team_id": TEAM, "username": user, "name": user},
+            "api_app_id": "A0APP",
+            "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": false},
+            "trigger_id": format!("click.{action_ts}"),
+            "channel": {"id": channel, "name": "approvals"},
+            "response_url": self.fake.response_url(&format!("click{action_ts}")),
+            "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": action_id,
+                         "action_ts": action_ts}]
+        });
+        let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+        self.signed(
+            "/slack/interactions",
+            "application/x-www-form-urlencoded",
+            &body,
+            now(),
+        )
+        .0
+    }
+
+    /// Links Slack user `user` to persona `handle` through a one-time code.
+    fn link(&self, user: &str, handle: &str) {
+        let code = self.sb.call_ok(
+            &self.admin,
+            "members.chat_link_code",
+            json!({"persona": handle}),
+        )["code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (status, answer) = self.command(user, "/tenant", &format!("link {code}"));
+        assert_eq!(status, 200);
+        assert!(answer.to_string().contains(handle), "{answer}");
+    }
+}
+
+fn text_of(v: &Value) -> String {
+    v.to_string()
+}
+
+#[test]
+fn signatures_are_checked_before_anything_and_unbound_or_unlinked_callers_are_told_what_to_do() {
+    let w = world();
+    let body = "team_id=T0ACME&user_id=U1&command=%2Ftenant&text=whoami";
+    // No signature, a wrong one, a stale one: 401, nothing parsed or done.
+    let (s, _) = post(
+        &w.addr,
+        "/slack/commands",
+        "application/x-www-form-urlencoded",
+        &[],
+        body,
+    );
+    assert_eq!(s, 401);
+    let (s, _) = post(
+        &w.addr,
+        "/slack/commands",
+        "application/x-www-form-urlencoded",
+        &fake_slack::sign(body, now(), "wrong-secret"),
+        body,
+    );
+    assert_eq!(s, 401);
+    let (s, text) = w.signed(
+        "/slack/commands",
+        "application/x-www-form-urlencoded",
+        body,
+        now() - 301,
+    );
+    assert_eq!(s, 401);
+    assert!(text.contains("stale"), "{text}");
+    // A workspace bound to no tenant gets a short how-to, not an error page.
+    let (s, answer) = w.command_in("T0OTHER", "U1", "/tenant", "whoami");
+    assert_eq!(s, 200);
+    assert!(text_of(&answer).contains("tenant.chat_bind"), "{answer}");
+    // An unlinked user is told how to link.
+    let (s, answer) = w.command("U0NOBODY", "/tenant", "whoami");
+    assert_eq!(s, 200);
+    assert!(text_of(&answer).contains("/tenant link"), "{answer}");
+    // A replayed command (same signed body) is not acted on twice.
+    assert!(w.fake.of("chat.postMessage").is_empty());
+}
+
+#[test]
+fn an_agents_destructive_mcp_call_is_approved_by_a_second_linked_human_with_one_click() {
+    let w = world();
+    let sb = &w.sb;
+    sb.call_ok(&w.admin, "members.create_persona",
+        json!({"handle": "alice", "kind": "human", "email": "alice@acme.example", "roles": ["security-admin"]}));
+    w.link("U0ALICE", "alice");
+    sb.call_ok(
+        &w.admin,
+        "members.create_persona",
+        json!({"handle": "exporter", "kind": "agent", "roles": ["tenant-admin"]}),
+    );
+    let agent = api_key_of(&sb.call_ok(
+        &w.admin,
+        "keys.issue",
+        json!({"persona": "exporter", "expires_in": "1d", "scopes": ["tenant:export"]}),
+    ));
+
+    // The agent asks over MCP; it gets the pending request at once.
+    let mut c = Running::start(&[
+        "approval",
+        "--key",
+        &agent,
+        "--url",
+        &url(&w.addr),
+        "--tool",
+        "tenant.export_all",
+    ]);
+    let pending = c.next();
+    let id = pending["result"]["request_id"].as_str().unwrap().to_owned();
+
+    // The request appears in the approval channel with both buttons.
+    let calls = w.fake.wait_for("the approval request", |c| {
+        c.iter()
+            .any(|x| x.method == "chat.postMessage" && x.body["channel"] == APPROVALS)
+    });
+    let posted = calls
+        .iter()
+        .find(|x| x.method == "chat.postMessage" && x.body["channel"] == APPROVALS)
+        .unwrap();
+    let text = posted.body.to_string();
+    assert!(
+        text.contains(&format!("approve:{id}")) && text.contains(&format!("reject:{id}")),
+        "{text}"
+    );
+    assert!(text.contains("Export"), "{text}");
+    let ts = "1700000000.000001";
+
+    // Alice taps Approve — twice (a double tap), and Slack redelivers the first.
+    assert_eq!(
+        w.click(
+            "U0ALICE",
+            &format!("approve:{id}"),
+            APPROVALS,
+            ts,
+            "1700000001.000001"
+        ),
+        200
+    );
+    assert_eq!(
+        w.click(
+            "U0ALICE",
+            &format!("approve:{id}"),
+            APPROVALS,
+            ts,
+            "1700000001.000001"
+        ),
+        200
+    );
+    assert_eq!(
+        w.click(
+            "U0ALICE",
+            &format!("approve:{id}"),
+            APPROVALS,
+            ts,
+            "1700000001.000002"
+        ),
+        200
+    );
+
+    // The agent's poll sees it executed; the archive exists once.
+    let fin = c.next();
+    assert_eq!(fin["request"]["state"], "succeeded", "{fin}");
+    let exports = std::fs::read_dir(sb.dir().join("exports"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(exports, 1, "executed exactly once");
+
+    // The message was edited in place (same channel and ts), and the outcome posted in its thread.
+    w.fake.wait_for("the edit and the thread reply", |c| {
+        c.iter().any(|x| {
+            x.method == "chat.update" && x.body["channel"] == APPROVALS && x.body["ts"] == ts
+        }) && c
+            .iter()
+            .any(|x| x.method == "chat.postMessage" && x.body["thread_ts"] == ts)
+    });
+    let last_update = w.fake.of("chat.update").into_iter().last().unwrap();
+    assert!(
+        !last_update.body.to_string().contains("approve:"),
+        "no buttons once decided: {}",
+        last_update.body
+    );
+}
+
+#[test]
+fn a_human_request_is_rejected_with_a_comment_and_the_requester_is_told_by_dm() {
+    let w = world();
+    let sb = &w.sb;
+    sb.call_ok(&w.admin, "members.create_persona",
+        json!({"handle": "alice", "kind": "human", "email": "alice@acme.example", "roles": ["security-admin"]}));
+    sb.call_ok(&w.admin, "members.create_persona",
+        json!({"handle": "bob", "kind": "human", "email": "bob@acme.example", "roles": ["tenant-admin"]}));
+    w.link("U0ALICE", "alice");
+    w.link("U0BOB", "bob");
+    // Bob asks from Slack.
+    let (s, answer) = w.command("U0BOB", "/tenant", "export_all reason=\"annual DSAR\"");
+    assert_eq!(s, 200);
+    let text = text_of(&answer);
+    assert!(text.contains("apr_"), "{text}");
+    let id = text[text.find("apr_").unwrap()..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect::<String>();
+    w.fake.wait_for("the approval request", |c| {
+        c.iter()
+            .any(|x| x.method == "chat.postMessage" && x.body["channel"] == APPROVALS)
+    });
+    // Alice taps Reject: a modal asks why.
+    assert_eq!(
+        w.click(
+            "U0ALICE",
+            &format!("reject:{id}"),
+            APPROVALS,
+            "1700000000.000001",
+            "1700000002.000001"
+        ),
+        200
+    );
+    w.fake.wait_for("the reject modal", |c| {
+        c.iter().any(|x| x.method == "views.open")
+    });
+    let payload = json!({
+        "type": "view_submission",
+        "team": {"id": TEAM, "domain": "acme"},
+        "user": {"id": "U0ALICE", "team_id": TEAM, "username": "alice", "name": "alice"},
+        "view": {"id": "V1", "team_id": TEAM, "type": "modal", "callback_id": "reject", "private_metadata": id,
+                 "title": {"type": "plain_text", "text": "Reject request"}, "blocks": [],
+                 "state": {"values": {"comment": {"comment": {"type": "plain_text_input", "value": "not during the freeze"}}}},
+                 "hash": "h", "app_id": "A0APP", "bot_id": "B1"}
+    });
+    let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+    let (s, _) = w.signed(
+        "/slack/interactions",
+        "application/x-www-form-urlencoded",
+        &body,
+        now(),
+    );
+    assert_eq!(s, 200);
+    let view = sb.call_ok(&w.admin, "approvals.get", json!({"request_id": id}));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut state = view["state"].as_str().unwrap().to_owned();
+    while state != "rejected" && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        state = sb.call_ok(&w.admin, "approvals.get", json!({"request_id": id}))["state"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    }
+    assert_eq!(state, "rejected");
+    // Bob hears it directly.
+    w.fake.wait_for("a DM to bob", |c| {
+        c.iter().any(|x| {
+            x.method == "chat.postMessage"
+                && x.body["channel"] == "DU0BOB"
+                && x.body.to_string().contains("not during the freeze")
+        })
+    });
+}
+
+#[test]
+fn on_call_revokes_a_persona_with_one_tap_and_its_keys_stop_at_once() {
+    let w = world();
+    let sb = &w.sb;
+    sb.call_ok(&w.admin, "members.create_persona",
+        json!({"handle": "oncall", "kind": "human", "email": "oncall@acme.example", "roles": ["tenant-admin"]}));
+    w.link("U0ONCALL", "oncall");
+    let bot = sb.service_key(&w.admin, "ci-bot", &["developer"], &["keys:read"]);
+    sb.call_ok(&bot, "whoami", json!({}));
+    let (s, preview) = w.command("U0ONCALL", "/members", "revoke ci-bot");
+    assert_eq!(s, 200);
+    let text = text_of(&preview);
+    assert_eq!(preview["response_type"], "ephemeral");
+    assert!(text.contains("revoke:ps_"), "one confirm button: {text}");
+    assert!(text.contains("ci-bot"), "{text}");
+    // Nothing is cut off before the tap.
+    sb.call_ok(&bot, "whoami", json!({}));
+    let action = text[text.find("revoke:ps_").unwrap()..]
+        .chars()
+        .take_while(|c| *c != '"')
+        .collect::<String>();
+    assert_eq!(
+        w.click(
+            "U0ONCALL",
+            &action,
+            "C0GENERAL",
+            "1700000000.000009",
+            "1700000003.000001"
+        ),
+        200
+    );
+    let calls = w.fake.wait_for("the revoke answer", |c| {
+        c.iter().any(|x| {
+            x.method == "response_url"
+                && x.body.to_string().contains("ci-bot")
+                && x.body["replace_original"] == true
+        })
+    });
+    let answer = calls
+        .iter()
+        .rev()
+        .find(|x| x.method == "response_url")
+        .unwrap();
+    assert!(
+        answer.body.to_string().to_lowercase().contains("revoked"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(
+        sb.call(&bot, "whoami", json!({})).code,
+        3,
+        "the bot's key is refused now"
+    );
+}
+
+#[test]
+fn billing_for_finance_and_secrets_only_to_the_person_who_asked() {
+    let w = world();
+    let sb = &w.sb;
+    sb.call_ok(&w.admin, "members.create_persona",
+        json!({"handle": "fin", "kind": "human", "email": "fin@acme.example", "roles": ["tenant-admin"]}));
+    w.link("U0FIN", "fin");
+    sb.call_ok(&w.admin, "billing.set_prices", json!({"currency": "USD", "prices": [
+        {"sku": "api.requests", "unit": "request", "unit_price": "0.0004", "description": "API requests"}]}));
+    let (s, summary) = w.command("U0FIN", "/billing", "");
+    assert_eq!(s, 200);
+    assert!(text_of(&summary).contains("USD"), "{summary}");
+    let (s, posted) = w.command("U0FIN", "/billing", "post <#C0FINANCE|finance>");
+    assert_eq!(s, 200, "{posted}");
+    w.fake.wait_for("the summary and chart in #finance", |c| {
+        c.iter()
+            .any(|x| x.method == "chat.postMessage" && x.body["channel"] == "C0FINANCE")
+            && c.iter()
+                .any(|x| x.method == "upload" && x.body["png"] == true)
+            && c.iter().any(|x| {
+                x.method == "files.completeUploadExternal"
+                    && x.body.to_string().contains("C0FINANCE")
+            })
+    });
+    // A new API key: shown once, only to the person who asked.
+    let (s, issued) = w.command(
+        "U0FIN",
+        "/keys",
+        "issue persona=fin scopes=billing:read expires=30d",
+    );
+    assert_eq!(s, 200);
+    assert_eq!(issued["response_type"], "ephemeral");
+    assert!(text_of(&issued).contains("tops_"), "{issued}");
+    for c in w.fake.calls() {
+        if c.method == "chat.postMessage" || c.method == "chat.update" {
+            assert!(
+                !c.body.to_string().contains("tops_"),
+                "a secret reached a channel: {}",
+                c.body
+            );
+        }
+    }
+    // Help and a wrong argument.
+    let (_, help) = w.command("U0FIN", "/keys", "help");
+    assert!(text_of(&help).contains("issue"), "{help}");
+    let (_, wrong) = w.command(
+        "U0FIN",
+        "/keys",
+        "issue persona=fin scopes=billing:read colour=blue",
+    );
+    assert!(text_of(&wrong).contains("colour"), "{wrong}");
+}
