@@ -7,8 +7,10 @@
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::post;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -30,11 +32,69 @@ pub struct Call {
     pub body: Value,
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct Shared {
     calls: Arc<Mutex<Vec<Call>>>,
     ts: Arc<AtomicU64>,
     addr: Arc<Mutex<String>>,
+    /// Envelopes to push to connected Socket Mode clients.
+    socket: tokio::sync::broadcast::Sender<String>,
+    /// Socket Mode connections made so far.
+    sockets: Arc<AtomicU64>,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self {
+            calls: Arc::default(),
+            ts: Arc::default(),
+            addr: Arc::default(),
+            socket: tokio::sync::broadcast::channel(64).0,
+            sockets: Arc::default(),
+        }
+    }
+}
+
+async fn socket(State(s): State<Shared>, ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(move |socket| run_socket(s, socket))
+}
+
+/// A Socket Mode connection: hello, then every pushed envelope; acknowledgements are recorded.
+async fn run_socket(s: Shared, mut socket: WebSocket) {
+    let mut outgoing = s.socket.subscribe();
+    let hello = json!({"type": "hello", "num_connections": 1,
+        "connection_info": {"app_id": "A0APP"}, "debug_info": {"host": "fake-slack"}});
+    if socket
+        .send(WsMessage::Text(hello.to_string().into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    s.sockets.fetch_add(1, Ordering::SeqCst);
+    loop {
+        tokio::select! {
+            out = outgoing.recv() => match out {
+                Ok(text) => {
+                    if socket.send(WsMessage::Text(text.into())).await.is_err() {
+                        return;
+                    }
+                }
+                Err(_) => return,
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(WsMessage::Text(t))) => {
+                    let body = serde_json::from_str(t.as_str()).unwrap_or(Value::Null);
+                    s.calls.lock().unwrap().push(Call { method: "socket_ack".into(), body });
+                }
+                Some(Ok(WsMessage::Ping(p))) => {
+                    let _ = socket.send(WsMessage::Pong(p)).await;
+                }
+                Some(Ok(_)) => {}
+                _ => return,
+            },
+        }
+    }
 }
 
 /// A running fake Slack.
@@ -73,6 +133,15 @@ async fn api(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    if method == "apps.connections.open" {
+        // Socket Mode opens with the app-level token, not the bot token.
+        let addr = s.addr.lock().unwrap().clone();
+        return axum::Json(if auth.starts_with("Bearer xapp-") {
+            json!({"ok": true, "url": format!("ws://{addr}/socket")})
+        } else {
+            json!({"ok": false, "error": "not_allowed_token_type"})
+        });
+    }
     if auth != format!("Bearer {BOT_TOKEN}") {
         return axum::Json(json!({"ok": false, "error": "invalid_auth"}));
     }
@@ -172,6 +241,7 @@ impl FakeSlack {
                     .route("/api/{method}", post(api).get(get_api))
                     .route("/upload/{id}", post(upload))
                     .route("/response/{id}", post(respond))
+                    .route("/socket", axum::routing::get(socket))
                     .with_state(s);
                 axum::serve(listener, app).await.unwrap();
             });
@@ -192,6 +262,20 @@ impl FakeSlack {
     /// A `response_url` served by the fake.
     pub fn response_url(&self, id: &str) -> String {
         format!("{}/response/{id}", self.base)
+    }
+
+    /// Pushes a Socket Mode envelope to every connected client.
+    pub fn push(&self, envelope: Value) {
+        let _ = self.shared.socket.send(envelope.to_string());
+    }
+
+    /// Waits until a Socket Mode client is connected.
+    pub fn wait_for_socket(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.shared.sockets.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "no Socket Mode connection");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Every call so far.

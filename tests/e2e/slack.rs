@@ -521,3 +521,132 @@ fn billing_for_finance_and_secrets_only_to_the_person_who_asked() {
     );
     assert!(text_of(&wrong).contains("colour"), "{wrong}");
 }
+
+#[test]
+fn socket_mode_needs_no_public_url_and_a_redelivered_envelope_acts_once() {
+    let sb = Sandbox::new();
+    let t = sb.create_tenant("acme");
+    sb.call_ok(
+        &t.api_key,
+        "tenant.chat_bind",
+        json!({"platform": "slack", "workspace_id": TEAM, "approval_channel": APPROVALS}),
+    );
+    sb.call_ok(&t.api_key, "members.create_persona",
+        json!({"handle": "oncall", "kind": "human", "email": "oncall@acme.example", "roles": ["tenant-admin"]}));
+    let code = sb.call_ok(
+        &t.api_key,
+        "members.chat_link_code",
+        json!({"persona": "oncall"}),
+    )["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let fake = FakeSlack::start();
+    let api = fake.api_url();
+    // Socket Mode only: no signing secret, so the HTTP endpoints refuse.
+    let (server, addr) = serve_with(
+        &sb,
+        &[
+            ("TENANTOPS_SLACK_APP_TOKEN", "xapp-1-test"),
+            ("TENANTOPS_SLACK_BOT_TOKEN", BOT_TOKEN),
+            ("TENANTOPS_SLACK_API_URL", &api),
+        ],
+    );
+    let _server = Killed(server);
+    fake.wait_for_socket();
+    let envelope = |id: &str, trigger: &str, text: &str| {
+        json!({
+            "type": "slash_commands", "envelope_id": id, "accepts_response_payload": true,
+            "payload": {"team_id": TEAM, "channel_id": "C0GENERAL", "user_id": "U0ONCALL",
+                "command": "/tenant", "text": text, "api_app_id": "A0APP",
+                "response_url": fake.response_url(id), "trigger_id": trigger}
+        })
+    };
+    fake.push(envelope("e1", "trig.1", &format!("link {code}")));
+    let calls = fake.wait_for("the link ack", |c| {
+        c.iter()
+            .any(|x| x.method == "socket_ack" && x.body["envelope_id"] == "e1")
+    });
+    let ack = calls
+        .iter()
+        .find(|x| x.body["envelope_id"] == "e1")
+        .unwrap();
+    assert!(ack.body.to_string().contains("oncall"), "{}", ack.body);
+    // Revoke a bot over Socket Mode; Slack redelivers the click's envelope.
+    let bot = sb.service_key(&t.api_key, "ci-bot", &["developer"], &["keys:read"]);
+    fake.push(envelope("e2", "trig.2", "whoami"));
+    let calls = fake.wait_for("whoami", |c| {
+        c.iter().any(|x| x.body["envelope_id"] == "e2")
+    });
+    assert!(
+        calls
+            .iter()
+            .find(|x| x.body["envelope_id"] == "e2")
+            .unwrap()
+            .body
+            .to_string()
+            .contains("oncall")
+    );
+    let persona = sb.call_ok(
+        &t.api_key,
+        "members.get_persona",
+        json!({"persona": "ci-bot"}),
+    );
+    let persona_id = persona["id"]
+        .as_str()
+        .or(persona["persona"]["id"].as_str())
+        .unwrap_or_else(|| panic!("no id in {persona}"))
+        .to_owned();
+    let click = |envelope_id: &str| {
+        json!({
+            "type": "interactive", "envelope_id": envelope_id, "accepts_response_payload": false,
+            "payload": {
+                "type": "block_actions",
+                "team": {"id": TEAM, "domain": "acme"},
+                "user": {"id": "U0ONCALL", "team_id": TEAM, "username": "oncall", "name": "oncall"},
+                "api_app_id": "A0APP",
+                "container": {"type": "message", "message_ts": "1.1", "channel_id": "C0GENERAL", "is_ephemeral": true},
+                "trigger_id": "click.x",
+                "response_url": fake.response_url("click-revoke"),
+                "actions": [{"type": "button", "action_id": format!("revoke:{persona_id}"),
+                             "block_id": "b", "action_ts": "1700000009.000001"}]
+            }
+        })
+    };
+    fake.push(click("e3"));
+    fake.push(click("e3-redelivered"));
+    fake.wait_for("the revoke answer", |c| {
+        c.iter()
+            .any(|x| x.method == "response_url" && x.body["_response_id"] == "click-revoke")
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let answers = fake
+        .of("response_url")
+        .into_iter()
+        .filter(|x| x.body["_response_id"] == "click-revoke")
+        .count();
+    assert_eq!(
+        answers, 1,
+        "a redelivered click is acknowledged, not acted on again"
+    );
+    assert_eq!(sb.call(&bot, "whoami", json!({})).code, 3);
+    let body = "command=%2Ftenant";
+    let (s, _) = post(
+        &addr,
+        "/slack/commands",
+        "application/x-www-form-urlencoded",
+        &fake_slack::sign(body, now(), SIGNING_SECRET),
+        body,
+    );
+    assert_eq!(s, 503, "HTTP mode is off without a signing secret");
+}
+
+/// Kills a child process when the test ends, passed or not.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

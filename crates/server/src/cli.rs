@@ -277,6 +277,7 @@ async fn serve(
                 surface,
                 queue: rx,
                 digest_check: slack.digest_check,
+                app_token: cfg.app_token.clone(),
             }),
             Err(e) => {
                 eprintln!("error: Slack: {e}");

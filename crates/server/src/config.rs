@@ -183,23 +183,30 @@ pub struct SlackArgs {
 }
 
 impl SlackArgs {
-    /// The Slack configuration, when Slack is enabled.
+    /// The Slack configuration, when Slack is enabled (a signing secret for HTTP mode, an app
+    /// token for Socket Mode, or both).
     pub fn config(&self) -> Result<Option<tenantops_slack::SlackConfig>> {
-        let Some(secret) = self.signing_secret.clone().filter(|s| !s.trim().is_empty()) else {
-            if self.bot_token.is_some() || self.app_token.is_some() {
+        let secret = self.signing_secret.clone().filter(|s| !s.trim().is_empty());
+        let app_token = self.app_token.clone().filter(|s| !s.trim().is_empty());
+        if secret.is_none() && app_token.is_none() {
+            if self.bot_token.is_some() {
                 bail!(
-                    "a Slack token is set but TENANTOPS_SLACK_SIGNING_SECRET is not: set it to the \
-                     app's signing secret (Basic Information → App Credentials)"
+                    "TENANTOPS_SLACK_BOT_TOKEN is set but neither TENANTOPS_SLACK_SIGNING_SECRET \
+                     (HTTP mode: the app's signing secret) nor TENANTOPS_SLACK_APP_TOKEN (Socket \
+                     Mode: an xapp- token) is"
                 );
             }
             return Ok(None);
-        };
+        }
+        if self.bot_token.is_none() {
+            bail!("Slack is enabled but TENANTOPS_SLACK_BOT_TOKEN (xoxb-…) is not set");
+        }
         if let Some(t) = &self.bot_token
             && !t.starts_with("xoxb-")
         {
             bail!("TENANTOPS_SLACK_BOT_TOKEN must be a bot token (xoxb-…)");
         }
-        if let Some(t) = &self.app_token
+        if let Some(t) = &app_token
             && !t.starts_with("xapp-")
         {
             bail!("TENANTOPS_SLACK_APP_TOKEN must be an app-level token (xapp-…)");
@@ -209,6 +216,7 @@ impl SlackArgs {
         }
         Ok(Some(tenantops_slack::SlackConfig {
             signing_secret: secret,
+            app_token,
             bot_token: self.bot_token.clone(),
             api_url: self.api_url.clone(),
         }))

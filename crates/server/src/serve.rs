@@ -182,6 +182,8 @@ pub struct SlackSurface {
     pub queue: tokio::sync::mpsc::UnboundedReceiver<tenantops_core::notify::Notification>,
     /// How often digests are checked for being due.
     pub digest_check: Duration,
+    /// The app-level token, for Socket Mode.
+    pub app_token: Option<String>,
 }
 
 /// `/slack/*` when Slack is not configured: a clear answer instead of a bare 404.
@@ -219,8 +221,16 @@ pub async fn run(
     })
     .merge(tenantops_mcp::router(core, mcp, stop.clone()));
     let mut background = Vec::new();
+    let mut socket = None;
     let app = match slack {
         Some(s) => {
+            if let Some(token) = &s.app_token {
+                socket = Some(
+                    tenantops_slack::socket::SocketMode::start(s.surface.clone(), token)
+                        .await
+                        .map_err(|e| anyhow::anyhow!(e))?,
+                );
+            }
             background.push(tenantops_slack::approvals::spawn_worker(
                 s.surface.clone(),
                 s.queue,
@@ -245,6 +255,9 @@ pub async fn run(
         })
         .await?;
     stop.cancel();
+    if let Some(socket) = socket {
+        socket.shutdown().await;
+    }
     worker.abort();
     for task in background {
         task.abort();

@@ -69,6 +69,11 @@ impl SlackApi {
         })
     }
 
+    /// The underlying client (Socket Mode listens through it).
+    pub fn client(&self) -> Arc<SlackHyperClient> {
+        self.client.clone()
+    }
+
     fn token(&self) -> Result<&SlackApiToken, ApiError> {
         self.token.as_ref().ok_or(ApiError::NoToken)
     }

@@ -16,6 +16,18 @@ use serde_json::{Value, json};
 use slack_morphism::prelude::*;
 use tenantops_core::chat::Platform;
 
+/// Verifies the request, or answers why not (503 when HTTP mode has no signing secret).
+fn check(slack: &Slack, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
+    let Some(verifier) = slack.verifier.as_deref() else {
+        return Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Slack HTTP endpoints need TENANTOPS_SLACK_SIGNING_SECRET (this server runs Socket Mode only)",
+        )
+            .into_response());
+    };
+    verify::verify(verifier, headers, body).map_err(refused)
+}
+
 fn refused(e: verify::Refused) -> Response {
     tracing::warn!(reason = %e, "Slack request refused");
     (StatusCode::UNAUTHORIZED, e.to_string()).into_response()
@@ -43,8 +55,8 @@ pub async fn slash_command(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(e) = verify::verify(&slack.verifier, &headers, &body) {
-        return refused(e);
+    if let Err(r) = check(&slack, &headers, &body) {
+        return r;
     }
     let Ok(cmd) = serde_urlencoded::from_bytes::<SlackCommandEvent>(&body) else {
         return bad_request("not a slash command payload");
@@ -69,8 +81,8 @@ pub async fn slash_command(
 
 /// `POST /slack/interactions`: button clicks and modal submissions.
 pub async fn interaction(State(slack): State<Slack>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(e) = verify::verify(&slack.verifier, &headers, &body) {
-        return refused(e);
+    if let Err(r) = check(&slack, &headers, &body) {
+        return r;
     }
     #[derive(serde::Deserialize)]
     struct Form {
@@ -86,13 +98,18 @@ pub async fn interaction(State(slack): State<Slack>, headers: HeaderMap, body: B
             return bad_request("unreadable interaction payload");
         }
     };
-    interactions::handle(slack, event).await
+    match interactions::handle(slack, event).await {
+        interactions::Answer::Ack => StatusCode::OK.into_response(),
+        interactions::Answer::ViewErrors(errors) => {
+            Json(json!({ "response_action": "errors", "errors": errors })).into_response()
+        }
+    }
 }
 
 /// `POST /slack/events`: the URL check, and event callbacks acknowledged once each.
 pub async fn events(State(slack): State<Slack>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(e) = verify::verify(&slack.verifier, &headers, &body) {
-        return refused(e);
+    if let Err(r) = check(&slack, &headers, &body) {
+        return r;
     }
     let Ok(v) = serde_json::from_slice::<Value>(&body) else {
         return bad_request("not JSON");

@@ -3,21 +3,27 @@
 //! see the button.
 
 use crate::{Slack, blocks};
-use axum::Json;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 use slack_morphism::prelude::*;
 use tenantops_chat::render::{self, ButtonAction, Message};
 use tenantops_core::chat::Platform;
 use tenantops_core::{Error, Outcome, Principal, catalogue};
 
-/// Handles one interaction payload; the HTTP answer is immediate, the work continues.
-pub async fn handle(slack: Slack, event: SlackInteractionEvent) -> Response {
+/// The immediate answer to an interaction (the work itself continues in the background).
+#[derive(Debug, PartialEq)]
+pub enum Answer {
+    /// Acknowledged.
+    Ack,
+    /// A modal submission with errors to show next to its inputs (`response_action: errors`).
+    ViewErrors(Value),
+}
+
+/// Handles one interaction payload (HTTP or Socket Mode); answers at once.
+pub async fn handle(slack: Slack, event: SlackInteractionEvent) -> Answer {
     match event {
         SlackInteractionEvent::BlockActions(e) => block_actions(slack, e).await,
         SlackInteractionEvent::ViewSubmission(e) => view_submission(slack, e).await,
-        _ => StatusCode::OK.into_response(),
+        _ => Answer::Ack,
     }
 }
 
@@ -54,15 +60,15 @@ async fn tell(slack: &Slack, url: Option<&SlackResponseUrl>, message: &Message, 
     }
 }
 
-async fn block_actions(slack: Slack, e: SlackInteractionBlockActionsEvent) -> Response {
+async fn block_actions(slack: Slack, e: SlackInteractionBlockActionsEvent) -> Answer {
     let Some(action) = e.actions.as_ref().and_then(|a| a.first()) else {
-        return StatusCode::OK.into_response();
+        return Answer::Ack;
     };
     let Some(action_ts) = action.action_ts.as_ref() else {
-        return StatusCode::OK.into_response();
+        return Answer::Ack;
     };
     let Some(user) = e.user.clone() else {
-        return StatusCode::OK.into_response();
+        return Answer::Ack;
     };
     // A redelivered click (same action timestamp) is acknowledged without acting again; a
     // second, separate click is handled, and the core makes it a no-op.
@@ -73,10 +79,10 @@ async fn block_actions(slack: Slack, e: SlackInteractionBlockActionsEvent) -> Re
         .await
         .unwrap_or(false)
     {
-        return StatusCode::OK.into_response();
+        return Answer::Ack;
     }
     let Some(parsed) = ButtonAction::decode(action.action_id.as_ref()) else {
-        return StatusCode::OK.into_response();
+        return Answer::Ack;
     };
     let response_url = e.response_url.clone();
     let trigger = e.trigger_id.clone();
@@ -138,16 +144,16 @@ async fn block_actions(slack: Slack, e: SlackInteractionBlockActionsEvent) -> Re
             }
         }
     });
-    StatusCode::OK.into_response()
+    Answer::Ack
 }
 
 /// The reject modal's submission: the comment is the rejection's reason.
-async fn view_submission(slack: Slack, e: SlackInteractionViewSubmissionEvent) -> Response {
+async fn view_submission(slack: Slack, e: SlackInteractionViewSubmissionEvent) -> Answer {
     let SlackView::Modal(modal) = &e.view.view else {
-        return StatusCode::OK.into_response();
+        return Answer::Ack;
     };
     if modal.callback_id.as_ref().map(|c| c.as_ref()) != Some("reject") {
-        return StatusCode::OK.into_response();
+        return Answer::Ack;
     }
     let request_id = modal.private_metadata.clone().unwrap_or_default();
     let comment = e
@@ -160,17 +166,14 @@ async fn view_submission(slack: Slack, e: SlackInteractionViewSubmissionEvent) -
         .and_then(|v| v.value.clone())
         .unwrap_or_default();
     if comment.trim().is_empty() {
-        return Json(json!({
-            "response_action": "errors",
-            "errors": { "comment": "Say why, so the requester knows what to change." }
-        }))
-        .into_response();
+        return Answer::ViewErrors(json!({
+            "comment": "Say why, so the requester knows what to change."
+        }));
     }
     let principal = match clicker(&slack, &e.team, &e.user).await {
         Ok(p) => p,
         Err(reason) => {
-            return Json(json!({ "response_action": "errors", "errors": { "comment": reason } }))
-                .into_response();
+            return Answer::ViewErrors(json!({ "comment": reason }));
         }
     };
     tokio::spawn(async move {
@@ -182,7 +185,7 @@ async fn view_submission(slack: Slack, e: SlackInteractionViewSubmissionEvent) -
             tracing::warn!(error = %e, "could not confirm a rejection");
         }
     });
-    StatusCode::OK.into_response()
+    Answer::Ack
 }
 
 /// Runs one operation as the clicking persona and renders its outcome.

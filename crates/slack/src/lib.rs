@@ -12,6 +12,7 @@ pub mod commands;
 pub mod digest;
 pub mod inbound;
 pub mod interactions;
+pub mod socket;
 pub mod verify;
 
 use axum::Router;
@@ -24,8 +25,11 @@ use tenantops_core::Core;
 /// How to reach Slack and check its requests.
 #[derive(Clone)]
 pub struct SlackConfig {
-    /// The app's signing secret (`TENANTOPS_SLACK_SIGNING_SECRET`).
-    pub signing_secret: String,
+    /// The app's signing secret (`TENANTOPS_SLACK_SIGNING_SECRET`): needed for the HTTP
+    /// endpoints; Socket Mode alone does without.
+    pub signing_secret: Option<String>,
+    /// The app-level token for Socket Mode (`TENANTOPS_SLACK_APP_TOKEN`, `xapp-…`).
+    pub app_token: Option<String>,
     /// The bot token (`TENANTOPS_SLACK_BOT_TOKEN`, `xoxb-…`).
     pub bot_token: Option<String>,
     /// The Web API base (`TENANTOPS_SLACK_API_URL`, default `https://slack.com/api/`).
@@ -35,7 +39,8 @@ pub struct SlackConfig {
 impl std::fmt::Debug for SlackConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SlackConfig")
-            .field("signing_secret", &"<redacted>")
+            .field("signing_secret", &self.signing_secret.as_ref().map(|_| "<redacted>"))
+            .field("app_token", &self.app_token.as_ref().map(|_| "<redacted>"))
             .field("bot_token", &self.bot_token.as_ref().map(|_| "<redacted>"))
             .field("api_url", &self.api_url)
             .finish()
@@ -49,7 +54,7 @@ pub struct Slack {
     pub core: Core,
     /// The Web API client.
     pub api: api::SlackApi,
-    verifier: Arc<SlackEventSignatureVerifier>,
+    verifier: Option<Arc<SlackEventSignatureVerifier>>,
 }
 
 impl Slack {
@@ -58,7 +63,10 @@ impl Slack {
         Ok(Self {
             core,
             api: api::SlackApi::new(&config.api_url, config.bot_token.clone())?,
-            verifier: Arc::new(verify::verifier(&config.signing_secret)),
+            verifier: config
+                .signing_secret
+                .as_deref()
+                .map(|s| Arc::new(verify::verifier(s))),
         })
     }
 }
