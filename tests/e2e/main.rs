@@ -4,6 +4,7 @@
 mod approvals;
 mod audit;
 mod cli;
+mod demo;
 mod fake_slack;
 mod mcp;
 mod secrets;

@@ -74,6 +74,42 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Try the Slack bot without Slack: type slash commands as a linked person, read the answers
+    /// and press buttons — the real Slack adapter against an offline fake Slack.
+    Chat {
+        #[command(flatten)]
+        args: crate::sandbox::ChatArgs,
+    },
+    /// Seed a demo tenant into a new database (default ./tenantops-demo.db), print how to try
+    /// it, and serve as `serve` does; an existing demo database is served as it is.
+    Demo {
+        /// Address to listen on (`127.0.0.1:0` picks a free port; the bound address is printed).
+        #[arg(long, env = "TENANTOPS_LISTEN", default_value = "127.0.0.1:3300")]
+        listen: std::net::SocketAddr,
+        /// How often the approvals worker escalates, expires and resumes requests.
+        #[arg(long, env = "TENANTOPS_APPROVAL_TICK", default_value = "5s", value_parser = humantime::parse_duration)]
+        approval_tick: std::time::Duration,
+        #[command(flatten)]
+        mcp: McpArgs,
+        #[command(flatten)]
+        slack: SlackArgs,
+    },
+}
+
+impl Cli {
+    /// Parses the command line; `demo` uses its own database unless `--db` or `TENANTOPS_DB`
+    /// names one.
+    pub fn parse_args() -> Self {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Self::command().get_matches();
+        let mut cli = Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        if matches!(cli.command, Command::Demo { .. })
+            && matches.value_source("db") == Some(clap::parser::ValueSource::DefaultValue)
+        {
+            cli.db.db = PathBuf::from(crate::demo::DEMO_DB);
+        }
+        cli
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -130,6 +166,13 @@ pub async fn run(cli: Cli) -> u8 {
             mcp,
             slack,
         } => serve(&cli.db, listen, approval_tick, mcp, slack).await,
+        Command::Chat { args } => crate::sandbox::run(&cli.db, args).await,
+        Command::Demo {
+            listen,
+            approval_tick,
+            mcp,
+            slack,
+        } => crate::demo::run(&cli.db, listen, approval_tick, mcp, slack).await,
         Command::Mcp {
             stdio: _,
             api_key,
@@ -229,7 +272,8 @@ pub async fn run(cli: Cli) -> u8 {
     }
 }
 
-async fn serve(
+/// `serve` (also what `demo` runs once seeded).
+pub(crate) async fn serve(
     db: &DbArgs,
     listen: std::net::SocketAddr,
     tick: std::time::Duration,

@@ -2,15 +2,16 @@
 
 mod cli;
 mod config;
+mod demo;
 mod exit;
 mod metrics;
+mod sandbox;
 mod serve;
 
-use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    let args = cli::Cli::parse_args();
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

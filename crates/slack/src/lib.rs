@@ -12,6 +12,7 @@ pub mod commands;
 pub mod digest;
 pub mod inbound;
 pub mod interactions;
+pub mod sandbox;
 pub mod socket;
 pub mod verify;
 
