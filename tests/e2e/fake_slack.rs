@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 /// The bot token the fake accepts.
 pub const BOT_TOKEN: &str = "xoxb-test-token";
+/// The bot token an OAuth install hands out.
+pub const INSTALLED_TOKEN: &str = "xoxb-installed-token";
 /// The signing secret the tests sign with.
 pub const SIGNING_SECRET: &str = "test-signing-secret";
 
@@ -142,7 +144,27 @@ async fn api(
             json!({"ok": false, "error": "not_allowed_token_type"})
         });
     }
-    if auth != format!("Bearer {BOT_TOKEN}") {
+    if method == "oauth.v2.access" {
+        // The install's code exchange authenticates with the app's client id and secret.
+        let q = headers
+            .get("x-query")
+            .and_then(|q| q.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        s.calls.lock().unwrap().push(Call {
+            method: method.clone(),
+            body: json!({ "query": q, "auth": auth }),
+        });
+        return axum::Json(if q.contains("code=good-code") {
+            json!({"ok": true, "access_token": INSTALLED_TOKEN, "token_type": "bot",
+                "scope": "commands,chat:write", "bot_user_id": "U0BOT", "app_id": "A0APP",
+                "team": {"id": "T0NEWCO", "name": "NewCo"}, "authed_user": {"id": "U0INSTALLER"}})
+        } else {
+            json!({"ok": false, "error": "invalid_code"})
+        });
+    }
+    let token = auth.strip_prefix("Bearer ").unwrap_or_default();
+    if token != BOT_TOKEN && token != INSTALLED_TOKEN {
         return axum::Json(json!({"ok": false, "error": "invalid_auth"}));
     }
     let mut v = body_value(&headers, &body);
@@ -150,6 +172,9 @@ async fn api(
         && let Some(q) = headers.get("x-query").and_then(|q| q.to_str().ok())
     {
         v = json!({ "query": q });
+    }
+    if let Value::Object(m) = &mut v {
+        m.insert("_token".into(), json!(token));
     }
     s.calls.lock().unwrap().push(Call {
         method: method.clone(),

@@ -650,3 +650,119 @@ impl Drop for Killed {
         let _ = self.0.wait();
     }
 }
+
+/// A raw HTTP/1.1 GET; returns (status, head and body).
+fn get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    (
+        text.split_whitespace()
+            .nth(1)
+            .unwrap_or("0")
+            .parse()
+            .unwrap_or(0),
+        text,
+    )
+}
+
+#[test]
+fn the_oauth_install_binds_the_workspace_and_its_token_is_stored_encrypted() {
+    let sb = Sandbox::new();
+    let t = sb.create_tenant("acme");
+    let link = sb.call_ok(
+        &t.api_key,
+        "tenant.chat_install_link",
+        json!({"platform": "slack", "approval_channel": APPROVALS}),
+    );
+    let path = link["path"].as_str().unwrap().to_owned();
+    let state = link["state"].as_str().unwrap().to_owned();
+    let fake = FakeSlack::start();
+    let api = fake.api_url();
+    let (server, addr) = serve_with(
+        &sb,
+        &[
+            ("TENANTOPS_SLACK_SIGNING_SECRET", SIGNING_SECRET),
+            ("TENANTOPS_SLACK_BOT_TOKEN", BOT_TOKEN),
+            ("TENANTOPS_SLACK_API_URL", &api),
+            ("TENANTOPS_SLACK_CLIENT_ID", "123.456"),
+            ("TENANTOPS_SLACK_CLIENT_SECRET", "client-secret"),
+            ("TENANTOPS_PUBLIC_URL", "https://tenantops.example.com"),
+        ],
+    );
+    let _server = Killed(server);
+    // The install link sends the admin to Slack's consent page with the state.
+    let (status, head) = get(&addr, &path);
+    assert_eq!(status, 302, "{head}");
+    let location = head
+        .lines()
+        .find(|l| l.to_lowercase().starts_with("location:"))
+        .unwrap();
+    assert!(
+        location.contains("client_id=123.456") && location.contains(&state),
+        "{location}"
+    );
+    assert!(location.contains("oauth%2Fcallback"), "{location}");
+    // A forged or wrong code installs nothing.
+    let (status, _) = get(
+        &addr,
+        &format!("/slack/oauth/callback?code=bad&state={state}"),
+    );
+    assert_eq!(status, 502);
+    // Slack comes back with a good code.
+    let (status, page) = get(
+        &addr,
+        &format!("/slack/oauth/callback?code=good-code&state={state}"),
+    );
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("NewCo"), "{page}");
+    let exchange = fake.of("oauth.v2.access");
+    assert!(
+        exchange
+            .iter()
+            .all(|c| c.body["auth"].as_str().unwrap().starts_with("Basic "))
+    );
+    // The state works once.
+    let (status, _) = get(
+        &addr,
+        &format!("/slack/oauth/callback?code=good-code&state={state}"),
+    );
+    assert_eq!(status, 400);
+    let bound = sb.call_ok(&t.api_key, "tenant.chat_list", json!({}));
+    assert_eq!(bound["workspaces"][0]["workspace_id"], "T0NEWCO", "{bound}");
+    assert_eq!(bound["workspaces"][0]["approval_channel"], APPROVALS);
+    // The token is never stored in the clear, and the workspace's messages use it.
+    let db = std::fs::read(sb.db()).unwrap();
+    let wal = std::fs::read(sb.db().with_extension("db-wal")).unwrap_or_default();
+    for bytes in [&db, &wal] {
+        assert!(
+            !bytes
+                .windows(fake_slack::INSTALLED_TOKEN.len())
+                .any(|w| w == fake_slack::INSTALLED_TOKEN.as_bytes())
+        );
+    }
+    sb.call_ok(&t.api_key, "members.create_persona",
+        json!({"handle": "bob", "kind": "human", "email": "bob@acme.example", "roles": ["tenant-admin"]}));
+    let bob = sb.call_ok(
+        &t.api_key,
+        "keys.issue",
+        json!({"persona": "bob", "expires_in": "1d", "scopes": ["tenant:export"]}),
+    );
+    sb.call(&api_key_of(&bob), "tenant.export_all", json!({}))
+        .code(0);
+    let calls = fake.wait_for("the request in the installed workspace", |c| {
+        c.iter()
+            .any(|x| x.method == "chat.postMessage" && x.body["channel"] == APPROVALS)
+    });
+    let posted = calls
+        .iter()
+        .find(|x| x.method == "chat.postMessage")
+        .unwrap();
+    assert_eq!(posted.body["_token"], fake_slack::INSTALLED_TOKEN);
+}

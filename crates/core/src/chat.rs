@@ -78,6 +78,14 @@ pub struct PostedMessage {
     pub channel: String,
     /// Slack `ts` or Discord message id.
     pub message_id: String,
+    /// What it last showed ([`rendered_key`]); `None` until first rendered.
+    pub rendered: Option<String>,
+}
+
+/// What an approval message shows, as compared by [`Core::chat_unsynced`]: the request's state
+/// and how many decisions it has.
+pub fn rendered_key(view: &RequestView) -> String {
+    format!("{}:{}", view.state, view.decisions.len())
 }
 
 /// How long a link code is valid.
@@ -146,7 +154,139 @@ pub(crate) fn new_code() -> String {
     format!("LINK-{}-{}", &body[..5], &body[5..])
 }
 
+/// A new one-time install state (base62, 32 characters).
+pub(crate) fn new_install_state() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut rng = rand::rngs::OsRng;
+    (0..32)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// What a completed install bound.
+#[derive(Clone, Debug)]
+pub struct Installed {
+    /// The workspace, now bound.
+    pub workspace: Workspace,
+    /// Whether it was bound before (a re-install refreshes its token).
+    pub reinstalled: bool,
+}
+
 impl Core {
+    /// Completes Slack's OAuth install: consumes the one-time `state` (issued by
+    /// `tenant.chat_install_link`), binds `workspace_id` to the state's tenant (refusing a
+    /// workspace bound to another tenant) and stores the bot token envelope-encrypted, with an
+    /// audit entry as the admin who issued the link — all in one transaction.
+    pub async fn complete_chat_install(
+        &self,
+        platform: Platform,
+        state: &str,
+        workspace_id: &str,
+        name: Option<&str>,
+        bot_token: &str,
+    ) -> Result<Installed> {
+        let env = self.env();
+        let now = env.clock.now();
+        let mut tx = env.store.begin_write().await?;
+        let claimed: Option<(String, String, Option<String>)> = sqlx::query_as(
+            "UPDATE chat_install_states SET used_at = ? WHERE digest = ? AND platform = ? \
+             AND used_at IS NULL AND expires_at > ? RETURNING tenant_id, persona_id, approval_channel",
+        )
+        .bind(to_millis(now))
+        .bind(code_digest(env.pepper(), state))
+        .bind(platform.as_str())
+        .bind(to_millis(now))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((tenant, persona, approval_channel)) = claimed else {
+            return Err(Error::bad_input(
+                "state",
+                "this install link is unknown, used or expired; ask a tenant admin for a new one \
+                 (tenant.chat_install_link)",
+            ));
+        };
+        let tenant = TenantId::from_db(tenant);
+        let owner: Option<String> = sqlx::query_scalar(
+            "SELECT tenant_id FROM chat_workspaces WHERE platform = ? AND workspace_id = ?",
+        )
+        .bind(platform.as_str())
+        .bind(workspace_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if owner.as_deref().is_some_and(|o| o != tenant.as_str()) {
+            return Err(Error::Conflict(
+                "this workspace is bound to another tenant; it must be unbound there first".into(),
+            ));
+        }
+        let purpose = format!("{}:{workspace_id}", platform.as_str());
+        let sealed = env.master.seal(&tenant, &purpose, bot_token.as_bytes());
+        sqlx::query(
+            "INSERT INTO chat_workspaces (platform, workspace_id, tenant_id, name, approval_channel, \
+             bound_at, bound_by, bot_token_sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (platform, workspace_id) DO UPDATE SET name = excluded.name, \
+             approval_channel = COALESCE(excluded.approval_channel, chat_workspaces.approval_channel), \
+             bot_token_sealed = excluded.bot_token_sealed",
+        )
+        .bind(platform.as_str())
+        .bind(workspace_id)
+        .bind(tenant.as_str())
+        .bind(name)
+        .bind(&approval_channel)
+        .bind(to_millis(now))
+        .bind(&persona)
+        .bind(&sealed)
+        .execute(&mut *tx)
+        .await?;
+        let signer = ledger::signer(&env.master, &tenant)?;
+        let draft = Draft {
+            actor: ledger::Actor {
+                persona: Some(persona.clone()),
+                kind: Some("human".into()),
+                via: format!("{}:oauth-install", platform.as_str()),
+                surface: platform.as_str().into(),
+            },
+            op: "tenant.chat_install".into(),
+            outcome: "done".into(),
+            detail: json!({ "platform": platform.as_str(), "workspace_id": workspace_id,
+                            "reinstalled": owner.is_some() }),
+        };
+        ledger::record(&mut tx, &tenant, &signer, now, vec![draft]).await?;
+        tx.commit().await?;
+        let workspace = self
+            .chat_workspace(platform, workspace_id)
+            .await?
+            .ok_or_else(|| Error::Internal("installed workspace vanished".into()))?;
+        Ok(Installed {
+            workspace,
+            reinstalled: owner.is_some(),
+        })
+    }
+
+    /// The bot token an OAuth install stored for a workspace, if any (decrypted for the call).
+    pub async fn chat_bot_token(
+        &self,
+        platform: Platform,
+        workspace_id: &str,
+    ) -> Result<Option<zeroize::Zeroizing<String>>> {
+        let row: Option<(String, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT tenant_id, bot_token_sealed FROM chat_workspaces WHERE platform = ? AND workspace_id = ?",
+        )
+        .bind(platform.as_str())
+        .bind(workspace_id)
+        .fetch_optional(self.store().pool())
+        .await?;
+        let Some((tenant, Some(sealed))) = row else {
+            return Ok(None);
+        };
+        let tenant = TenantId::from_db(tenant);
+        let purpose = format!("{}:{workspace_id}", platform.as_str());
+        let plain = self.env().master.open(&tenant, &purpose, &sealed)?;
+        let token = String::from_utf8(plain.to_vec())
+            .map_err(|_| Error::Internal("a stored bot token is not text".into()))?;
+        Ok(Some(zeroize::Zeroizing::new(token)))
+    }
+
     /// The binding of a workspace, if any.
     pub async fn chat_workspace(
         &self,
@@ -440,8 +580,8 @@ impl Core {
         m: &PostedMessage,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO chat_messages (tenant_id, request_id, platform, workspace_id, channel, message_id) \
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO chat_messages (tenant_id, request_id, platform, workspace_id, channel, \
+             message_id, rendered) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         )
         .bind(tenant.as_str())
         .bind(request_id)
@@ -449,6 +589,7 @@ impl Core {
         .bind(&m.workspace_id)
         .bind(&m.channel)
         .bind(&m.message_id)
+        .bind(&m.rendered)
         .execute(self.store().pool())
         .await?;
         Ok(())
@@ -460,8 +601,8 @@ impl Core {
         tenant: &TenantId,
         request_id: &str,
     ) -> Result<Vec<PostedMessage>> {
-        let rows: Vec<(String, String, String, String)> = sqlx::query_as(
-            "SELECT platform, workspace_id, channel, message_id FROM chat_messages \
+        let rows: Vec<(String, String, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT platform, workspace_id, channel, message_id, rendered FROM chat_messages \
              WHERE tenant_id = ? AND request_id = ?",
         )
         .bind(tenant.as_str())
@@ -471,14 +612,67 @@ impl Core {
         Ok(rows
             .into_iter()
             .map(
-                |(platform, workspace_id, channel, message_id)| PostedMessage {
+                |(platform, workspace_id, channel, message_id, rendered)| PostedMessage {
                     platform,
                     workspace_id,
                     channel,
                     message_id,
+                    rendered,
                 },
             )
             .collect())
+    }
+
+    /// Approval requests whose chat messages on `platform` are missing (still pending, in a
+    /// tenant with an approval channel there) or show an older state than the request has —
+    /// changes made by any process sharing the database. At most `limit`.
+    pub async fn chat_unsynced(
+        &self,
+        platform: Platform,
+        limit: u32,
+    ) -> Result<Vec<(TenantId, String)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT DISTINCT r.tenant_id, r.id FROM approval_requests r \
+             JOIN chat_workspaces w ON w.tenant_id = r.tenant_id AND w.platform = ?1 \
+               AND w.approval_channel IS NOT NULL \
+             LEFT JOIN chat_messages m ON m.tenant_id = r.tenant_id AND m.request_id = r.id \
+               AND m.platform = w.platform AND m.workspace_id = w.workspace_id \
+             WHERE (m.request_id IS NULL AND r.state = 'pending') \
+                OR (m.request_id IS NOT NULL AND m.rendered IS NOT (r.state || ':' || \
+                    (SELECT COUNT(*) FROM approval_decisions d \
+                     WHERE d.tenant_id = r.tenant_id AND d.request_id = r.id))) \
+             LIMIT ?2",
+        )
+        .bind(platform.as_str())
+        .bind(limit)
+        .fetch_all(self.store().pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(t, id)| (TenantId::from_db(t), id))
+            .collect())
+    }
+
+    /// Records what a posted approval message now shows (see [`rendered_key`]).
+    pub async fn chat_mark_rendered(
+        &self,
+        tenant: &TenantId,
+        request_id: &str,
+        m: &PostedMessage,
+        rendered: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE chat_messages SET rendered = ? WHERE tenant_id = ? AND request_id = ? \
+             AND platform = ? AND workspace_id = ?",
+        )
+        .bind(rendered)
+        .bind(tenant.as_str())
+        .bind(request_id)
+        .bind(&m.platform)
+        .bind(&m.workspace_id)
+        .execute(self.store().pool())
+        .await?;
+        Ok(())
     }
 
     /// `true` the first time a delivery id is seen (a retried or redelivered request is
@@ -495,10 +689,13 @@ impl Core {
         .execute(self.store().pool())
         .await?
         .rows_affected();
-        sqlx::query("DELETE FROM chat_deliveries WHERE received_at < ?")
-            .bind(now - 86_400_000)
-            .execute(self.store().pool())
-            .await?;
+        // Pruning is a write of its own: do it now and then, not on every delivery.
+        if inserted == 1 && rand::random::<u8>() == 0 {
+            sqlx::query("DELETE FROM chat_deliveries WHERE received_at < ?")
+                .bind(now - 86_400_000)
+                .execute(self.store().pool())
+                .await?;
+        }
         Ok(inserted == 1)
     }
 }

@@ -87,6 +87,99 @@ impl MasterKey {
         self.derive(b"api-key-digest")
     }
 
+    /// A tenant's key-encryption key for connector secrets (BYOK providers would replace it).
+    fn tenant_kek(&self, tenant: &TenantId) -> Zeroizing<[u8; 32]> {
+        let mut info = b"connector-kek/".to_vec();
+        info.extend_from_slice(tenant.as_str().as_bytes());
+        self.derive(&info)
+    }
+
+    /// Envelope-encrypts a connector secret (e.g. a Slack bot token from an OAuth install): a
+    /// fresh data key encrypts it with XChaCha20-Poly1305, and the data key is wrapped under the
+    /// tenant's key-encryption key; `purpose` (e.g. `slack:T0123`) is authenticated with both,
+    /// so a sealed value cannot be moved to another record or tenant.
+    pub fn seal(&self, tenant: &TenantId, purpose: &str, plaintext: &[u8]) -> Vec<u8> {
+        use chacha20poly1305::XChaCha20Poly1305;
+        use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+        let data_key = XChaCha20Poly1305::generate_key(&mut OsRng);
+        let kek = XChaCha20Poly1305::new(&chacha20poly1305::Key::from(*self.tenant_kek(tenant)));
+        let wrap_nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let wrapped = kek
+            .encrypt(
+                &wrap_nonce,
+                Payload {
+                    msg: &data_key[..],
+                    aad: purpose.as_bytes(),
+                },
+            )
+            .expect("encrypting 32 bytes cannot fail");
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let sealed = XChaCha20Poly1305::new(&data_key)
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad: purpose.as_bytes(),
+                },
+            )
+            .expect("encryption of a bounded secret cannot fail");
+        let mut out = b"E1".to_vec();
+        out.extend_from_slice(&wrap_nonce);
+        out.extend_from_slice(&wrapped);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    /// Opens what [`MasterKey::seal`] sealed for the same tenant and purpose.
+    pub fn open(
+        &self,
+        tenant: &TenantId,
+        purpose: &str,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+        use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+        let bad = || {
+            Error::Internal(
+                "a sealed connector secret does not open (wrong master key, tenant or record)"
+                    .into(),
+            )
+        };
+        let body = sealed.strip_prefix(b"E1").ok_or_else(bad)?;
+        if body.len() < 24 + 48 + 24 + 16 {
+            return Err(bad());
+        }
+        let (wrap_nonce, rest) = body.split_at(24);
+        let (wrapped, rest) = rest.split_at(48);
+        let (nonce, ct) = rest.split_at(24);
+        let nonce_of = |b: &[u8]| -> Result<XNonce> {
+            Ok(XNonce::from(<[u8; 24]>::try_from(b).map_err(|_| bad())?))
+        };
+        let kek = XChaCha20Poly1305::new(&Key::from(*self.tenant_kek(tenant)));
+        let data_key = Zeroizing::new(
+            kek.decrypt(
+                &nonce_of(wrap_nonce)?,
+                Payload {
+                    msg: wrapped,
+                    aad: purpose.as_bytes(),
+                },
+            )
+            .map_err(|_| bad())?,
+        );
+        let key = <[u8; 32]>::try_from(data_key.as_slice()).map_err(|_| bad())?;
+        let plain = XChaCha20Poly1305::new(&Key::from(key))
+            .decrypt(
+                &nonce_of(nonce)?,
+                Payload {
+                    msg: ct,
+                    aad: purpose.as_bytes(),
+                },
+            )
+            .map_err(|_| bad())?;
+        Ok(Zeroizing::new(plain))
+    }
+
     /// The seed of a tenant's audit-checkpoint Ed25519 signing key.
     pub fn audit_seed(&self, tenant: &TenantId) -> Zeroizing<[u8; 32]> {
         let mut info = b"audit-checkpoint/".to_vec();
@@ -150,6 +243,27 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert_eq!(format!("{a:?}"), "MasterKey(redacted)");
+    }
+
+    #[test]
+    fn sealed_secrets_open_only_for_their_tenant_and_purpose() {
+        let m = MasterKey::generate();
+        let (a, b) = (TenantId::generate(), TenantId::generate());
+        let sealed = m.seal(&a, "slack:T1", b"xoxb-secret");
+        assert!(!sealed.windows(11).any(|w| w == b"xoxb-secret"));
+        assert_eq!(
+            m.open(&a, "slack:T1", &sealed).unwrap().as_slice(),
+            b"xoxb-secret"
+        );
+        assert!(m.open(&b, "slack:T1", &sealed).is_err(), "another tenant");
+        assert!(m.open(&a, "slack:T2", &sealed).is_err(), "another record");
+        assert!(
+            MasterKey::generate().open(&a, "slack:T1", &sealed).is_err(),
+            "another master key"
+        );
+        let mut tampered = sealed.clone();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert!(m.open(&a, "slack:T1", &tampered).is_err());
     }
 
     #[test]

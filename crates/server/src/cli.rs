@@ -316,7 +316,7 @@ pub(crate) async fn serve(
         }
     };
     let slack_surface = match (slack_config, slack_queue) {
-        (Some(cfg), Some(rx)) => match tenantops_slack::Slack::new(core.clone(), &cfg) {
+        (Some(cfg), Some(rx)) => match slack.surface(core.clone(), &cfg) {
             Ok(surface) => Some(crate::serve::SlackSurface {
                 surface,
                 queue: rx,
@@ -324,7 +324,7 @@ pub(crate) async fn serve(
                 app_token: cfg.app_token.clone(),
             }),
             Err(e) => {
-                eprintln!("error: Slack: {e}");
+                eprintln!("error: Slack: {e:#}");
                 return exit::FAILURE;
             }
         },

@@ -177,12 +177,60 @@ pub struct SlackArgs {
         default_value = "https://slack.com/api/"
     )]
     pub api_url: String,
+    /// The Slack app's client id (enables the OAuth install flow with the client secret).
+    #[arg(long = "slack-client-id", env = "TENANTOPS_SLACK_CLIENT_ID")]
+    pub client_id: Option<String>,
+    /// The Slack app's client secret.
+    #[arg(
+        long = "slack-client-secret",
+        env = "TENANTOPS_SLACK_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    pub client_secret: Option<String>,
+    /// This server's public base URL, e.g. `https://tenantops.example.com` (OAuth redirect URI).
+    #[arg(long = "public-url", env = "TENANTOPS_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Slack's OAuth authorize page.
+    #[arg(
+        long = "slack-authorize-url",
+        env = "TENANTOPS_SLACK_AUTHORIZE_URL",
+        default_value = "https://slack.com/oauth/v2/authorize"
+    )]
+    pub authorize_url: String,
     /// How often scheduled billing digests are checked for being due.
     #[arg(long = "slack-digest-check", env = "TENANTOPS_SLACK_DIGEST_CHECK", default_value = "1m", value_parser = humantime::parse_duration)]
     pub digest_check: std::time::Duration,
 }
 
 impl SlackArgs {
+    /// The Slack surface for `config`, with the OAuth install flow when its settings are given.
+    pub fn surface(
+        &self,
+        core: tenantops_core::Core,
+        config: &tenantops_slack::SlackConfig,
+    ) -> Result<tenantops_slack::Slack> {
+        let surface = tenantops_slack::Slack::new(core, config)
+            .context("cannot set up the Slack Web API client")?;
+        match (&self.client_id, &self.client_secret, &self.public_url) {
+            (None, None, _) => Ok(surface),
+            (Some(id), Some(secret), Some(url)) => {
+                if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    bail!("TENANTOPS_PUBLIC_URL must be this server's http(s) base URL");
+                }
+                Ok(surface.with_oauth(tenantops_slack::OAuthConfig {
+                    client_id: id.clone(),
+                    client_secret: secret.clone(),
+                    public_url: url.clone(),
+                    authorize_url: self.authorize_url.clone(),
+                }))
+            }
+            _ => bail!(
+                "the Slack install flow needs TENANTOPS_SLACK_CLIENT_ID, TENANTOPS_SLACK_CLIENT_SECRET \
+                 and TENANTOPS_PUBLIC_URL together"
+            ),
+        }
+    }
+
     /// The Slack configuration, when Slack is enabled (a signing secret for HTTP mode, an app
     /// token for Socket Mode, or both).
     pub fn config(&self) -> Result<Option<tenantops_slack::SlackConfig>> {

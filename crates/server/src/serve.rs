@@ -234,6 +234,7 @@ pub async fn run(
             background.push(tenantops_slack::approvals::spawn_worker(
                 s.surface.clone(),
                 s.queue,
+                tick,
             ));
             background.push(tenantops_slack::digest::spawn_scheduler(
                 s.surface.clone(),

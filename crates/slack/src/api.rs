@@ -69,6 +69,14 @@ impl SlackApi {
         })
     }
 
+    /// The same client acting with another bot token (a workspace installed through OAuth).
+    pub fn with_token(&self, token: &str) -> Self {
+        Self {
+            client: self.client.clone(),
+            token: Some(SlackApiToken::new(token.into())),
+        }
+    }
+
     /// The underlying client (Socket Mode listens through it).
     pub fn client(&self) -> Arc<SlackHyperClient> {
         self.client.clone()

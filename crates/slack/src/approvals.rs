@@ -7,7 +7,7 @@
 
 use crate::{Slack, blocks};
 use tenantops_chat::render;
-use tenantops_core::chat::{Platform, PostedMessage};
+use tenantops_core::chat::{Platform, PostedMessage, rendered_key};
 use tenantops_core::ids::TenantId;
 use tenantops_core::notify::{Notification, Notifier};
 use tokio::sync::mpsc;
@@ -55,105 +55,145 @@ fn request_of(n: &Notification) -> Option<(&TenantId, &str)> {
     }
 }
 
-/// Delivers approval notifications to Slack until the queue closes.
+/// Keeps approval messages in Slack in step with their requests until the queue closes: at once
+/// for the core's notifications in this process, and every `every` for changes made by other
+/// processes sharing the database (a decision in the CLI, an agent's request over MCP stdio).
 pub fn spawn_worker(
     slack: Slack,
     mut rx: mpsc::UnboundedReceiver<Notification>,
+    every: std::time::Duration,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        while let Some(n) = rx.recv().await {
-            if let Err(e) = deliver(&slack, &n).await {
-                tracing::warn!(error = %e, "Slack approval notification not delivered");
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                n = rx.recv() => {
+                    let Some(n) = n else { return };
+                    if let Some((tenant, request_id)) = request_of(&n)
+                        && let Err(e) = sync(&slack, tenant, request_id).await
+                    {
+                        tracing::warn!(error = %e, "Slack approval message not updated");
+                    }
+                }
+                _ = tick.tick() => {
+                    let due = match slack.core.chat_unsynced(Platform::Slack, 50).await {
+                        Ok(d) => d,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot list approval messages to update");
+                            continue;
+                        }
+                    };
+                    for (tenant, request_id) in due {
+                        if let Err(e) = sync(&slack, &tenant, &request_id).await {
+                            tracing::warn!(error = %e, "Slack approval message not updated");
+                        }
+                    }
+                }
             }
         }
     })
 }
 
-async fn deliver(slack: &Slack, n: &Notification) -> Result<(), String> {
-    let Some((tenant, request_id)) = request_of(n) else {
-        return Ok(());
-    };
+fn is_final(state: &str) -> bool {
+    matches!(
+        state,
+        "succeeded" | "failed" | "rejected" | "expired" | "cancelled"
+    )
+}
+
+/// Brings one request's Slack messages up to date: posts it where it is missing (while
+/// pending), edits it in place where it shows an older state, says what happened in its thread,
+/// and tells the requester directly once it is final.
+async fn sync(slack: &Slack, tenant: &TenantId, request_id: &str) -> Result<(), String> {
+    let err = |e: &dyn std::fmt::Display| e.to_string();
     let view = slack
         .core
         .request_view(tenant, request_id)
         .await
-        .map_err(|e| e.to_string())?;
-    let view_json = serde_json::to_value(&view).map_err(|e| e.to_string())?;
-    let message = render::approval_request(&view_json);
-    let content = blocks::content(&message);
-    if let Notification::Requested { .. } = n {
-        let workspaces = slack
-            .core
-            .chat_workspaces_of(tenant, Platform::Slack)
-            .await
-            .map_err(|e| e.to_string())?;
-        for ws in workspaces {
-            let Some(channel) = ws.approval_channel.as_deref() else {
-                continue;
-            };
-            let ts = slack
-                .api
-                .post(channel, content.clone(), None)
-                .await
-                .map_err(|e| e.to_string())?;
-            let posted = PostedMessage {
-                platform: "slack".into(),
-                workspace_id: ws.workspace_id.clone(),
-                channel: channel.to_owned(),
-                message_id: ts,
-            };
-            slack
-                .core
-                .record_chat_message(tenant, request_id, &posted)
-                .await
-                .map_err(|e| e.to_string())?;
-        }
-        return Ok(());
-    }
+        .map_err(|e| err(&e))?;
+    let key = rendered_key(&view);
+    let view_json = serde_json::to_value(&view).map_err(|e| err(&e))?;
+    let content = blocks::content(&render::approval_request(&view_json));
+    let line = render::approval_status(&view_json);
     let posted = slack
         .core
         .chat_messages(tenant, request_id)
         .await
-        .map_err(|e| e.to_string())?;
-    let line = Some(render::approval_status(&view_json));
-    for m in posted.iter().filter(|m| m.platform == "slack") {
-        slack
-            .api
-            .update(&m.channel, &m.message_id, content.clone())
-            .await
-            .map_err(|e| e.to_string())?;
-        if let Some(line) = &line {
-            slack
-                .api
-                .post(&m.channel, blocks::text(line), Some(&m.message_id))
-                .await
-                .map_err(|e| e.to_string())?;
+        .map_err(|e| err(&e))?;
+    let workspaces = slack
+        .core
+        .chat_workspaces_of(tenant, Platform::Slack)
+        .await
+        .map_err(|e| err(&e))?;
+    let mut became_final = false;
+    for ws in workspaces {
+        let Some(channel) = ws.approval_channel.as_deref() else {
+            continue;
+        };
+        let api = slack.api_for(&ws.workspace_id).await;
+        match posted
+            .iter()
+            .find(|m| m.platform == "slack" && m.workspace_id == ws.workspace_id)
+        {
+            None if view.state == "pending" => {
+                let ts = api
+                    .post(channel, content.clone(), None)
+                    .await
+                    .map_err(|e| err(&e))?;
+                let m = PostedMessage {
+                    platform: "slack".into(),
+                    workspace_id: ws.workspace_id.clone(),
+                    channel: channel.to_owned(),
+                    message_id: ts,
+                    rendered: Some(key.clone()),
+                };
+                slack
+                    .core
+                    .record_chat_message(tenant, request_id, &m)
+                    .await
+                    .map_err(|e| err(&e))?;
+            }
+            None => {}
+            Some(m) if m.rendered.as_deref() == Some(key.as_str()) => {}
+            Some(m) => {
+                api.update(&m.channel, &m.message_id, content.clone())
+                    .await
+                    .map_err(|e| err(&e))?;
+                api.post(&m.channel, blocks::text(&line), Some(&m.message_id))
+                    .await
+                    .map_err(|e| err(&e))?;
+                slack
+                    .core
+                    .chat_mark_rendered(tenant, request_id, m, &key)
+                    .await
+                    .map_err(|e| err(&e))?;
+                if is_final(&view.state)
+                    && !m
+                        .rendered
+                        .as_deref()
+                        .is_some_and(|r| is_final(r.split(':').next().unwrap_or_default()))
+                {
+                    became_final = true;
+                }
+            }
         }
     }
-    // The requester hears the final outcome directly.
-    let is_final = matches!(
-        n,
-        Notification::Executed { .. }
-            | Notification::Failed { .. }
-            | Notification::Expired { .. }
-            | Notification::Cancelled { .. }
-    ) || matches!(n, Notification::Decided { state, .. } if state == "rejected");
-    if is_final && let Some(line) = &line {
+    if became_final {
         let links = slack
             .core
             .chat_links_of(tenant, &view.requester_id)
             .await
-            .map_err(|e| e.to_string())?;
-        for (platform, _workspace, user) in links {
-            if platform != "slack" {
-                continue;
-            }
+            .map_err(|e| err(&e))?;
+        for (platform, workspace, user) in links.into_iter().filter(|l| l.0 == "slack") {
+            let _ = platform;
             let text = format!("Your request `{}` ({}): {line}", view.id, view.summary);
             slack
-                .api
+                .api_for(&workspace)
+                .await
                 .dm(&user, blocks::text(&text))
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| err(&e))?;
         }
     }
     Ok(())

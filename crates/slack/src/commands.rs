@@ -113,7 +113,9 @@ pub async fn handle(slack: Slack, cmd: SlackCommandEvent) -> Reply {
         Ok(Parsed::Call { op, input }) if op.name == "members.revoke" => {
             revoke_preview(&slack, &principal, input).await
         }
-        Ok(Parsed::Call { op, input }) => run(slack, principal, op, input, cmd.response_url).await,
+        Ok(Parsed::Call { op, input }) => {
+            run(slack, principal, op, input, team, cmd.response_url).await
+        }
     }
 }
 
@@ -128,6 +130,7 @@ async fn run(
     principal: Principal,
     op: &'static OpSpec,
     input: Value,
+    team: String,
     response_url: SlackResponseUrl,
 ) -> Reply {
     let (tx, rx) = oneshot::channel();
@@ -138,7 +141,7 @@ async fn run(
             Ok(o) => render::outcome(op, o),
             Err(e) => render::error(e),
         };
-        deliver_attachment(&worker, &principal, &message).await;
+        deliver_attachment(&worker, &team, &principal, &message).await;
         if let Err(Reply { message, .. }) = tx.send(Reply {
             message,
             in_channel: false,
@@ -159,14 +162,15 @@ async fn run(
 }
 
 /// Sends a rendered file (chart, invoice) to the person, in a direct message.
-async fn deliver_attachment(slack: &Slack, principal: &Principal, message: &Message) {
+async fn deliver_attachment(slack: &Slack, team: &str, principal: &Principal, message: &Message) {
+    let api = slack.api_for(team).await;
     let Some(file) = &message.attachment else {
         return;
     };
     let tenantops_core::Via::Chat { user, .. } = principal.via() else {
         return;
     };
-    let channel = match slack.api.dm_channel(user).await {
+    let channel = match api.dm_channel(user).await {
         Ok(c) => c,
         Err(e) => return tracing::warn!(error = %e, "could not open a DM for a file"),
     };
@@ -176,7 +180,7 @@ async fn deliver_attachment(slack: &Slack, principal: &Principal, message: &Mess
         bytes: file.bytes.clone(),
         title: message.title.clone(),
     };
-    if let Err(e) = slack.api.upload(&channel, upload).await {
+    if let Err(e) = api.upload(&channel, upload).await {
         tracing::warn!(error = %e, "could not upload a file to Slack");
     }
 }
@@ -232,7 +236,8 @@ async fn post_billing(
     let worker = slack.clone();
     let target = channel.clone();
     tokio::spawn(async move {
-        let result = crate::digest::post_summary(&worker, &principal, &target).await;
+        let team = cmd.team_id.to_string();
+        let result = crate::digest::post_summary(&worker, &team, &principal, &target).await;
         let reply = match result {
             Ok(()) => Reply::text("Posted", format!("The billing summary is in <#{target}>.")),
             Err(message) => Reply::private(message),

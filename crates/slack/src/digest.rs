@@ -10,12 +10,14 @@ use tenantops_chat::render::{self, Message};
 use tenantops_core::chat::Platform;
 use tenantops_core::{Outcome, Principal, catalogue};
 
-/// Posts the summary and the chart to `channel` as `principal`.
+/// Posts the summary and the chart to `channel` of `workspace_id` as `principal`.
 pub async fn post_summary(
     slack: &Slack,
+    workspace_id: &str,
     principal: &Principal,
     channel: &str,
 ) -> Result<(), Message> {
+    let api = slack.api_for(workspace_id).await;
     let summary_spec = catalogue::find("billing.summary").expect("exists");
     let summary = match slack
         .core
@@ -26,9 +28,7 @@ pub async fn post_summary(
         Ok(other) => return Err(render::outcome(summary_spec, &other)),
         Err(e) => return Err(render::error(&e)),
     };
-    slack
-        .api
-        .post(channel, blocks::content(&summary), None)
+    api.post(channel, blocks::content(&summary), None)
         .await
         .map_err(|e| crate::blocks::note("Could not post", e.to_string()))?;
     let chart_spec = catalogue::find("billing.chart").expect("exists");
@@ -42,7 +42,7 @@ pub async fn post_summary(
             bytes: file.bytes.clone(),
             title: "Spend by SKU this period".into(),
         };
-        slack.api.upload(channel, upload).await.map_err(|e| {
+        api.upload(channel, upload).await.map_err(|e| {
             crate::blocks::note("Posted the summary, but not the chart", e.to_string())
         })?;
     }
@@ -82,7 +82,7 @@ pub fn spawn_scheduler(slack: Slack, every: Duration) -> tokio::task::JoinHandle
                         continue;
                     }
                 };
-                match post_summary(&slack, &principal, channel).await {
+                match post_summary(&slack, &ws.workspace_id, &principal, channel).await {
                     Ok(()) => {
                         let _ = slack
                             .core

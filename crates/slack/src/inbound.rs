@@ -17,6 +17,7 @@ use slack_morphism::prelude::*;
 use tenantops_core::chat::Platform;
 
 /// Verifies the request, or answers why not (503 when HTTP mode has no signing secret).
+#[allow(clippy::result_large_err)] // the refusal is the response itself, built once per request
 fn check(slack: &Slack, headers: &HeaderMap, body: &[u8]) -> Result<(), Response> {
     let Some(verifier) = slack.verifier.as_deref() else {
         return Err((

@@ -180,7 +180,11 @@ async fn view_submission(slack: Slack, e: SlackInteractionViewSubmissionEvent) -
         let input = json!({ "request_id": request_id, "decision": "reject", "comment": comment });
         let msg = run(&slack, &principal, "approvals.decide", input).await;
         if let tenantops_core::Via::Chat { user, .. } = principal.via()
-            && let Err(e) = slack.api.dm(user, blocks::content(&msg)).await
+            && let Err(e) = slack
+                .api_for(e.team.id.as_ref())
+                .await
+                .dm(user, blocks::content(&msg))
+                .await
         {
             tracing::warn!(error = %e, "could not confirm a rejection");
         }

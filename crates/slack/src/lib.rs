@@ -12,6 +12,7 @@ pub mod commands;
 pub mod digest;
 pub mod inbound;
 pub mod interactions;
+pub mod oauth;
 pub mod sandbox;
 pub mod socket;
 pub mod verify;
@@ -40,10 +41,37 @@ pub struct SlackConfig {
 impl std::fmt::Debug for SlackConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SlackConfig")
-            .field("signing_secret", &self.signing_secret.as_ref().map(|_| "<redacted>"))
+            .field(
+                "signing_secret",
+                &self.signing_secret.as_ref().map(|_| "<redacted>"),
+            )
             .field("app_token", &self.app_token.as_ref().map(|_| "<redacted>"))
             .field("bot_token", &self.bot_token.as_ref().map(|_| "<redacted>"))
             .field("api_url", &self.api_url)
+            .finish()
+    }
+}
+
+/// Slack's OAuth v2 install flow, when configured (`TENANTOPS_SLACK_CLIENT_ID`,
+/// `TENANTOPS_SLACK_CLIENT_SECRET`, `TENANTOPS_PUBLIC_URL`).
+#[derive(Clone)]
+pub struct OAuthConfig {
+    /// The app's client id.
+    pub client_id: String,
+    /// The app's client secret.
+    pub client_secret: String,
+    /// This server's public base URL (the redirect URI is `{public_url}/slack/oauth/callback`).
+    pub public_url: String,
+    /// Slack's authorize page (`https://slack.com/oauth/v2/authorize`).
+    pub authorize_url: String,
+}
+
+impl std::fmt::Debug for OAuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthConfig")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("public_url", &self.public_url)
             .finish()
     }
 }
@@ -56,6 +84,7 @@ pub struct Slack {
     /// The Web API client.
     pub api: api::SlackApi,
     verifier: Option<Arc<SlackEventSignatureVerifier>>,
+    oauth: Option<Arc<OAuthConfig>>,
 }
 
 impl Slack {
@@ -68,7 +97,31 @@ impl Slack {
                 .signing_secret
                 .as_deref()
                 .map(|s| Arc::new(verify::verifier(s))),
+            oauth: None,
         })
+    }
+
+    /// Enables the OAuth install flow (`/slack/install`, `/slack/oauth/callback`).
+    pub fn with_oauth(mut self, oauth: OAuthConfig) -> Self {
+        self.oauth = Some(Arc::new(oauth));
+        self
+    }
+
+    /// The Web API client for a workspace: its own bot token when it was installed through
+    /// OAuth, else the configured one.
+    pub async fn api_for(&self, workspace_id: &str) -> api::SlackApi {
+        match self
+            .core
+            .chat_bot_token(tenantops_core::chat::Platform::Slack, workspace_id)
+            .await
+        {
+            Ok(Some(token)) => self.api.with_token(&token),
+            Ok(None) => self.api.clone(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot open a workspace's bot token; using the configured one");
+                self.api.clone()
+            }
+        }
     }
 }
 
@@ -78,6 +131,8 @@ pub fn router(slack: Slack) -> Router {
         .route("/slack/commands", post(inbound::slash_command))
         .route("/slack/interactions", post(inbound::interaction))
         .route("/slack/events", post(inbound::events))
+        .route("/slack/install", axum::routing::get(oauth::install))
+        .route("/slack/oauth/callback", axum::routing::get(oauth::callback))
         .layer(DefaultBodyLimit::max(256 * 1024))
         .with_state(slack)
 }

@@ -280,7 +280,8 @@ impl Sandbox {
             api_url: format!("{fake_base}/api/"),
         };
         let slack = Slack::new(core, &config)?;
-        let worker = crate::approvals::spawn_worker(slack.clone(), queue);
+        let worker =
+            crate::approvals::spawn_worker(slack.clone(), queue, std::time::Duration::from_secs(1));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let app = crate::router(slack);

@@ -15,10 +15,8 @@ use tenantops_core::chat::Platform;
 
 type Client = Arc<SlackHyperClient>;
 
-fn state(
-    states: &SlackClientEventsUserState,
-) -> impl std::future::Future<Output = Option<Slack>> + '_ {
-    async move { states.read().await.get_user_state::<Slack>().cloned() }
+async fn state(states: &SlackClientEventsUserState) -> Option<Slack> {
+    states.read().await.get_user_state::<Slack>().cloned()
 }
 
 fn missing_state() -> Box<dyn std::error::Error + Send + Sync> {

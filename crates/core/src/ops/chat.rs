@@ -350,3 +350,79 @@ impl Operation for ChatLinkCode {
         })
     }
 }
+
+/// Input of `tenant.chat_install_link`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstallInput {
+    /// `slack` (the platform with an OAuth install flow).
+    pub platform: Platform,
+    /// The channel id approval requests will be posted to once installed.
+    #[serde(default)]
+    pub approval_channel: Option<String>,
+}
+
+/// Output of `tenant.chat_install_link`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct InstallLink {
+    /// The one-time install state; shown once.
+    pub state: String,
+    /// The path to open on the tenantops server (prefix it with its public URL).
+    pub path: String,
+    /// When it stops working.
+    pub expires_at: String,
+}
+
+/// How long an install link works.
+pub const INSTALL_TTL: chrono::Duration = chrono::Duration::minutes(30);
+
+/// `tenant.chat_install_link`.
+pub struct ChatInstallLink;
+
+impl Operation for ChatInstallLink {
+    const NAME: &'static str = "tenant.chat_install_link";
+    const SUMMARY: &'static str =
+        "A one-time link that installs the Slack app into a workspace of this tenant";
+    const HELP: &'static str = "Issues a one-time install link (valid 30 minutes). Opening it walks a Slack \
+        workspace admin through Slack's OAuth consent; when Slack sends them back, the workspace is bound to \
+        this tenant and its bot token stored encrypted. The self-hosted alternative is tenant.chat_bind with \
+        a single configured bot token.";
+    const SCOPE: Option<Scope> = Some(Scope::CONNECTORS_WRITE);
+    const RISK: Risk = Risk::Write;
+    const EXAMPLES: &'static [&'static str] =
+        &[r#"{"platform":"slack","approval_channel":"C0APPROVE"}"#];
+    const SECRET_OUTPUT: bool = true;
+    type Input = InstallInput;
+    type Output = InstallLink;
+
+    async fn execute(ctx: &mut OpCtx, input: InstallInput) -> Result<InstallLink> {
+        if input.platform != Platform::Slack {
+            return Err(Error::bad_input(
+                "platform",
+                "only Slack has an install flow; bind Discord with tenant.chat_bind",
+            ));
+        }
+        if let Some(c) = &input.approval_channel {
+            check_id("approval_channel", c)?;
+        }
+        let state = chat::new_install_state();
+        let expires = ctx.now + INSTALL_TTL;
+        sqlx::query(
+            "INSERT INTO chat_install_states (digest, tenant_id, persona_id, platform, approval_channel, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(chat::code_digest(ctx.env.pepper(), &state))
+        .bind(ctx.tenant().as_str())
+        .bind(ctx.principal.persona().as_str())
+        .bind(input.platform.as_str())
+        .bind(&input.approval_channel)
+        .bind(to_millis(expires))
+        .execute(&mut *ctx.tx)
+        .await?;
+        Ok(InstallLink {
+            path: format!("/slack/install?state={state}"),
+            state,
+            expires_at: ms_to_rfc3339(to_millis(expires)),
+        })
+    }
+}

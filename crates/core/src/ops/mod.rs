@@ -47,6 +47,7 @@ pub(crate) fn all() -> Vec<OpSpec> {
         spec::<chat::ChatUnbind>(),
         spec::<chat::ChatListOp>(),
         spec::<chat::ChatLinkCode>(),
+        spec::<chat::ChatInstallLink>(),
         spec::<approvals::Decide>(),
         spec::<approvals::BreakGlass>(),
         spec::<approvals::Review>(),

@@ -37,6 +37,7 @@ const SECRET_TABLES: &[&str] = &[
     "api_key_secrets",
     // Keyed digests of one-time chat link codes: credential material of the same kind.
     "chat_link_codes",
+    "chat_install_states",
 ];
 
 /// Why a table in [`SECRET_TABLES`] is missing from the archive (recorded in the manifest).
