@@ -766,3 +766,47 @@ fn the_oauth_install_binds_the_workspace_and_its_token_is_stored_encrypted() {
         .unwrap();
     assert_eq!(posted.body["_token"], fake_slack::INSTALLED_TOKEN);
 }
+
+#[test]
+fn the_scheduled_billing_digest_is_posted_once_per_period() {
+    let sb = Sandbox::new();
+    let t = sb.create_tenant("acme");
+    sb.call_ok(
+        &t.api_key,
+        "tenant.chat_bind",
+        json!({"platform": "slack", "workspace_id": TEAM, "digest_channel": "C0FINANCE", "digest_every": "7d"}),
+    );
+    sb.call_ok(&t.api_key, "billing.set_prices", json!({"currency": "USD", "prices": [
+        {"sku": "api.requests", "unit": "request", "unit_price": "0.0004", "description": "API requests"}]}));
+    let fake = FakeSlack::start();
+    let api = fake.api_url();
+    let (server, _addr) = serve_with(
+        &sb,
+        &[
+            ("TENANTOPS_SLACK_SIGNING_SECRET", SIGNING_SECRET),
+            ("TENANTOPS_SLACK_BOT_TOKEN", BOT_TOKEN),
+            ("TENANTOPS_SLACK_API_URL", &api),
+            ("TENANTOPS_SLACK_DIGEST_CHECK", "100ms"),
+        ],
+    );
+    let _server = Killed(server);
+    fake.wait_for("the digest with its chart", |c| {
+        c.iter()
+            .any(|x| x.method == "chat.postMessage" && x.body["channel"] == "C0FINANCE")
+            && c.iter()
+                .any(|x| x.method == "upload" && x.body["png"] == true)
+    });
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let digests = fake
+        .of("chat.postMessage")
+        .into_iter()
+        .filter(|x| x.body["channel"] == "C0FINANCE")
+        .count();
+    assert_eq!(digests, 1, "once per period, not once per check");
+    // The digest ran as the admin who bound the workspace, through the schedule.
+    let entries = sb.call_ok(&t.api_key, "audit.list", json!({"limit": 50}));
+    assert!(
+        entries.to_string().contains("scheduled-digest"),
+        "{entries}"
+    );
+}
