@@ -231,7 +231,46 @@ fn signatures_are_checked_before_anything_and_unbound_or_unlinked_callers_are_to
     let (s, answer) = w.command("U0NOBODY", "/tenant", "whoami");
     assert_eq!(s, 200);
     assert!(text_of(&answer).contains("/tenant link"), "{answer}");
-    // A replayed command (same signed body) is not acted on twice.
+    // A replayed request (the same signed body, within the window) is not acted on twice.
+    w.sb.call_ok(&w.admin, "members.create_persona",
+        json!({"handle": "rita", "kind": "human", "email": "rita@acme.example", "roles": ["billing-viewer"]}));
+    w.link("U0RITA", "rita");
+    let body = serde_urlencoded::to_string([
+        ("team_id", TEAM),
+        ("channel_id", "C0GENERAL"),
+        ("user_id", "U0RITA"),
+        ("command", "/tenant"),
+        ("text", "whoami"),
+        ("api_app_id", "A0APP"),
+        ("response_url", &w.fake.response_url("replay")),
+        ("trigger_id", "trigger.replayed"),
+    ])
+    .unwrap();
+    let ts = now();
+    let (s1, first) = w.signed(
+        "/slack/commands",
+        "application/x-www-form-urlencoded",
+        &body,
+        ts,
+    );
+    let (s2, again) = w.signed(
+        "/slack/commands",
+        "application/x-www-form-urlencoded",
+        &body,
+        ts,
+    );
+    assert_eq!((s1, s2), (200, 200));
+    assert!(first.contains("rita"), "{first}");
+    assert!(
+        !again.contains("rita"),
+        "a replay is acknowledged, not answered again: {again}"
+    );
+    let whoamis =
+        w.sb.call_ok(&w.admin, "audit.list", json!({"limit": 100}))
+            .to_string()
+            .matches("\"whoami\"")
+            .count();
+    assert_eq!(whoamis, 1, "the replay did not run the operation again");
     assert!(w.fake.of("chat.postMessage").is_empty());
 }
 
