@@ -23,7 +23,10 @@ async fn snapshot(pool: &SqlitePool, tenant: &str) -> BTreeMap<String, Vec<Strin
     .await
     .unwrap();
     let mut out = BTreeMap::new();
-    for table in tables.into_iter().filter(|t| !PLATFORM_TABLES.contains(&t.as_str())) {
+    for table in tables
+        .into_iter()
+        .filter(|t| !PLATFORM_TABLES.contains(&t.as_str()))
+    {
         let cols: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT name FROM pragma_table_info('{table}')"
         )))
