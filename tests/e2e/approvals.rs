@@ -183,25 +183,10 @@ pub fn serve_with(sb: &Sandbox, env: &[(&str, &str)]) -> (Child, String) {
     (child, v["listening"].as_str().unwrap().to_owned())
 }
 
-/// A plain HTTP/1.1 GET over a TCP socket (status line and body).
+/// A plain HTTP/1.1 GET (status and body).
 pub fn http_get(addr: &str, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("0")
-        .parse()
-        .unwrap_or(0);
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
-    (status, body)
+    let (status, text) = crate::support::http(addr, "GET", path, &[], "");
+    (status, crate::support::body_of(&text).to_owned())
 }
 
 #[test]

@@ -15,7 +15,7 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// A raw HTTP/1.1 POST; returns (status, body).
+/// A raw HTTP/1.1 POST; returns (status, the JSON object of the body or the body).
 fn post(
     addr: &str,
     path: &str,
@@ -23,31 +23,14 @@ fn post(
     headers: &[(String, String)],
     body: &str,
 ) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    let mut req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    s.write_all(body.as_bytes()).unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("0")
-        .parse()
-        .unwrap_or(0);
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    let mut all: Vec<(&str, &str)> = vec![("Content-Type", content_type)];
+    all.extend(headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let (status, text) = crate::support::http(addr, "POST", path, &all, body);
+    let body = crate::support::body_of(&text);
     // Chunked bodies: keep the JSON object.
     let body = match (body.find('{'), body.rfind('}')) {
         (Some(a), Some(b)) if b > a => body[a..=b].to_owned(),
-        _ => body,
+        _ => body.to_owned(),
     };
     (status, body)
 }
@@ -692,23 +675,7 @@ impl Drop for Killed {
 
 /// A raw HTTP/1.1 GET; returns (status, head and body).
 fn get(addr: &str, path: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    (
-        text.split_whitespace()
-            .nth(1)
-            .unwrap_or("0")
-            .parse()
-            .unwrap_or(0),
-        text,
-    )
+    crate::support::http(addr, "GET", path, &[], "")
 }
 
 #[test]
