@@ -167,8 +167,8 @@ pub struct Plan {
     pub pinned_input: Option<Value>,
 }
 
-type Runner = for<'a> fn(&'a mut OpCtx, Value) -> BoxFuture<'a, Result<Value>>;
-type Planner = for<'a> fn(&'a mut OpCtx, Value) -> BoxFuture<'a, Result<Plan>>;
+type Runner = for<'a, 'b> fn(&'a mut OpCtx, &'b Value) -> BoxFuture<'a, Result<Value>>;
+type Planner = for<'a, 'b> fn(&'a mut OpCtx, &'b Value) -> BoxFuture<'a, Result<Plan>>;
 
 /// The type-erased description of an operation, as every surface sees it.
 #[derive(Clone)]
@@ -235,28 +235,38 @@ impl Serialize for OpSpec {
 
 /// Parses an operation's input, naming the offending field on failure.
 pub fn parse_input<T: DeserializeOwned>(input: Value) -> Result<T> {
-    serde_path_to_error::deserialize(input).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." {
-            "input".to_owned()
-        } else {
-            path
-        };
-        Error::bad_input(field, e.into_inner().to_string())
+    parse_input_ref(&input)
+}
+
+/// [`parse_input`] without taking the input: the caller keeps it (for its audit entry).
+pub fn parse_input_ref<T: DeserializeOwned>(input: &Value) -> Result<T> {
+    // Untracked first: tracking the path copies every map key it passes, which is most of the
+    // work on a large batch. Only an input that fails is parsed again, to name its field.
+    T::deserialize(input).or_else(|_| {
+        serde_path_to_error::deserialize(input).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." {
+                "input".to_owned()
+            } else {
+                path
+            };
+            Error::bad_input(field, e.into_inner().to_string())
+        })
     })
 }
 
-fn run<O: Operation>(ctx: &mut OpCtx, input: Value) -> BoxFuture<'_, Result<Value>> {
+fn run<'a, O: Operation>(ctx: &'a mut OpCtx, input: &Value) -> BoxFuture<'a, Result<Value>> {
+    let input = parse_input_ref::<O::Input>(input);
     Box::pin(async move {
-        let input: O::Input = parse_input(input)?;
-        let output = O::execute(ctx, input).await?;
+        let output = O::execute(ctx, input?).await?;
         serde_json::to_value(output).map_err(|e| Error::Internal(format!("serialise output: {e}")))
     })
 }
 
-fn plan<O: Operation>(ctx: &mut OpCtx, input: Value) -> BoxFuture<'_, Result<Plan>> {
+fn plan<'a, O: Operation>(ctx: &'a mut OpCtx, input: &Value) -> BoxFuture<'a, Result<Plan>> {
+    let input = parse_input_ref::<O::Input>(input);
     Box::pin(async move {
-        let input: O::Input = parse_input(input)?;
+        let input: O::Input = input?;
         let facts = O::facts(ctx, &input).await?;
         let summary = O::describe(&input, &facts);
         let pinned_input = O::pinned_input(&input, &facts);

@@ -657,7 +657,11 @@ impl Core {
             .await?;
             return Err(Error::UnknownOperation(shown));
         };
-        let input_len = input.to_string().len();
+        // Serialised once: its size for the limit and, for a bulk operation, its digest for the
+        // audit entry. The value itself is owned here until the call no longer needs it.
+        let value = input;
+        let input = &CallInput::of(spec, &value);
+        let input_len = input.bytes;
         let limit = spec.max_input_bytes;
         if input_len > limit {
             self.record(
@@ -684,7 +688,7 @@ impl Core {
                 principal,
                 spec.name,
                 "denied",
-                json!({ "reason": reason, "input": audited_input(spec, &input) }),
+                json!({ "reason": reason, "input": input.audited() }),
             )
             .await?;
             return Ok(Outcome::Denied { reason });
@@ -701,9 +705,9 @@ impl Core {
         let mut tx = env.store.begin_write().await?;
         sqlx::query("SAVEPOINT op").execute(&mut *tx).await?;
         let mut ctx = OpCtx::new(tx, principal.clone(), now, env.clone());
-        let step = match self.gate(&mut ctx, spec, &input).await {
+        let step = match self.gate(&mut ctx, spec, input).await {
             Ok(Some(pending)) => Ok(Step::Pending(pending)),
-            Ok(None) => (spec.run)(&mut ctx, input.clone()).await.map(Step::Done),
+            Ok(None) => (spec.run)(&mut ctx, input.value).await.map(Step::Done),
             Err(e) => Err(e),
         };
         let (mut tx, mut detail, effects) = ctx.into_parts();
@@ -717,7 +721,7 @@ impl Core {
             }
             Ok(Step::Done(output)) => {
                 sqlx::query("RELEASE op").execute(&mut *tx).await?;
-                detail.insert("input".into(), audited_input(spec, &input));
+                detail.insert("input".into(), input.audited());
                 let draft = Draft {
                     actor: actor_of(principal),
                     op: spec.name.to_owned(),
@@ -725,14 +729,17 @@ impl Core {
                     detail: Value::Object(detail),
                 };
                 ledger::record(&mut tx, &principal.tenant, &signer, now, vec![draft]).await?;
-                tx.commit().await?;
+                // Nothing needs the input any more. Freeing a large one takes milliseconds, so
+                // it is freed here while the commit is written and synced.
+                let (committed, ()) = tokio::join!(tx.commit(), async move { drop(value) });
+                committed?;
                 let output = self.after_commit(effects, output).await;
                 Ok(Outcome::Done { output })
             }
             Err(err) => {
                 sqlx::query("ROLLBACK TO op").execute(&mut *tx).await?;
                 sqlx::query("RELEASE op").execute(&mut *tx).await?;
-                let draft = failure_draft(principal, spec, &input, &err);
+                let draft = failure_draft(principal, spec, input, &err);
                 ledger::record(&mut tx, &principal.tenant, &signer, now, vec![draft]).await?;
                 tx.commit().await?;
                 match err {
@@ -761,24 +768,24 @@ impl Core {
         &self,
         principal: &Principal,
         spec: &OpSpec,
-        input: Value,
+        input: &CallInput<'_>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Outcome> {
         let env = &self.env;
         let tx = env.store.begin_read().await?;
         let mut ctx = OpCtx::new(tx, principal.clone(), now, env.clone());
-        let result = (spec.run)(&mut ctx, input.clone()).await;
+        let result = (spec.run)(&mut ctx, input.value).await;
         let (tx, mut detail, _) = ctx.into_parts();
         tx.rollback().await?;
         match result {
             Ok(output) => {
-                detail.insert("input".into(), audited_input(spec, &input));
+                detail.insert("input".into(), input.audited());
                 self.record(principal, spec.name, "done", Value::Object(detail))
                     .await?;
                 Ok(Outcome::Done { output })
             }
             Err(err) => {
-                let draft = failure_draft(principal, spec, &input, &err);
+                let draft = failure_draft(principal, spec, input, &err);
                 self.record(principal, spec.name, &draft.outcome, draft.detail)
                     .await?;
                 match err {
@@ -796,7 +803,7 @@ impl Core {
         &self,
         ctx: &mut OpCtx,
         spec: &OpSpec,
-        input: &Value,
+        input: &CallInput<'_>,
     ) -> Result<Option<(Outcome, Notification)>> {
         let tenant = ctx.tenant().clone();
         let routed: i64 = sqlx::query_scalar(
@@ -809,14 +816,15 @@ impl Core {
         if spec.risk != Risk::Destructive && routed == 0 {
             return Ok(None);
         }
-        let plan = (spec.plan)(ctx, input.clone()).await?;
+        let plan = (spec.plan)(ctx, input.value).await?;
         let route =
-            approvals::matching_route(&mut ctx.tx, &tenant, spec.name, &plan.facts, input).await?;
+            approvals::matching_route(&mut ctx.tx, &tenant, spec.name, &plan.facts, input.value)
+                .await?;
         if spec.risk != Risk::Destructive && route.is_none() {
             return Ok(None);
         }
         let principal = ctx.principal.clone();
-        let bound = plan.pinned_input.as_ref().unwrap_or(input);
+        let bound = plan.pinned_input.as_ref().unwrap_or(input.value);
         let (stored, pending) = approvals::create(
             &mut ctx.tx,
             &principal,
@@ -840,7 +848,7 @@ impl Core {
                 op: spec.name.to_owned(),
                 outcome: "pending_approval".into(),
                 detail: json!({
-                    "input": audited_input(spec, input),
+                    "input": input.audited(),
                     "request_id": pending.request_id,
                     "digest": pending.digest,
                     "facts": plan.facts,
@@ -877,7 +885,7 @@ impl Core {
         extra: Map<String, Value>,
         request: Option<&str>,
     ) -> Result<(Value, Effects)> {
-        let result = (spec.run)(&mut ctx, input.clone()).await;
+        let result = (spec.run)(&mut ctx, &input).await;
         let principal = ctx.principal.clone();
         let now = ctx.now;
         let (mut tx, mut detail, effects) = ctx.into_parts();
@@ -888,7 +896,7 @@ impl Core {
                 return Err(err);
             }
         };
-        detail.insert("input".into(), audited_input(spec, &input));
+        detail.insert("input".into(), CallInput::of(spec, &input).audited());
         detail.extend(extra);
         let signer = ledger::signer(&self.env.master, &principal.tenant)?;
         ledger::record(
@@ -1296,16 +1304,62 @@ impl Core {
     }
 }
 
-/// The input as its audit entry records it: verbatim, or (bulk operations) its size and digest.
-fn audited_input(spec: &OpSpec, input: &Value) -> Value {
-    if spec.audit_input {
-        input.clone()
-    } else {
-        let text = input.to_string();
-        json!({
-            "bytes": text.len(),
-            "sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes())),
-        })
+/// A call's input with what one serialisation of it tells: its size in bytes (for the limit)
+/// and, for an operation that does not audit its input verbatim, its SHA-256.
+struct CallInput<'a> {
+    value: &'a Value,
+    bytes: usize,
+    sha256: Option<[u8; 32]>,
+}
+
+impl<'a> CallInput<'a> {
+    /// Serialises `value` once (compact JSON, the bytes `value.to_string()` gives) without
+    /// keeping the text: only counted, and hashed when the audit entry records a digest.
+    fn of(spec: &OpSpec, value: &'a Value) -> Self {
+        use sha2::Digest;
+        struct Sink {
+            bytes: usize,
+            hash: Option<sha2::Sha256>,
+        }
+        impl std::io::Write for Sink {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.bytes += buf.len();
+                if let Some(h) = &mut self.hash {
+                    h.update(buf);
+                }
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut sink = std::io::BufWriter::with_capacity(
+            16 * 1024,
+            Sink {
+                bytes: 0,
+                hash: (!spec.audit_input).then(sha2::Sha256::new),
+            },
+        );
+        // Writing JSON into memory cannot fail.
+        let _ = serde_json::to_writer(&mut sink, value);
+        let sink = match sink.into_inner() {
+            Ok(sink) => sink,
+            Err(e) => e.into_inner().into_parts().0,
+        };
+        Self {
+            value,
+            bytes: sink.bytes,
+            sha256: sink.hash.map(|h| h.finalize().into()),
+        }
+    }
+
+    /// The input as its audit entry records it: verbatim, or (bulk operations) its size and
+    /// digest.
+    fn audited(&self) -> Value {
+        match &self.sha256 {
+            None => self.value.clone(),
+            Some(digest) => json!({ "bytes": self.bytes, "sha256": hex::encode(digest) }),
+        }
     }
 }
 
@@ -1318,7 +1372,12 @@ enum Step {
 }
 
 /// The audit entry of a call that failed.
-fn failure_draft(principal: &Principal, spec: &OpSpec, input: &Value, err: &Error) -> Draft {
+fn failure_draft(
+    principal: &Principal,
+    spec: &OpSpec,
+    input: &CallInput<'_>,
+    err: &Error,
+) -> Draft {
     let op = spec.name;
     let outcome = match err {
         Error::Denied { .. } => "denied",
@@ -1329,7 +1388,7 @@ fn failure_draft(principal: &Principal, spec: &OpSpec, input: &Value, err: &Erro
         actor: actor_of(principal),
         op: op.to_owned(),
         outcome: outcome.into(),
-        detail: json!({ "input": audited_input(spec, input), "error": err.to_string() }),
+        detail: json!({ "input": input.audited(), "error": err.to_string() }),
     }
 }
 
@@ -1418,5 +1477,27 @@ impl Core {
                 .fetch_one(self.env.store.pool())
                 .await?;
         Ok(n as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::Digest;
+
+    #[test]
+    fn one_pass_over_the_input_gives_the_size_and_digest_of_its_text() {
+        let input = json!({"events": [{"id": "é\"1\n", "quantity": 1.5, "n": null}], "a": [true]});
+        let text = input.to_string();
+        let bulk = catalogue::find("billing.ingest").unwrap();
+        let facts = CallInput::of(bulk, &input);
+        assert_eq!(facts.bytes, text.len());
+        assert_eq!(
+            facts.audited(),
+            json!({ "bytes": text.len(), "sha256": hex::encode(sha2::Sha256::digest(&text)) })
+        );
+        let verbatim = catalogue::find("whoami").unwrap();
+        let facts = CallInput::of(verbatim, &input);
+        assert_eq!((facts.bytes, facts.audited()), (text.len(), input.clone()));
     }
 }
