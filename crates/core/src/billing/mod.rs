@@ -18,6 +18,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use sqlx::SqliteConnection;
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// Quantities are stored in millionths of a unit.
 pub const QTY_SCALE: u32 = 6;
@@ -163,6 +164,25 @@ pub async fn price_book(conn: &mut SqliteConnection, tenant: &TenantId) -> Resul
 )]
 pub struct Quantity(pub std::result::Result<Decimal, String>);
 
+impl Quantity {
+    /// A quantity sent as a JSON number with a fraction or exponent.
+    fn from_f64(v: f64) -> Self {
+        // The shortest decimal that round-trips: what the reporter wrote.
+        Quantity(
+            Decimal::from_str(&v.to_string())
+                .map_err(|_| format!("quantity {v} is not a finite decimal")),
+        )
+    }
+
+    /// A quantity sent as a string.
+    fn from_text(v: &str) -> Self {
+        Quantity(
+            Decimal::from_str(v.trim())
+                .map_err(|_| format!("quantity `{v}` is not a decimal number")),
+        )
+    }
+}
+
 impl<'de> Deserialize<'de> for Quantity {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         struct V;
@@ -178,15 +198,10 @@ impl<'de> Deserialize<'de> for Quantity {
                 Ok(Quantity(Ok(Decimal::from(v))))
             }
             fn visit_f64<E>(self, v: f64) -> std::result::Result<Quantity, E> {
-                // The shortest decimal that round-trips: what the reporter wrote.
-                Ok(Quantity(Decimal::from_str(&v.to_string()).map_err(|_| {
-                    format!("quantity {v} is not a finite decimal")
-                })))
+                Ok(Quantity::from_f64(v))
             }
             fn visit_str<E>(self, v: &str) -> std::result::Result<Quantity, E> {
-                Ok(Quantity(Decimal::from_str(v.trim()).map_err(|_| {
-                    format!("quantity `{v}` is not a decimal number")
-                })))
+                Ok(Quantity::from_text(v))
             }
             fn visit_unit<E>(self) -> std::result::Result<Quantity, E> {
                 Ok(Quantity(Err("quantity is missing".into())))
@@ -198,7 +213,7 @@ impl<'de> Deserialize<'de> for Quantity {
 
 /// One usage event of the metering feed. Fields are checked one event at a time, so a bad event
 /// is rejected with its reason while the rest of the batch lands.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 pub struct UsageEvent {
     /// The event id, unique within its source (required): a re-sent event never counts twice.
     #[serde(default)]
@@ -224,6 +239,228 @@ pub struct UsageEvent {
     /// The business unit to charge (id); defaults to the persona's.
     #[serde(default)]
     pub bu_id: Option<String>,
+}
+
+/// One element of a batch as sent (a [`UsageEvent`], or something malformed). Parsing it never
+/// fails: an element that is not an object, a field of the wrong type or a repeated field makes
+/// the event malformed, and it is rejected with that reason while the rest of the batch lands.
+/// Parsed field by field straight from the input, without an intermediate JSON value per event.
+#[derive(Clone, Debug)]
+pub struct EventInput(std::result::Result<UsageEvent, Malformed>);
+
+/// Why an element of a batch is not a usage event.
+#[derive(Clone, Debug)]
+pub struct Malformed {
+    /// Its id, when it had a string one.
+    id: Option<String>,
+    /// What is wrong with it.
+    reason: String,
+}
+
+impl EventInput {
+    fn malformed(reason: String) -> Self {
+        EventInput(Err(Malformed {
+            id: None,
+            reason: format!("malformed event: {reason}"),
+        }))
+    }
+
+    fn not_an_object(what: impl std::fmt::Display) -> Self {
+        Self::malformed(format!(
+            "invalid type: {what}, expected a usage event object"
+        ))
+    }
+}
+
+/// The fields of a usage event, as keys of its object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EventField {
+    Id,
+    Source,
+    Time,
+    Sku,
+    Quantity,
+    KeyId,
+    PersonaId,
+    BuId,
+    /// Any other key: ignored.
+    Other,
+}
+
+impl EventField {
+    const ALL: [(&'static str, EventField); 8] = [
+        ("id", EventField::Id),
+        ("source", EventField::Source),
+        ("time", EventField::Time),
+        ("sku", EventField::Sku),
+        ("quantity", EventField::Quantity),
+        ("key_id", EventField::KeyId),
+        ("persona_id", EventField::PersonaId),
+        ("bu_id", EventField::BuId),
+    ];
+
+    fn named(name: &str) -> Self {
+        Self::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(Self::Other, |(_, f)| *f)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = EventField;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<EventField, E> {
+                Ok(EventField::named(v))
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> std::result::Result<EventField, E> {
+                Ok(std::str::from_utf8(v).map_or(EventField::Other, EventField::named))
+            }
+        }
+        d.deserialize_identifier(V)
+    }
+}
+
+/// What a JSON value of the wrong type is, for a malformed event's reason.
+fn describe(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("boolean `{b}`"),
+        Value::Number(n) => format!("number `{n}`"),
+        Value::String(_) => "a string".into(),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+impl<'de> Deserialize<'de> for EventInput {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        use serde_json::Value;
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = EventInput;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a usage event object")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<EventInput, A::Error> {
+                let mut ev = UsageEvent::default();
+                let mut wrong: Option<String> = None;
+                let mut seen = [false; EventField::ALL.len()];
+                while let Some(field) = map.next_key::<EventField>()? {
+                    if field == EventField::Other {
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    }
+                    let (name, _) = EventField::ALL[field as usize];
+                    if std::mem::replace(&mut seen[field as usize], true) {
+                        map.next_value::<IgnoredAny>()?;
+                        wrong.get_or_insert_with(|| format!("duplicate field `{name}`"));
+                        continue;
+                    }
+                    // One field at a time; a string is copied once, straight into the event.
+                    let value: Value = map.next_value()?;
+                    let mut mistyped = |v: &Value, expected: &str| {
+                        wrong.get_or_insert_with(|| {
+                            format!(
+                                "invalid type for `{name}`: {}, expected {expected}",
+                                describe(v)
+                            )
+                        });
+                    };
+                    if field == EventField::Quantity {
+                        ev.quantity = match value {
+                            Value::Null => None,
+                            Value::Number(n) => Some(match (n.as_u64(), n.as_i64(), n.as_f64()) {
+                                (Some(u), _, _) => Quantity(Ok(Decimal::from(u))),
+                                (_, Some(i), _) => Quantity(Ok(Decimal::from(i))),
+                                (_, _, Some(f)) => Quantity::from_f64(f),
+                                _ => Quantity(Err(format!("quantity {n} is not a finite decimal"))),
+                            }),
+                            Value::String(s) => Some(Quantity::from_text(&s)),
+                            other => {
+                                mistyped(&other, "a number or a decimal string");
+                                None
+                            }
+                        };
+                        continue;
+                    }
+                    let text = match value {
+                        Value::String(s) => Some(s),
+                        Value::Null => None,
+                        other => {
+                            mistyped(&other, "a string");
+                            None
+                        }
+                    };
+                    match field {
+                        EventField::Id => ev.id = text,
+                        EventField::Source => ev.source = text,
+                        EventField::Time => ev.time = text,
+                        EventField::Sku => ev.sku = text,
+                        EventField::KeyId => ev.key_id = text,
+                        EventField::PersonaId => ev.persona_id = text,
+                        EventField::BuId => ev.bu_id = text,
+                        EventField::Quantity | EventField::Other => {}
+                    }
+                }
+                Ok(match wrong {
+                    None => EventInput(Ok(ev)),
+                    Some(reason) => EventInput(Err(Malformed {
+                        id: ev.id,
+                        reason: format!("malformed event: {reason}"),
+                    })),
+                })
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<EventInput, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(EventInput::not_an_object("an array"))
+            }
+            fn visit_unit<E>(self) -> std::result::Result<EventInput, E> {
+                Ok(EventInput::not_an_object("null"))
+            }
+            fn visit_none<E>(self) -> std::result::Result<EventInput, E> {
+                Ok(EventInput::not_an_object("null"))
+            }
+            fn visit_some<D: Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> std::result::Result<EventInput, D::Error> {
+                d.deserialize_any(self)
+            }
+            fn visit_bool<E>(self, v: bool) -> std::result::Result<EventInput, E> {
+                Ok(EventInput::not_an_object(format_args!("boolean `{v}`")))
+            }
+            fn visit_i64<E>(self, v: i64) -> std::result::Result<EventInput, E> {
+                Ok(EventInput::not_an_object(format_args!("number `{v}`")))
+            }
+            fn visit_u64<E>(self, v: u64) -> std::result::Result<EventInput, E> {
+                Ok(EventInput::not_an_object(format_args!("number `{v}`")))
+            }
+            fn visit_f64<E>(self, v: f64) -> std::result::Result<EventInput, E> {
+                Ok(EventInput::not_an_object(format_args!("number `{v}`")))
+            }
+            fn visit_str<E>(self, _: &str) -> std::result::Result<EventInput, E> {
+                Ok(EventInput::not_an_object("a string"))
+            }
+            fn visit_bytes<E>(self, _: &[u8]) -> std::result::Result<EventInput, E> {
+                Ok(EventInput::not_an_object("bytes"))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Why one event was not accepted.
@@ -307,27 +544,80 @@ pub struct Crossing {
     pub state: CapState,
 }
 
-struct Row {
-    source: String,
-    id: String,
+/// A text shared for the length of one ingestion: SKUs, key, persona and BU ids recur on every
+/// event, and binding a shared text to a statement costs a reference count, not a copy.
+type Text = Arc<str>;
+
+/// One accepted event, ready to insert.
+struct Row<'a> {
+    source: Text,
+    id: Text,
     ts: i64,
     period: i64,
     day: i64,
-    sku: String,
     qty: i64,
-    key: String,
-    persona: String,
-    bu: String,
+    /// What it is charged to.
+    charged: Charged<'a>,
+    /// The number of `charged` in `usage_attributions`, once known.
+    attribution: i64,
 }
 
-/// Who can drive usage in a tenant: key → persona, persona → BU, and the BUs.
+/// What an event is charged to: SKU, key, persona and BU (`""` for none), as texts interned by
+/// [`Drivers`]. Equal texts are one shared text there, so two of these are equal exactly when
+/// their texts are the same objects, and hashing one hashes four addresses, not four ids.
+#[derive(Clone, Copy, Debug)]
+struct Charged<'a> {
+    sku: &'a Text,
+    key: &'a Text,
+    persona: &'a Text,
+    bu: &'a Text,
+}
+
+impl Charged<'_> {
+    fn parts(&self) -> [&Text; 4] {
+        [self.sku, self.key, self.persona, self.bu]
+    }
+}
+
+impl PartialEq for Charged<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts()
+            .iter()
+            .zip(other.parts())
+            .all(|(a, b)| Arc::ptr_eq(a, b))
+    }
+}
+
+impl Eq for Charged<'_> {}
+
+impl std::hash::Hash for Charged<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for t in self.parts() {
+            std::ptr::hash(Arc::as_ptr(t), state);
+        }
+    }
+}
+
+/// Who can drive usage in a tenant, and what it can be billed for: key → persona, persona → BU,
+/// the BUs and the SKUs of the price book. Every text is interned once here.
 struct Drivers {
-    keys: HashMap<String, String>,
-    personas: HashMap<String, String>,
-    bus: HashSet<String>,
+    /// Key id → (key id, its persona id).
+    keys: HashMap<String, (Text, Text)>,
+    /// Persona id → (persona id, its BU id or "").
+    personas: HashMap<String, (Text, Text)>,
+    /// Business unit ids.
+    bus: HashMap<String, Text>,
+    /// SKUs of the price book.
+    skus: HashMap<String, Text>,
+    /// "": no key, persona or BU.
+    none: Text,
 }
 
-async fn drivers(conn: &mut SqliteConnection, tenant: &TenantId) -> Result<Drivers> {
+async fn drivers(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    book: &PriceBook,
+) -> Result<Drivers> {
     let keys: Vec<(String, String)> =
         sqlx::query_as("SELECT id, persona_id FROM api_keys WHERE tenant_id = ?")
             .bind(tenant.as_str())
@@ -342,40 +632,68 @@ async fn drivers(conn: &mut SqliteConnection, tenant: &TenantId) -> Result<Drive
         .bind(tenant.as_str())
         .fetch_all(&mut *conn)
         .await?;
+    let none: Text = Arc::from("");
+    // One shared text per distinct string.
+    let mut interned: HashMap<String, Text> = HashMap::new();
+    let mut intern = |s: &str| -> Text {
+        if s.is_empty() {
+            return none.clone();
+        }
+        interned
+            .entry(s.to_owned())
+            .or_insert_with(|| Arc::from(s))
+            .clone()
+    };
+    let bus: HashMap<String, Text> = bus.into_iter().map(|b| (b.clone(), intern(&b))).collect();
+    let personas: HashMap<String, (Text, Text)> = personas
+        .into_iter()
+        .map(|(p, b)| {
+            let v = (intern(&p), intern(b.as_deref().unwrap_or_default()));
+            (p, v)
+        })
+        .collect();
+    let keys = keys
+        .into_iter()
+        .map(|(k, p)| {
+            let v = (intern(&k), intern(&p));
+            (k, v)
+        })
+        .collect();
+    let skus = book.prices.keys().map(|s| (s.clone(), intern(s))).collect();
     Ok(Drivers {
-        keys: keys.into_iter().collect(),
-        personas: personas
-            .into_iter()
-            .map(|(p, b)| (p, b.unwrap_or_default()))
-            .collect(),
-        bus: bus.into_iter().collect(),
+        keys,
+        personas,
+        bus,
+        skus,
+        none,
     })
 }
 
-fn check_event(
+/// A required text field, trimmed.
+fn required<'e>(v: &'e Option<String>, name: &str) -> std::result::Result<&'e str, String> {
+    match v.as_deref().map(str::trim) {
+        Some(s) if !s.is_empty() && s.len() <= 128 => Ok(s),
+        Some(s) if s.len() > 128 => Err(format!("{name} is longer than 128 characters")),
+        _ => Err(format!("{name} is missing")),
+    }
+}
+
+fn check_event<'a>(
     ev: &UsageEvent,
-    book: &PriceBook,
-    drivers: &Drivers,
+    drivers: &'a Drivers,
     closed: &HashSet<i64>,
     now: DateTime<Utc>,
-) -> std::result::Result<Row, String> {
-    let text = |v: &Option<String>, name: &str| -> std::result::Result<String, String> {
-        match v.as_deref().map(str::trim) {
-            Some(s) if !s.is_empty() && s.len() <= 128 => Ok(s.to_owned()),
-            Some(s) if s.len() > 128 => Err(format!("{name} is longer than 128 characters")),
-            _ => Err(format!("{name} is missing")),
-        }
-    };
-    let id = text(&ev.id, "id")?;
-    let source = text(&ev.source, "source")?;
-    let sku = text(&ev.sku, "sku")?;
-    if !book.prices.contains_key(&sku) {
+) -> std::result::Result<Row<'a>, String> {
+    let id = required(&ev.id, "id")?;
+    let source = required(&ev.source, "source")?;
+    let sku = required(&ev.sku, "sku")?;
+    let Some(sku) = drivers.skus.get(sku) else {
         return Err(format!(
             "unknown SKU `{sku}`: it is not in the tenant's price book (billing.set_prices)"
         ));
-    }
-    let time = text(&ev.time, "time")?;
-    let ts = DateTime::parse_from_rfc3339(&time)
+    };
+    let time = required(&ev.time, "time")?;
+    let ts = DateTime::parse_from_rfc3339(time)
         .map_err(|_| format!("time `{time}` is not RFC 3339 (e.g. 2026-11-28T09:30:00Z)"))?
         .with_timezone(&Utc);
     if ts > now + MAX_FUTURE {
@@ -403,47 +721,48 @@ fn check_event(
     }
     let qty = to_micro(qty)
         .ok_or_else(|| format!("quantity {qty} has more than 6 decimals or is too large"))?;
-    let mut key = String::new();
-    let mut persona = ev.persona_id.clone().unwrap_or_default();
+    let mut key = &drivers.none;
+    let mut persona_id = ev.persona_id.as_deref().filter(|p| !p.is_empty());
     if let Some(k) = ev.key_id.as_deref().filter(|k| !k.is_empty()) {
-        let Some(p) = drivers.keys.get(k) else {
+        let Some((key_id, p)) = drivers.keys.get(k) else {
             return Err(format!("key_id `{k}` is not a key of this tenant"));
         };
-        if !persona.is_empty() && persona != *p {
+        if persona_id.is_some_and(|given| given != &**p) {
             return Err(format!(
                 "key_id `{k}` belongs to another persona than persona_id"
             ));
         }
-        key = k.to_owned();
-        persona = p.clone();
+        key = key_id;
+        persona_id = Some(p);
     }
-    let mut bu = String::new();
-    if !persona.is_empty() {
-        let Some(b) = drivers.personas.get(&persona) else {
-            return Err(format!(
-                "persona_id `{persona}` is not a persona of this tenant"
-            ));
+    let (mut persona, mut bu) = (&drivers.none, &drivers.none);
+    if let Some(p) = persona_id {
+        let Some((p, b)) = drivers.personas.get(p) else {
+            return Err(format!("persona_id `{p}` is not a persona of this tenant"));
         };
-        bu = b.clone();
+        (persona, bu) = (p, b);
     }
     if let Some(b) = ev.bu_id.as_deref().filter(|b| !b.is_empty()) {
-        if !drivers.bus.contains(b) {
+        let Some(b) = drivers.bus.get(b) else {
             return Err(format!("bu_id `{b}` is not a business unit of this tenant"));
-        }
-        bu = b.to_owned();
+        };
+        bu = b;
     }
-    let day = to_millis(ts) - to_millis(ts).rem_euclid(86_400_000);
+    let ts = to_millis(ts);
     Ok(Row {
-        source,
-        id,
-        ts: to_millis(ts),
+        source: source.into(),
+        id: id.into(),
+        ts,
         period,
-        day,
-        sku,
+        day: ts - ts.rem_euclid(86_400_000),
         qty,
-        key,
-        persona,
-        bu,
+        charged: Charged {
+            sku,
+            key,
+            persona,
+            bu,
+        },
+        attribution: 0,
     })
 }
 
@@ -477,12 +796,173 @@ pub async fn period_qty(
     Ok(q.unwrap_or(0))
 }
 
-/// Rows per multi-row INSERT (11 parameters each; SQLite allows 32,766 per statement).
-const INSERT_CHUNK: usize = 500;
-/// Pairs per duplicate lookup.
-const LOOKUP_CHUNK: usize = 1000;
-/// Rollup rows per upsert.
-const CHUNK: usize = 500;
+/// Most rows in one multi-row statement. Row counts are split into this many, then powers of
+/// two, so that a handful of statement shapes is prepared once per connection and reused,
+/// whatever the batch sizes.
+const MAX_ROWS: usize = 1024;
+
+/// `n` rows as statement sizes: `MAX_ROWS` at a time, then the remainder's powers of two.
+fn statement_sizes(n: usize) -> impl Iterator<Item = usize> {
+    let full = n / MAX_ROWS;
+    let rest = n % MAX_ROWS;
+    std::iter::repeat_n(MAX_ROWS, full).chain(
+        (0..usize::BITS)
+            .rev()
+            .map(|b| 1usize << b)
+            .filter(move |bit| rest & bit != 0),
+    )
+}
+
+/// Splits `items` into consecutive slices of [`statement_sizes`].
+fn statements<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut at = 0;
+    statement_sizes(items.len()).map(move |n| {
+        let s = &items[at..at + n];
+        at += n;
+        s
+    })
+}
+
+/// `INSERT`/`VALUES` text: `head`, then `rows` groups of `(?, …)` with `params` each.
+fn values_sql(head: &str, rows: usize, params: usize, tail: &str) -> String {
+    let group = format!("({})", vec!["?"; params].join(", "));
+    let mut sql = String::with_capacity(head.len() + tail.len() + rows * (group.len() + 2));
+    sql.push_str(head);
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&group);
+    }
+    sql.push_str(tail);
+    sql
+}
+
+/// Numbers each distinct [`Charged`] of `rows` in `usage_attributions`, adding the ones the
+/// tenant has not been charged for before, and returns the numbers.
+async fn attributions<'a>(
+    conn: &mut SqliteConnection,
+    tenant: &Text,
+    rows: &[Row<'a>],
+) -> Result<HashMap<Charged<'a>, i64>> {
+    let mut wanted: Vec<Charged<'a>> = Vec::new();
+    let mut ids: HashMap<Charged<'a>, i64> = HashMap::new();
+    for r in rows {
+        if let std::collections::hash_map::Entry::Vacant(e) = ids.entry(r.charged) {
+            e.insert(0);
+            wanted.push(r.charged);
+        }
+    }
+    let by_text: HashMap<[&str; 4], Charged<'a>> = wanted
+        .iter()
+        .map(|c| (c.parts().map(|t| &**t), *c))
+        .collect();
+    for chunk in statements(&wanted) {
+        let sql = values_sql(
+            "SELECT id, sku, key_id, persona_id, bu_id FROM usage_attributions \
+             WHERE tenant_id = ? AND (sku, key_id, persona_id, bu_id) IN (VALUES ",
+            chunk.len(),
+            4,
+            ")",
+        );
+        let mut q =
+            sqlx::query_as::<_, (i64, String, String, String, String)>(sqlx::AssertSqlSafe(sql))
+                .bind(tenant.clone());
+        for c in chunk {
+            for t in c.parts() {
+                q = q.bind(t.clone());
+            }
+        }
+        for (id, sku, key, persona, bu) in q.fetch_all(&mut *conn).await? {
+            if let Some(c) = by_text.get(&[sku.as_str(), &key, &persona, &bu]) {
+                ids.insert(*c, id);
+            }
+        }
+    }
+    let missing: Vec<Charged<'a>> = wanted.into_iter().filter(|c| ids[c] == 0).collect();
+    if !missing.is_empty() {
+        let mut next: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(id), 0) + 1 FROM usage_attributions WHERE tenant_id = ?",
+        )
+        .bind(tenant.clone())
+        .fetch_one(&mut *conn)
+        .await?;
+        for chunk in statements(&missing) {
+            let sql = values_sql(
+                "INSERT INTO usage_attributions (tenant_id, id, sku, key_id, persona_id, bu_id) VALUES ",
+                chunk.len(),
+                6,
+                "",
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for c in chunk {
+                q = q.bind(tenant.clone()).bind(next);
+                for t in c.parts() {
+                    q = q.bind(t.clone());
+                }
+                ids.insert(*c, next);
+                next += 1;
+            }
+            q.execute(&mut *conn).await?;
+        }
+    }
+    Ok(ids)
+}
+
+/// Inserts events; fails as a whole, inserting none, if any was counted before.
+async fn insert_events(
+    conn: &mut SqliteConnection,
+    tenant: &Text,
+    rows: &[&Row<'_>],
+    ingested_at: i64,
+) -> std::result::Result<(), sqlx::Error> {
+    for chunk in statements(rows) {
+        let sql = values_sql(
+            "INSERT INTO usage_events (tenant_id, source, event_id, ts, qty_micro, attribution, ingested_at) VALUES ",
+            chunk.len(),
+            7,
+            "",
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            q = q
+                .bind(tenant.clone())
+                .bind(r.source.clone())
+                .bind(r.id.clone())
+                .bind(r.ts)
+                .bind(r.qty)
+                .bind(r.attribution)
+                .bind(ingested_at);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Which of `rows` were counted before, as (source, id).
+async fn counted_before(
+    conn: &mut SqliteConnection,
+    tenant: &Text,
+    rows: &[&Row<'_>],
+) -> Result<HashSet<(String, String)>> {
+    let mut found = HashSet::new();
+    for chunk in statements(rows) {
+        let sql = values_sql(
+            "SELECT source, event_id FROM usage_events \
+             WHERE tenant_id = ? AND (source, event_id) IN (VALUES ",
+            chunk.len(),
+            2,
+            ")",
+        );
+        let mut q =
+            sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql)).bind(tenant.clone());
+        for r in chunk {
+            q = q.bind(r.source.clone()).bind(r.id.clone());
+        }
+        found.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(found)
+}
 
 /// Ingests a batch inside the caller's transaction: validates each event, inserts the new ones
 /// (a (source, id) seen before is a duplicate, forever), adds them to the rollups, and checks
@@ -490,120 +970,105 @@ const CHUNK: usize = 500;
 pub async fn ingest(
     conn: &mut SqliteConnection,
     tenant: &TenantId,
-    events: &[serde_json::Value],
+    events: &[EventInput],
     now: DateTime<Utc>,
 ) -> Result<IngestReport> {
     let book = price_book(conn, tenant).await?;
-    let drivers = drivers(conn, tenant).await?;
+    let drivers = drivers(conn, tenant, &book).await?;
     let closed = closed_periods(conn, tenant).await?;
+    let tenant_text: Text = Arc::from(tenant.as_str());
     let mut report = IngestReport::default();
     let mut rows = Vec::with_capacity(events.len());
-    for (i, value) in events.iter().enumerate() {
-        // Each event is parsed on its own: a malformed one is rejected, the rest still land.
-        let parsed = UsageEvent::deserialize(value).map_err(|e| format!("malformed event: {e}"));
-        let id = value.get("id").and_then(|v| v.as_str()).map(str::to_owned);
-        match parsed.and_then(|ev| check_event(&ev, &book, &drivers, &closed, now)) {
+    for (i, event) in events.iter().enumerate() {
+        // Each event is checked on its own: a malformed or invalid one is rejected, the rest
+        // still land.
+        let checked = match &event.0 {
+            Ok(ev) => check_event(ev, &drivers, &closed, now).map_err(|e| (ev.id.clone(), e)),
+            Err(m) => Err((m.id.clone(), m.reason.clone())),
+        };
+        match checked {
             Ok(r) => rows.push(r),
-            Err(reason) => report.rejected.push(Rejection {
+            Err((id, reason)) => report.rejected.push(Rejection {
                 index: i as u32,
                 id,
                 reason,
             }),
         }
     }
-    // Which (source, id) pairs were counted before? Asked in bulk, inside the ingesting
-    // transaction (which holds the write lock, so the answer cannot go stale before the insert).
-    let mut existing: HashSet<(String, String)> = HashSet::new();
-    for chunk in rows.chunks(LOOKUP_CHUNK) {
-        let mut sql = String::from(
-            "SELECT source, event_id FROM usage_events WHERE tenant_id = ? AND (source, event_id) IN (VALUES ",
-        );
-        sql.push_str(&vec!["(?, ?)"; chunk.len()].join(", "));
-        sql.push(')');
-        let mut q =
-            sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql)).bind(tenant.as_str());
-        for r in chunk {
-            q = q.bind(&r.source).bind(&r.id);
-        }
-        existing.extend(q.fetch_all(&mut *conn).await?);
+    let numbers = attributions(conn, &tenant_text, &rows).await?;
+    for r in &mut rows {
+        r.attribution = numbers[&r.charged];
     }
-    // Keep the first occurrence of each new pair; everything else is a duplicate.
+    // The first occurrence of each (source, id) in the batch is a candidate; later ones are
+    // duplicates.
     let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(rows.len());
-    let mut fresh: Vec<&Row> = Vec::with_capacity(rows.len());
+    let mut candidates: Vec<&Row> = Vec::with_capacity(rows.len());
     for r in &rows {
-        let first = seen.insert((r.source.as_str(), r.id.as_str()));
-        let old = !existing.is_empty() && existing.contains(&(r.source.clone(), r.id.clone()));
-        if first && !old {
-            fresh.push(r);
+        if seen.insert((&r.source, &r.id)) {
+            candidates.push(r);
         } else {
             report.duplicates += 1;
         }
     }
+    drop(seen);
+    // Insert the candidates a statement at a time. A statement that would count an event twice
+    // fails on the key and changes nothing; only then are its pairs looked up (inside this
+    // transaction, which holds the write lock, so the answer cannot go stale) and the new ones
+    // inserted. A batch of new events — the usual case — is never looked up at all.
     let ingested_at = to_millis(now);
-    for chunk in fresh.chunks(INSERT_CHUNK) {
-        let mut sql = String::from(
-            "INSERT INTO usage_events (tenant_id, source, event_id, ts, period_start, sku, qty_micro, key_id, persona_id, bu_id, ingested_at) VALUES ",
-        );
-        sql.push_str(&vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", "));
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for r in chunk {
-            q = q
-                .bind(tenant.as_str())
-                .bind(&r.source)
-                .bind(&r.id)
-                .bind(r.ts)
-                .bind(r.period)
-                .bind(&r.sku)
-                .bind(r.qty)
-                .bind(&r.key)
-                .bind(&r.persona)
-                .bind(&r.bu)
-                .bind(ingested_at);
+    let mut fresh: Vec<&Row> = Vec::with_capacity(candidates.len());
+    for chunk in statements(&candidates) {
+        match insert_events(conn, &tenant_text, chunk, ingested_at).await {
+            Ok(()) => fresh.extend_from_slice(chunk),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                let before = counted_before(conn, &tenant_text, chunk).await?;
+                let new: Vec<&Row> = chunk
+                    .iter()
+                    .copied()
+                    .filter(|r| !before.contains(&(r.source.to_string(), r.id.to_string())))
+                    .collect();
+                report.duplicates += (chunk.len() - new.len()) as u32;
+                insert_events(conn, &tenant_text, &new, ingested_at).await?;
+                fresh.extend(new);
+            }
+            Err(e) => return Err(e.into()),
         }
-        q.execute(&mut *conn).await?;
     }
     // Roll up what is new.
-    type Key<'a> = (i64, i64, &'a str, &'a str, &'a str, &'a str);
-    let mut sums: HashMap<Key<'_>, (i64, i64)> = HashMap::new();
-    let mut touched: HashSet<(i64, &str)> = HashSet::new();
+    let mut sums: HashMap<(i64, i64, i64), (i64, i64)> = HashMap::new();
+    let mut touched: HashSet<(i64, &Text)> = HashSet::new();
     for r in &fresh {
-        report.accepted += 1;
-        let e = sums
-            .entry((r.period, r.day, &r.sku, &r.key, &r.persona, &r.bu))
-            .or_default();
+        let e = sums.entry((r.period, r.day, r.attribution)).or_default();
         e.0 += r.qty;
         e.1 += 1;
-        touched.insert((r.period, r.sku.as_str()));
+        touched.insert((r.period, r.charged.sku));
     }
+    report.accepted = fresh.len() as u32;
+    let charged: HashMap<i64, Charged> = numbers.into_iter().map(|(c, n)| (n, c)).collect();
     let sums: Vec<_> = sums.into_iter().collect();
-    for chunk in sums.chunks(CHUNK) {
-        let mut sql = String::from(
+    for chunk in statements(&sums) {
+        let sql = values_sql(
             "INSERT INTO usage_rollups (tenant_id, period_start, day, sku, key_id, persona_id, bu_id, qty_micro, events) VALUES ",
-        );
-        sql.push_str(&vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", "));
-        sql.push_str(
+            chunk.len(),
+            9,
             " ON CONFLICT (tenant_id, period_start, sku, day, key_id, persona_id, bu_id) \
              DO UPDATE SET qty_micro = qty_micro + excluded.qty_micro, events = events + excluded.events",
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for ((period, day, sku, key, persona, bu), (qty, n)) in chunk {
-            q = q
-                .bind(tenant.as_str())
-                .bind(*period)
-                .bind(*day)
-                .bind(*sku)
-                .bind(*key)
-                .bind(*persona)
-                .bind(*bu)
-                .bind(*qty)
-                .bind(*n);
+        for ((period, day, attribution), (qty, n)) in chunk {
+            let c = &charged[attribution];
+            q = q.bind(tenant_text.clone()).bind(*period).bind(*day);
+            for t in c.parts() {
+                q = q.bind(t.clone());
+            }
+            q = q.bind(*qty).bind(*n);
         }
         q.execute(&mut *conn).await?;
     }
     // Soft caps of the SKUs this batch touched, in the current period.
     let current = to_millis(period_start(now));
     for (period, sku) in touched {
-        let Some(cap) = book.prices.get(sku).and_then(|p| p.cap) else {
+        let Some(cap) = book.prices.get(&**sku).and_then(|p| p.cap) else {
             continue;
         };
         let after = period_qty(conn, tenant, period, sku).await?;
@@ -617,14 +1082,14 @@ pub async fn ingest(
                 )
                 .bind(tenant.as_str())
                 .bind(period)
-                .bind(sku)
+                .bind(&**sku)
                 .bind(threshold)
                 .bind(ingested_at)
                 .execute(&mut *conn)
                 .await?;
                 if new.rows_affected() == 1 {
                     report.crossed.push(Crossing {
-                        sku: sku.to_owned(),
+                        sku: sku.to_string(),
                         threshold,
                         period: period_label(from_millis(period)),
                         state: state.clone(),
@@ -755,6 +1220,157 @@ mod tests {
         assert_eq!(
             cap_state("s", cap, to_micro(Decimal::from(121)).unwrap()).percent,
             121
+        );
+    }
+
+    fn event(v: serde_json::Value) -> std::result::Result<UsageEvent, Malformed> {
+        EventInput::deserialize(&v).unwrap().0
+    }
+
+    #[test]
+    fn one_malformed_event_never_fails_the_parse() {
+        use serde_json::json;
+        let ok = event(
+            json!({"id": "e1", "source": "s", "time": "2026-11-01T00:00:00Z",
+            "sku": "a", "quantity": "0.5", "key_id": null, "extra": {"nested": [1, 2]}}),
+        )
+        .unwrap();
+        assert_eq!((ok.id.as_deref(), ok.key_id), (Some("e1"), None));
+        assert_eq!(
+            ok.quantity.unwrap().0.unwrap(),
+            Decimal::from_str("0.5").unwrap()
+        );
+        for (v, reason) in [
+            (json!(null), "null"),
+            (json!([1, 2]), "an array"),
+            (json!("e1"), "a string"),
+            (json!({"id": 5}), "`id`: number `5`"),
+            (
+                json!({"id": "e2", "quantity": true}),
+                "`quantity`: boolean `true`",
+            ),
+            (json!({"id": "e3", "sku": {"a": 1}}), "`sku`: an object"),
+        ] {
+            let m = event(v.clone()).unwrap_err();
+            assert!(
+                m.reason.starts_with("malformed event: "),
+                "{v}: {}",
+                m.reason
+            );
+            assert!(m.reason.contains(reason), "{v}: {}", m.reason);
+            assert_eq!(m.id.as_deref(), v.get("id").and_then(|i| i.as_str()));
+        }
+        // From JSON text a key can repeat; that event is malformed too.
+        let batch: Vec<EventInput> =
+            serde_json::from_str(r#"[{"id": "a", "id": "b"}, {"id": "c"}]"#).unwrap();
+        assert!(
+            batch[0]
+                .0
+                .as_ref()
+                .unwrap_err()
+                .reason
+                .contains("duplicate field `id`")
+        );
+        assert!(batch[1].0.is_ok());
+    }
+
+    #[test]
+    fn statements_come_in_few_shapes() {
+        let sizes = |n| statement_sizes(n).collect::<Vec<_>>();
+        assert!(sizes(0).is_empty());
+        assert_eq!(sizes(1), [1]);
+        assert_eq!(sizes(MAX_ROWS), [MAX_ROWS]);
+        assert_eq!(sizes(2 * MAX_ROWS + 5), [MAX_ROWS, MAX_ROWS, 4, 1]);
+        let items: Vec<usize> = (0..3000).collect();
+        let parts: Vec<&[usize]> = statements(&items).collect();
+        assert_eq!(parts.concat(), items);
+    }
+
+    #[tokio::test]
+    async fn the_compact_events_migration_keeps_every_event_and_its_attribution() {
+        use sqlx::Connection;
+        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        sqlx::raw_sql(include_str!("../../migrations/0003_billing.sql"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let old = [
+            ("t1", "meter", "e1", 1_000, "api", "k1", "p1", "b1", 5),
+            ("t1", "meter", "e2", 2_000, "api", "k1", "p1", "b1", 7),
+            ("t1", "import", "e1", 3_000, "gb", "", "", "", 11),
+            ("t2", "meter", "e1", 4_000, "api", "k9", "p9", "", 13),
+        ];
+        for (t, src, id, ts, sku, key, persona, bu, qty) in old {
+            sqlx::query(
+                "INSERT INTO usage_events (tenant_id, source, event_id, ts, period_start, sku, \
+                 qty_micro, key_id, persona_id, bu_id, ingested_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 99)",
+            )
+            .bind(t)
+            .bind(src)
+            .bind(id)
+            .bind(ts)
+            .bind(sku)
+            .bind(qty)
+            .bind(key)
+            .bind(persona)
+            .bind(bu)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        sqlx::raw_sql(include_str!(
+            "../../migrations/0004_billing_compact_events.sql"
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        type Back = (
+            String,
+            String,
+            String,
+            i64,
+            String,
+            i64,
+            String,
+            String,
+            String,
+            i64,
+        );
+        let back: Vec<Back> = sqlx::query_as(
+            "SELECT e.tenant_id, e.source, e.event_id, e.ts, a.sku, e.qty_micro, a.key_id, \
+             a.persona_id, a.bu_id, e.ingested_at FROM usage_events e JOIN usage_attributions a \
+             ON a.tenant_id = e.tenant_id AND a.id = e.attribution ORDER BY e.ts",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        let expected: Vec<Back> = old
+            .iter()
+            .map(|&(t, src, id, ts, sku, key, persona, bu, qty)| {
+                let s = |x: &str| x.to_owned();
+                (
+                    s(t),
+                    s(src),
+                    s(id),
+                    ts,
+                    s(sku),
+                    qty,
+                    s(key),
+                    s(persona),
+                    s(bu),
+                    99,
+                )
+            })
+            .collect();
+        assert_eq!(back, expected);
+        let numbers: Vec<(String, i64)> =
+            sqlx::query_as("SELECT tenant_id, id FROM usage_attributions ORDER BY tenant_id, id")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!(
+            numbers,
+            [("t1".into(), 1), ("t1".into(), 2), ("t2".into(), 1)]
         );
     }
 }

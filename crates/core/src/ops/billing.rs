@@ -2,8 +2,8 @@
 //! FOCUS CSV), showback per BU, the spend chart and the finance summary.
 
 use crate::billing::{
-    self, CapState, IngestReport, Price, UsageEvent, amount, from_micro, period_end, period_label,
-    period_start,
+    self, CapState, EventInput, IngestReport, Price, UsageEvent, amount, from_micro, period_end,
+    period_label, period_start,
 };
 use crate::catalogue::{OpCtx, Operation, Risk};
 use crate::clock::{from_millis, to_millis};
@@ -49,7 +49,7 @@ pub struct IngestInput {
     /// Usage events (at most 50,000 per call). Each is checked on its own: a malformed or
     /// invalid event is rejected with its reason and the rest still land.
     #[schemars(with = "Vec<UsageEvent>")]
-    pub events: Vec<Value>,
+    pub events: Vec<EventInput>,
 }
 
 /// `billing.ingest`.

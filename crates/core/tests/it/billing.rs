@@ -111,6 +111,35 @@ async fn a_resent_batch_never_counts_twice_even_concurrently() {
 }
 
 #[tokio::test]
+async fn old_events_spread_over_a_large_batch_are_each_counted_once() {
+    let (t, admin) = priced().await;
+    let mk = |i: usize| {
+        ev(
+            &format!("big-{i}"),
+            "2026-11-10T10:00:00Z",
+            "api.requests",
+            json!(1),
+        )
+    };
+    // Every third event first, then all of them: the old ones fall in every statement the
+    // second batch is inserted with.
+    let first = ingest(&t, &admin, (0..3000).step_by(3).map(mk).collect()).await;
+    assert_eq!(first["accepted"], 1000);
+    let all = ingest(&t, &admin, (0..3000).map(mk).collect()).await;
+    assert_eq!(
+        (all["accepted"].as_u64(), all["duplicates"].as_u64()),
+        (Some(2000), Some(1000))
+    );
+    let again = ingest(&t, &admin, (0..3000).rev().map(mk).collect()).await;
+    assert_eq!(
+        (again["accepted"].as_u64(), again["duplicates"].as_u64()),
+        (Some(0), Some(3000))
+    );
+    let m = t.ok(&admin, "billing.live_meter", json!({})).await;
+    assert_eq!(dv(&meter_line(&m, "api.requests")["quantity"]), d("3000"));
+}
+
+#[tokio::test]
 async fn events_land_in_the_utc_month_of_their_instant() {
     let (t, admin) = priced().await;
     let r = ingest(
