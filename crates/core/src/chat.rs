@@ -5,13 +5,13 @@
 //! A chat user is never trusted by name or email: a principal is made only from a bound
 //! workspace plus a link row, and only for an active human persona.
 
+use crate::Core;
 use crate::approvals::{self, RequestView};
 use crate::clock::to_millis;
 use crate::error::{Error, Result};
 use crate::ids::{PersonaId, TenantId};
 use crate::ledger::{self, Draft};
 use crate::principal::{PersonaKind, Principal, Surface, Via};
-use crate::{Core, roles};
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde_json::json;
@@ -381,18 +381,13 @@ impl Core {
         let kind = PersonaKind::parse(&kind).unwrap_or(PersonaKind::Service);
         let tenant = TenantId::from_db(tenant);
         let persona = PersonaId::from_db(persona);
-        let role_names: Vec<String> = sqlx::query_scalar(
-            "SELECT role FROM role_assignments WHERE tenant_id = ? AND persona_id = ?",
-        )
-        .bind(tenant.as_str())
-        .bind(persona.as_str())
-        .fetch_all(self.store().pool())
-        .await?;
+        let mut conn = self.store().pool().acquire().await?;
+        let scopes = crate::service::role_scopes_on(&mut conn, &tenant, &persona).await?;
         let principal = Principal {
             tenant,
             persona,
             kind,
-            scopes: roles::scopes_of(role_names.iter().map(String::as_str)),
+            scopes,
             via: Via::Chat {
                 platform: platform.as_str().to_owned(),
                 user: "scheduled-digest".into(),
@@ -443,18 +438,13 @@ impl Core {
             ));
         }
         let persona = PersonaId::from_db(persona);
-        let role_names: Vec<String> = sqlx::query_scalar(
-            "SELECT role FROM role_assignments WHERE tenant_id = ? AND persona_id = ?",
-        )
-        .bind(ws.tenant_id.as_str())
-        .bind(persona.as_str())
-        .fetch_all(self.store().pool())
-        .await?;
+        let mut conn = self.store().pool().acquire().await?;
+        let scopes = crate::service::role_scopes_on(&mut conn, &ws.tenant_id, &persona).await?;
         Ok(Principal {
             tenant: ws.tenant_id,
             persona,
             kind: PersonaKind::Human,
-            scopes: roles::scopes_of(role_names.iter().map(String::as_str)),
+            scopes,
             via: Via::Chat {
                 platform: platform.as_str().to_owned(),
                 user: user_id.to_owned(),

@@ -1393,7 +1393,7 @@ fn failure_draft(
 }
 
 /// The union of the scopes of a persona's current roles, read on `conn`.
-async fn role_scopes_on(
+pub(crate) async fn role_scopes_on(
     conn: &mut sqlx::SqliteConnection,
     tenant: &TenantId,
     persona: &PersonaId,
