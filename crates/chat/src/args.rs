@@ -188,6 +188,20 @@ pub fn chat_only(
     Ok(Some((command, words)))
 }
 
+/// Builds an operation's input from values already split by name, each as typed (Discord's
+/// command options): the same coercion, checks and error messages as typed text.
+pub fn parse_named(op: &OpSpec, values: &[(String, String)]) -> Result<Value, ArgsError> {
+    let tokens: Vec<Token> = values
+        .iter()
+        .map(|(name, value)| Token {
+            text: format!("{name}={value}"),
+            eq: Some(name.len()),
+            quoted: false,
+        })
+        .collect();
+    input(op, &tokens)
+}
+
 /// Parses the arguments of a known operation (the text after its subcommand).
 pub fn parse_args(op: &OpSpec, text: &str) -> Result<Value, ArgsError> {
     input(op, &tokenize(text)?)

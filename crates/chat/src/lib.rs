@@ -11,6 +11,11 @@
 //!   and its validated JSON input, or help; errors a person can act on. [`args::chat_only`]
 //!   spots the chat-only subcommands, which adapters handle before `parse`.
 //! - [`help`] — group and operation help, usage lines, examples in command syntax.
+//! - [`schema`](mod@schema) — an operation's arguments and the kind of value each takes
+//!   (Discord derives its typed command options from it).
+//! - [`approvals`] — keeps approval messages on every bound workspace of a platform in step with
+//!   their requests (post, edit in place, reply with what happened, tell the requester); each
+//!   adapter supplies the four platform calls ([`approvals::ApprovalChannel`]).
 //! - [`render`] — [`Message`] (text, fields, lists, code, buttons, attachment, visibility) for
 //!   outcomes, errors, approval requests and revoke previews; button action ids.
 //!
@@ -22,11 +27,12 @@
 //! Adapters unescape platform markup before parsing (Slack sends `&amp;`, `&lt;`, `&gt;` and
 //! `<#C123|name>` for channels).
 
+pub mod approvals;
 pub mod args;
 pub mod groups;
 pub mod help;
 pub mod render;
-mod schema;
+pub mod schema;
 
 pub use args::{ArgsError, Parsed, parse};
 pub use groups::{ChatCommand, Group, group_of, groups, resolve};

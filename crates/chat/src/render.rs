@@ -141,6 +141,11 @@ impl ButtonAction {
 }
 
 impl Message {
+    /// A short private note: a title and one paragraph, seen only by the person it answers.
+    pub fn note(title: &str, text: impl Into<String>) -> Self {
+        Message::new(title, Visibility::OnlyRequester).text(text)
+    }
+
     pub(crate) fn new(title: impl Into<String>, visibility: Visibility) -> Self {
         Message {
             title: title.into(),

@@ -7,7 +7,7 @@ use tenantops_core::OpSpec;
 
 /// What an argument accepts.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Kind {
+pub enum Kind {
     /// Free text; `format` as the schema says (`date-time`).
     Text { format: Option<String> },
     /// One of fixed strings.
@@ -28,24 +28,29 @@ pub(crate) enum Kind {
 
 impl Kind {
     /// Whether a value of this kind is written as plain text in a command (not JSON).
-    pub(crate) fn is_scalar(&self) -> bool {
+    pub fn is_scalar(&self) -> bool {
         !matches!(self, Kind::List(_) | Kind::Object | Kind::Any)
     }
 }
 
 /// One property of an operation's input.
 #[derive(Debug, Clone)]
-pub(crate) struct Arg {
+pub struct Arg {
+    /// The property name.
     pub name: String,
+    /// What it accepts.
     pub kind: Kind,
+    /// Whether `null` clears it.
     pub nullable: bool,
+    /// Whether it must be given.
     pub required: bool,
+    /// The schema's description.
     pub description: String,
 }
 
 /// The arguments of an operation: required ones in declaration order, then the others in
 /// schema order.
-pub(crate) fn args(op: &OpSpec) -> Vec<Arg> {
+pub fn args(op: &OpSpec) -> Vec<Arg> {
     let root = op.input_schema.as_value();
     let required: Vec<&str> = root
         .get("required")

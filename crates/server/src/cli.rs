@@ -1,7 +1,7 @@
 //! The command line: parsing (clap) and the commands. Each command prints one JSON document on
 //! stdout and human-readable errors on stderr, and returns an exit code from [`crate::exit`].
 
-use crate::config::{DbArgs, McpArgs, SlackArgs, core_config};
+use crate::config::{DbArgs, DiscordArgs, McpArgs, SlackArgs, core_config};
 use crate::exit;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -56,6 +56,8 @@ enum Command {
         mcp: McpArgs,
         #[command(flatten)]
         slack: SlackArgs,
+        #[command(flatten)]
+        discord: DiscordArgs,
     },
     /// Serve MCP over stdio for desktop clients (Claude Desktop, Claude Code, Cursor, VS Code),
     /// as the API key in TENANTOPS_API_KEY.
@@ -68,6 +70,11 @@ enum Command {
         api_key: Option<String>,
         #[command(flatten)]
         mcp: McpArgs,
+    },
+    /// Discord: register the application commands (every operation, from the catalogue).
+    Discord {
+        #[command(subcommand)]
+        command: DiscordCommand,
     },
     /// The audit ledger: verify and export.
     Audit {
@@ -93,6 +100,8 @@ enum Command {
         mcp: McpArgs,
         #[command(flatten)]
         slack: SlackArgs,
+        #[command(flatten)]
+        discord: DiscordArgs,
     },
 }
 
@@ -122,6 +131,19 @@ enum TenantCommand {
         /// The first admin's email.
         #[arg(long)]
         admin_email: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DiscordCommand {
+    /// Register (replace) the application commands: in one server with `--guild` (at once), or
+    /// globally (Discord may take up to an hour to show them everywhere).
+    Register {
+        /// The server (guild) id; omit to register globally.
+        #[arg(long)]
+        guild: Option<u64>,
+        #[command(flatten)]
+        discord: DiscordArgs,
     },
 }
 
@@ -165,14 +187,19 @@ pub async fn run(cli: Cli) -> u8 {
             approval_tick,
             mcp,
             slack,
-        } => serve(&cli.db, listen, approval_tick, mcp, slack).await,
+            discord,
+        } => serve(&cli.db, listen, approval_tick, mcp, slack, discord).await,
+        Command::Discord {
+            command: DiscordCommand::Register { guild, discord },
+        } => discord_register(guild, discord).await,
         Command::Chat { args } => crate::sandbox::run(&cli.db, args).await,
         Command::Demo {
             listen,
             approval_tick,
             mcp,
             slack,
-        } => crate::demo::run(&cli.db, listen, approval_tick, mcp, slack).await,
+            discord,
+        } => crate::demo::run(&cli.db, listen, approval_tick, mcp, slack, discord).await,
         Command::Mcp {
             stdio: _,
             api_key,
@@ -272,6 +299,59 @@ pub async fn run(cli: Cli) -> u8 {
     }
 }
 
+/// `discord register [--guild ID]`: replaces the application's commands with the catalogue's.
+async fn discord_register(guild: Option<u64>, discord: DiscordArgs) -> u8 {
+    let config = match discord.config() {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            eprintln!(
+                "error: set TENANTOPS_DISCORD_APPLICATION_ID and TENANTOPS_DISCORD_BOT_TOKEN to register commands"
+            );
+            return exit::BAD_INPUT;
+        }
+        Err(e) => {
+            // Registering needs no public key: the endpoint is not served here.
+            if discord.public_key.is_none() && !discord.gateway {
+                let mut with_gateway = discord.clone();
+                with_gateway.gateway = true;
+                if let Ok(Some(c)) = with_gateway.config() {
+                    return register_with(guild, c).await;
+                }
+            }
+            eprintln!("error: {e:#}");
+            return exit::BAD_INPUT;
+        }
+    };
+    register_with(guild, config).await
+}
+
+async fn register_with(guild: Option<u64>, config: tenantops_discord::DiscordConfig) -> u8 {
+    let api = tenantops_discord::api::DiscordApi::new(&config);
+    let commands = tenantops_discord::commands::all();
+    let names: Vec<String> = tenantops_chat::groups::groups()
+        .iter()
+        .map(|g| g.name.to_owned())
+        .collect();
+    match api.register(guild, commands).await {
+        Ok(n) => {
+            println!(
+                "{}",
+                json!({
+                    "registered": n,
+                    "commands": names,
+                    "scope": if guild.is_some() { "guild" } else { "global" },
+                    "guild": guild.map(|g| g.to_string()),
+                })
+            );
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: cannot register the Discord commands: {e}");
+            exit::FAILURE
+        }
+    }
+}
+
 /// `serve` (also what `demo` runs once seeded).
 pub(crate) async fn serve(
     db: &DbArgs,
@@ -279,6 +359,7 @@ pub(crate) async fn serve(
     tick: std::time::Duration,
     mcp: McpArgs,
     slack: SlackArgs,
+    discord: DiscordArgs,
 ) -> u8 {
     let metrics = crate::metrics::Metrics::new();
     let mut config = match core_config(db) {
@@ -304,7 +385,19 @@ pub(crate) async fn serve(
     // Slack hears about approvals through the core's notification port, registered before the
     // core opens; its worker starts once the core is there.
     let slack_queue = slack_config.as_ref().map(|_| {
-        let (notifier, rx) = tenantops_slack::approvals::notifier();
+        let (notifier, rx) = tenantops_chat::approvals::notifier();
+        config.notifiers.push(std::sync::Arc::new(notifier));
+        rx
+    });
+    let discord_config = match discord.config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return exit::BAD_INPUT;
+        }
+    };
+    let discord_queue = discord_config.as_ref().map(|_| {
+        let (notifier, rx) = tenantops_chat::approvals::notifier();
         config.notifiers.push(std::sync::Arc::new(notifier));
         rx
     });
@@ -330,13 +423,30 @@ pub(crate) async fn serve(
         },
         _ => None,
     };
+    let discord_surface = match (discord_config, discord_queue) {
+        (Some(cfg), Some(rx)) => match tenantops_discord::Discord::new(core.clone(), &cfg) {
+            Ok(surface) => Some(crate::serve::DiscordSurface {
+                surface,
+                queue: rx,
+                gateway: discord.gateway,
+            }),
+            Err(e) => {
+                eprintln!("error: Discord: {e}");
+                return exit::BAD_INPUT;
+            }
+        },
+        _ => None,
+    };
     match crate::serve::run(
         core.clone(),
         metrics,
         listen,
         tick,
         mcp.http(),
-        slack_surface,
+        crate::serve::ChatSurfaces {
+            slack: slack_surface,
+            discord: discord_surface,
+        },
     )
     .await
     {

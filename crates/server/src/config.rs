@@ -270,3 +270,84 @@ impl SlackArgs {
         }))
     }
 }
+
+/// Discord: the application's public key, id and bot token, and where its REST API is. Discord
+/// is served when the application id and bot token are set; interactions arrive at
+/// `POST /discord/interactions` (needs the public key) or over the gateway (`--discord-gateway`).
+#[derive(Args, Debug, Clone)]
+pub struct DiscordArgs {
+    /// The application's public key, hex (verifies every interaction Discord sends).
+    #[arg(long = "discord-public-key", env = "TENANTOPS_DISCORD_PUBLIC_KEY")]
+    pub public_key: Option<String>,
+    /// The application id.
+    #[arg(
+        long = "discord-application-id",
+        env = "TENANTOPS_DISCORD_APPLICATION_ID"
+    )]
+    pub application_id: Option<String>,
+    /// The bot token used to post, edit and answer.
+    #[arg(
+        long = "discord-bot-token",
+        env = "TENANTOPS_DISCORD_BOT_TOKEN",
+        hide_env_values = true
+    )]
+    pub bot_token: Option<String>,
+    /// The Discord REST base URL (tests point it at a fake).
+    #[arg(
+        long = "discord-api-url",
+        env = "TENANTOPS_DISCORD_API_URL",
+        default_value = "https://discord.com"
+    )]
+    pub api_url: String,
+    /// Receive interactions over the gateway (no public URL needed) instead of, or as well as,
+    /// the HTTP endpoint.
+    #[arg(long = "discord-gateway", env = "TENANTOPS_DISCORD_GATEWAY")]
+    pub gateway: bool,
+}
+
+impl DiscordArgs {
+    /// The Discord configuration, when Discord is enabled.
+    pub fn config(&self) -> Result<Option<tenantops_discord::DiscordConfig>> {
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+        if !set(&self.application_id) && !set(&self.bot_token) && !set(&self.public_key) {
+            if self.gateway {
+                bail!(
+                    "--discord-gateway needs TENANTOPS_DISCORD_APPLICATION_ID and TENANTOPS_DISCORD_BOT_TOKEN"
+                );
+            }
+            return Ok(None);
+        }
+        let Some(application_id) = self
+            .application_id
+            .as_deref()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .filter(|n| *n != 0)
+        else {
+            bail!(
+                "Discord is enabled but TENANTOPS_DISCORD_APPLICATION_ID is not the application's id \
+                 (a number, Developer Portal → General Information)"
+            );
+        };
+        let Some(bot_token) = self.bot_token.clone().filter(|t| !t.trim().is_empty()) else {
+            bail!(
+                "Discord is enabled but TENANTOPS_DISCORD_BOT_TOKEN is not set (Developer Portal → Bot)"
+            );
+        };
+        let public_key = self.public_key.clone().filter(|k| !k.trim().is_empty());
+        if public_key.is_none() && !self.gateway {
+            bail!(
+                "Discord needs TENANTOPS_DISCORD_PUBLIC_KEY (HTTP interactions endpoint) or \
+                 TENANTOPS_DISCORD_GATEWAY=true (gateway)"
+            );
+        }
+        if !(self.api_url.starts_with("https://") || self.api_url.starts_with("http://")) {
+            bail!("TENANTOPS_DISCORD_API_URL must be an http(s) URL");
+        }
+        Ok(Some(tenantops_discord::DiscordConfig {
+            public_key,
+            application_id,
+            bot_token,
+            api_url: Some(self.api_url.trim_end_matches('/').to_owned()),
+        }))
+    }
+}

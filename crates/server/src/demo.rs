@@ -9,7 +9,7 @@
 
 mod usage;
 
-use crate::config::{DbArgs, McpArgs, SlackArgs, core_config};
+use crate::config::{DbArgs, DiscordArgs, McpArgs, SlackArgs, core_config};
 use crate::exit;
 use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
@@ -47,6 +47,7 @@ pub async fn run(
     tick: Duration,
     mcp: McpArgs,
     slack: SlackArgs,
+    discord: DiscordArgs,
 ) -> u8 {
     let saved = saved_path(&db.db);
     let demo = if db.db.exists() {
@@ -87,7 +88,7 @@ pub async fn run(
         }
     };
     print_how_to(&db.db, listen, &demo);
-    crate::cli::serve(db, listen, tick, mcp, slack).await
+    crate::cli::serve(db, listen, tick, mcp, slack, discord).await
 }
 
 /// `<db>.demo.json`.

@@ -187,6 +187,28 @@ pub struct SlackSurface {
 }
 
 /// `/slack/*` when Slack is not configured: a clear answer instead of a bare 404.
+/// The Discord surface to serve, with its approvals queue; `gateway` also connects to the
+/// gateway.
+pub struct DiscordSurface {
+    pub surface: tenantops_discord::Discord,
+    pub queue: tokio::sync::mpsc::UnboundedReceiver<tenantops_core::notify::Notification>,
+    pub gateway: bool,
+}
+
+/// The chat platforms to serve.
+pub struct ChatSurfaces {
+    pub slack: Option<SlackSurface>,
+    pub discord: Option<DiscordSurface>,
+}
+
+async fn discord_not_configured() -> Response {
+    problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Discord is not configured on this server: set TENANTOPS_DISCORD_PUBLIC_KEY, \
+         TENANTOPS_DISCORD_APPLICATION_ID and TENANTOPS_DISCORD_BOT_TOKEN",
+    )
+}
+
 async fn slack_not_configured() -> Response {
     problem(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -203,8 +225,9 @@ pub async fn run(
     listen: SocketAddr,
     tick: Duration,
     mcp: tenantops_mcp::HttpOptions,
-    slack: Option<SlackSurface>,
+    chat: ChatSurfaces,
 ) -> anyhow::Result<()> {
+    let ChatSurfaces { slack, discord } = chat;
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         anyhow::anyhow!(
             "cannot listen on {listen}: {e}; pick another address with --listen or TENANTOPS_LISTEN"
@@ -247,6 +270,27 @@ pub async fn run(
             .route("/slack/interactions", post(slack_not_configured))
             .route("/slack/events", post(slack_not_configured)),
     };
+    let mut gateway = None;
+    let app = match discord {
+        Some(d) => {
+            if d.gateway {
+                gateway = Some(
+                    tenantops_discord::gateway::Gateway::start(d.surface.clone())
+                        .await
+                        .map_err(|e| {
+                            anyhow::anyhow!("cannot connect to the Discord gateway: {e}")
+                        })?,
+                );
+            }
+            background.push(tenantops_discord::approvals::spawn_worker(
+                d.surface.clone(),
+                d.queue,
+                tick,
+            ));
+            app.merge(tenantops_discord::router(d.surface))
+        }
+        None => app.route("/discord/interactions", post(discord_not_configured)),
+    };
     let on_signal = stop.clone();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -258,6 +302,9 @@ pub async fn run(
     stop.cancel();
     if let Some(socket) = socket {
         socket.shutdown().await;
+    }
+    if let Some(gateway) = gateway {
+        gateway.shutdown().await;
     }
     worker.abort();
     for task in background {

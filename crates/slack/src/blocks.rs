@@ -3,7 +3,7 @@
 //! id (`approve:apr_…`); the server holds the truth.
 
 use slack_morphism::prelude::*;
-use tenantops_chat::render::{Block, ButtonStyle, Message, Visibility};
+use tenantops_chat::render::{Block, ButtonStyle, Message};
 
 /// Slack's limits: header text, section text, fields per section.
 const HEADER_MAX: usize = 150;
@@ -139,15 +139,4 @@ pub fn reject_modal(request_id: &str, summary: &str) -> SlackView {
         .with_callback_id("reject".into())
         .with_private_metadata(request_id.into()),
     )
-}
-
-/// A short private note (acknowledgements, how-tos, refusals).
-pub fn note(title: &str, text: impl Into<String>) -> Message {
-    Message {
-        title: title.to_owned(),
-        body: vec![Block::Text(text.into())],
-        buttons: Vec::new(),
-        visibility: Visibility::OnlyRequester,
-        attachment: None,
-    }
 }

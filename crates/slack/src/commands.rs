@@ -34,7 +34,7 @@ impl Reply {
     }
 
     fn text(title: &str, text: impl Into<String>) -> Self {
-        Self::private(crate::blocks::note(title, text))
+        Self::private(Message::note(title, text))
     }
 }
 

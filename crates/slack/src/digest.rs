@@ -30,7 +30,7 @@ pub async fn post_summary(
     };
     api.post(channel, blocks::content(&summary), None)
         .await
-        .map_err(|e| crate::blocks::note("Could not post", e.to_string()))?;
+        .map_err(|e| Message::note("Could not post", e.to_string()))?;
     let chart_spec = catalogue::find("billing.chart").expect("exists");
     if let Ok(o @ Outcome::Done { .. }) =
         slack.core.call(principal, "billing.chart", json!({})).await
@@ -42,9 +42,9 @@ pub async fn post_summary(
             bytes: file.bytes.clone(),
             title: "Spend by SKU this period".into(),
         };
-        api.upload(channel, upload).await.map_err(|e| {
-            crate::blocks::note("Posted the summary, but not the chart", e.to_string())
-        })?;
+        api.upload(channel, upload)
+            .await
+            .map_err(|e| Message::note("Posted the summary, but not the chart", e.to_string()))?;
     }
     Ok(())
 }

@@ -93,7 +93,7 @@ async fn block_actions(slack: Slack, e: SlackInteractionBlockActionsEvent) -> An
                 return tell(
                     &slack,
                     response_url.as_ref(),
-                    &crate::blocks::note("Not allowed", reason),
+                    &Message::note("Not allowed", reason),
                     false,
                 )
                 .await;
@@ -137,7 +137,7 @@ async fn block_actions(slack: Slack, e: SlackInteractionBlockActionsEvent) -> An
                 tell(
                     &slack,
                     response_url.as_ref(),
-                    &crate::blocks::note("Cancelled", "Nothing was done."),
+                    &Message::note("Cancelled", "Nothing was done."),
                     true,
                 )
                 .await;

@@ -1,0 +1,234 @@
+//! Embeds and buttons from the platform-neutral messages of `tenantops-chat`, within Discord's
+//! limits and readable on a phone: the title as the embed title, text and lists in the
+//! description, fields inline, code in a code block, one row of buttons that carry only an
+//! opaque action id (`approve:apr_…`), and a chart shown as the embed's image.
+
+use serenity::all::{
+    ButtonStyle as DiscordStyle, Colour, CreateActionRow, CreateAttachment, CreateButton,
+    CreateEmbed, CreateInputText, CreateInteractionResponseFollowup,
+    CreateInteractionResponseMessage, CreateMessage, CreateModal, EditInteractionResponse,
+    InputTextStyle,
+};
+use tenantops_chat::render::{Block, ButtonStyle, Message};
+
+/// Discord's limits.
+const TITLE_MAX: usize = 256;
+const DESCRIPTION_MAX: usize = 4_000;
+const FIELDS_MAX: usize = 25;
+const FIELD_NAME_MAX: usize = 256;
+const FIELD_VALUE_MAX: usize = 1_024;
+const BUTTONS_PER_ROW: usize = 5;
+const LABEL_MAX: usize = 80;
+
+/// The embed colour: tenantops blue.
+const COLOUR: Colour = Colour(0x2F6FEB);
+
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// The embed and button rows of a message.
+pub fn parts(m: &Message) -> (CreateEmbed, Vec<CreateActionRow>) {
+    let mut embed = CreateEmbed::new()
+        .title(clip(&m.title, TITLE_MAX))
+        .colour(COLOUR);
+    let mut description: Vec<String> = Vec::new();
+    let mut fields = 0;
+    for block in &m.body {
+        match block {
+            Block::Text(t) if !t.trim().is_empty() => description.push(t.clone()),
+            Block::Text(_) => {}
+            Block::List(items) if !items.is_empty() => {
+                description.push(
+                    items
+                        .iter()
+                        .map(|i| format!("• {i}"))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                );
+            }
+            Block::List(_) => {}
+            Block::Code(code) => {
+                description.push(format!("```\n{}\n```", clip(code, DESCRIPTION_MAX - 16)))
+            }
+            Block::Fields(pairs) => {
+                for (k, v) in pairs {
+                    if fields == FIELDS_MAX {
+                        description.push(format!("**{k}**: {v}"));
+                        continue;
+                    }
+                    let value = if v.trim().is_empty() { "—" } else { v };
+                    embed = embed.field(
+                        clip(k, FIELD_NAME_MAX),
+                        clip(value, FIELD_VALUE_MAX),
+                        v.chars().count() <= 40,
+                    );
+                    fields += 1;
+                }
+            }
+        }
+    }
+    if !description.is_empty() {
+        embed = embed.description(clip(&description.join("\n\n"), DESCRIPTION_MAX));
+    }
+    if let Some(a) = &m.attachment
+        && a.content_type == "image/png"
+    {
+        embed = embed.image(format!("attachment://{}", a.filename));
+    }
+    (embed, rows(m))
+}
+
+fn rows(m: &Message) -> Vec<CreateActionRow> {
+    m.buttons
+        .chunks(BUTTONS_PER_ROW)
+        .take(5)
+        .map(|chunk| {
+            CreateActionRow::Buttons(
+                chunk
+                    .iter()
+                    .map(|b| {
+                        CreateButton::new(b.action.encode())
+                            .label(clip(&b.label, LABEL_MAX))
+                            .style(match b.style {
+                                ButtonStyle::Primary => DiscordStyle::Success,
+                                ButtonStyle::Danger => DiscordStyle::Danger,
+                                ButtonStyle::Default => DiscordStyle::Secondary,
+                            })
+                    })
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+fn attachment(m: &Message) -> Option<CreateAttachment> {
+    m.attachment
+        .as_ref()
+        .map(|a| CreateAttachment::bytes(a.bytes.clone(), a.filename.clone()))
+}
+
+/// A channel message (approval requests, the finance summary, DMs).
+pub fn create_message(m: &Message) -> CreateMessage {
+    let (embed, rows) = parts(m);
+    let mut out = CreateMessage::new().embed(embed).components(rows);
+    if let Some(file) = attachment(m) {
+        out = out.add_file(file);
+    }
+    out
+}
+
+/// An immediate interaction answer. Files cannot travel in an HTTP response body, so a message
+/// with one is answered by deferring and editing (see `interactions`).
+pub fn response(m: &Message, ephemeral: bool) -> CreateInteractionResponseMessage {
+    let (embed, rows) = parts(m);
+    CreateInteractionResponseMessage::new()
+        .embed(embed)
+        .components(rows)
+        .ephemeral(ephemeral)
+}
+
+/// The edit that completes a deferred answer, with its file.
+pub fn edit_response(m: &Message) -> EditInteractionResponse {
+    let (embed, rows) = parts(m);
+    let mut out = EditInteractionResponse::new().embed(embed).components(rows);
+    if let Some(file) = attachment(m) {
+        out = out.new_attachment(file);
+    }
+    out
+}
+
+/// A follow-up only the asker sees.
+pub fn followup(m: &Message) -> CreateInteractionResponseFollowup {
+    let (embed, rows) = parts(m);
+    let mut out = CreateInteractionResponseFollowup::new()
+        .embed(embed)
+        .components(rows)
+        .ephemeral(true);
+    if let Some(file) = attachment(m) {
+        out = out.add_file(file);
+    }
+    out
+}
+
+/// The comment field's id in the reject modal.
+pub const COMMENT_FIELD: &str = "comment";
+
+/// The modal asking for a rejection comment; its id is the reject button's action id.
+pub fn reject_modal(custom_id: &str, summary: &str) -> CreateModal {
+    CreateModal::new(custom_id, clip(&format!("Reject: {summary}"), 45)).components(vec![
+        CreateActionRow::InputText(
+            CreateInputText::new(
+                InputTextStyle::Paragraph,
+                "Why? (the requester sees this)",
+                COMMENT_FIELD,
+            )
+            .required(true)
+            .min_length(1)
+            .max_length(1_000),
+        ),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tenantops_chat::render::{Button, ButtonAction, Visibility};
+
+    fn json<T: serde::Serialize>(t: &T) -> serde_json::Value {
+        serde_json::to_value(t).unwrap()
+    }
+
+    #[test]
+    fn message_fits_discord_limits() {
+        let mut m = Message::note("t".repeat(400).as_str(), "x".repeat(9_000));
+        m.body.push(Block::Fields(
+            (0..40).map(|i| (format!("k{i}"), "v".into())).collect(),
+        ));
+        m.buttons = (0..7)
+            .map(|i| Button {
+                label: "L".repeat(100),
+                action: ButtonAction::Approve {
+                    request_id: format!("apr_{i}"),
+                },
+                style: ButtonStyle::Primary,
+            })
+            .collect();
+        m.visibility = Visibility::Channel;
+        let (embed, rows) = parts(&m);
+        let e = json(&embed);
+        assert_eq!(e["title"].as_str().unwrap().chars().count(), TITLE_MAX);
+        assert!(e["description"].as_str().unwrap().chars().count() <= DESCRIPTION_MAX);
+        assert_eq!(e["fields"].as_array().unwrap().len(), FIELDS_MAX);
+        assert_eq!(rows.len(), 2);
+        let r = json(&rows[0]);
+        assert_eq!(r["components"].as_array().unwrap().len(), 5);
+        assert_eq!(r["components"][0]["custom_id"], "approve:apr_0");
+        assert_eq!(r["components"][0]["style"], 3);
+        assert!(
+            r["components"][0]["label"]
+                .as_str()
+                .unwrap()
+                .chars()
+                .count()
+                <= LABEL_MAX
+        );
+    }
+
+    #[test]
+    fn reject_modal_carries_the_button_id() {
+        let m = json(&reject_modal("reject:apr_1", "Export all data"));
+        assert_eq!(m["custom_id"], "reject:apr_1");
+        assert!(m["title"].as_str().unwrap().chars().count() <= 45);
+        assert_eq!(
+            m["components"][0]["components"][0]["custom_id"],
+            COMMENT_FIELD
+        );
+    }
+}

@@ -1,0 +1,382 @@
+//! One interaction in, one response out, within Discord's 3 seconds: commands, autocomplete,
+//! button clicks and the reject modal. Work that takes longer is answered with a deferral and
+//! finished by editing the original response. Buttons carry only an opaque action id; who may
+//! do what is decided by the core for the linked persona of the person who clicked, never by
+//! Discord's command permissions or by who could see the button.
+
+use crate::Discord;
+use crate::embeds;
+use crate::options::{self, Asked};
+use serde_json::{Value, json};
+use serenity::all::{
+    ActionRowComponent, CommandInteraction, ComponentInteraction, CreateAutocompleteResponse,
+    CreateInteractionResponse, CreateInteractionResponseMessage, GuildId, Interaction,
+    ModalInteraction, User,
+};
+use std::future::Future;
+use std::time::Duration;
+use tenantops_chat::render::{self, ButtonAction, Message};
+use tenantops_core::chat::Platform;
+use tenantops_core::{Error, Outcome, Principal, catalogue};
+use tokio::sync::oneshot;
+
+/// How long work may take before the answer is deferred (Discord allows 3 s in all).
+pub const ANSWER_WITHIN: Duration = Duration::from_millis(2_300);
+
+/// Handles one verified interaction (HTTP endpoint or gateway); returns the response to send.
+pub async fn handle(discord: Discord, interaction: Interaction) -> CreateInteractionResponse {
+    let id = match &interaction {
+        Interaction::Ping(_) => return CreateInteractionResponse::Pong,
+        Interaction::Command(c) | Interaction::Autocomplete(c) => c.id,
+        Interaction::Component(c) => c.id,
+        Interaction::Modal(m) => m.id,
+        _ => {
+            return private(&Message::note(
+                "Not supported",
+                "tenantops does not handle this.",
+            ));
+        }
+    };
+    // Each interaction has its own id: a replay of a signed request (or a gateway event seen
+    // again after a resume) is answered without acting again. Double clicks are separate
+    // interactions; the core makes the second decision a no-op.
+    match discord
+        .core
+        .first_delivery(Platform::Discord, &format!("interaction:{id}"))
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            return private(&Message::note(
+                "Already handled",
+                "This interaction was already handled; nothing was done again.",
+            ));
+        }
+        Err(e) => return private(&internal(&e)),
+    }
+    match interaction {
+        Interaction::Command(c) => command(discord, c).await,
+        Interaction::Autocomplete(c) => autocomplete(discord, c).await,
+        Interaction::Component(c) => component(discord, c).await,
+        Interaction::Modal(m) => modal(discord, m).await,
+        _ => CreateInteractionResponse::Pong,
+    }
+}
+
+/// An ephemeral answer: only the person who asked sees it.
+fn private(m: &Message) -> CreateInteractionResponse {
+    CreateInteractionResponse::Message(embeds::response(m, true))
+}
+
+fn internal(e: &Error) -> Message {
+    tracing::error!(error = %e, "Discord interaction failed");
+    render::error(e)
+}
+
+/// How a slow answer is delivered.
+#[derive(Clone, Copy)]
+enum Answer {
+    /// A new ephemeral message.
+    Private,
+    /// Replaces the message the clicked button is on.
+    Update,
+}
+
+/// Runs `work`; answers with its message when it is done within [`ANSWER_WITHIN`] (and carries
+/// no file), else defers and edits the original response when it is.
+async fn within_deadline(
+    discord: &Discord,
+    token: String,
+    answer: Answer,
+    work: impl Future<Output = Message> + Send + 'static,
+) -> CreateInteractionResponse {
+    let (tx, rx) = oneshot::channel::<Message>();
+    let api = discord.api.clone();
+    let token_for_file = token.clone();
+    tokio::spawn(async move {
+        let message = work.await;
+        if let Err(message) = tx.send(message)
+            && let Err(e) = api.edit_original(&token, &message).await
+        {
+            tracing::warn!(error = %e, "could not finish a deferred Discord answer");
+        }
+    });
+    let deferred = match answer {
+        Answer::Private => CreateInteractionResponse::Defer(
+            CreateInteractionResponseMessage::new().ephemeral(true),
+        ),
+        Answer::Update => CreateInteractionResponse::Acknowledge,
+    };
+    match tokio::time::timeout(ANSWER_WITHIN, rx).await {
+        Ok(Ok(message)) if message.attachment.is_none() => match answer {
+            Answer::Private => private(&message),
+            Answer::Update => {
+                CreateInteractionResponse::UpdateMessage(embeds::response(&message, true))
+            }
+        },
+        Ok(Ok(message)) => {
+            // A file cannot travel in the response itself: defer, then edit with the file.
+            let api = discord.api.clone();
+            tokio::spawn(async move {
+                if let Err(e) = api.edit_original(&token_for_file, &message).await {
+                    tracing::warn!(error = %e, "could not send a file to Discord");
+                }
+            });
+            deferred
+        }
+        _ => deferred,
+    }
+}
+
+/// The linked persona of `user` in `guild`, or what to tell them.
+async fn caller(
+    discord: &Discord,
+    guild: Option<GuildId>,
+    user: &User,
+) -> Result<Principal, Message> {
+    let Some(guild) = guild else {
+        return Err(Message::note(
+            "Use tenantops in your server",
+            "Direct messages have no tenant: run the command in the Discord server your tenant is connected to.",
+        ));
+    };
+    let guild = guild.to_string();
+    match discord.core.chat_workspace(Platform::Discord, &guild).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(how_to_bind(&guild)),
+        Err(e) => return Err(internal(&e)),
+    }
+    discord
+        .core
+        .authenticate_chat(Platform::Discord, &guild, &user.id.to_string())
+        .await
+        .map_err(|e| match e {
+            Error::Unauthenticated(reason) => Message::note("Not linked", reason),
+            other => internal(&other),
+        })
+}
+
+/// What an unbound server is told.
+fn how_to_bind(guild: &str) -> Message {
+    Message::note(
+        "This server isn't connected to tenantops yet",
+        format!(
+            "A tenant admin connects it once:\n`tenantops call tenant.chat_bind --input \
+             '{{\"platform\":\"discord\",\"workspace_id\":\"{guild}\",\"approval_channel\":\"CHANNEL_ID\"}}'`\n\
+             Then each person links their account with `/tenant link code:CODE`."
+        ),
+    )
+}
+
+/// Runs one operation as `principal` and renders its outcome.
+async fn run(discord: &Discord, principal: &Principal, op: &str, input: Value) -> Message {
+    let Some(spec) = catalogue::find(op) else {
+        return Message::note("Unknown operation", op.to_owned());
+    };
+    match discord.core.call(principal, op, input).await {
+        Ok(outcome) => render::outcome(spec, &outcome),
+        Err(e) => render::error(&e),
+    }
+}
+
+async fn command(discord: Discord, c: CommandInteraction) -> CreateInteractionResponse {
+    let asked = options::parse(&c.data);
+    if let Ok(Asked::Link(code)) = &asked {
+        return link(&discord, &c, code).await;
+    }
+    let principal = match caller(&discord, c.guild_id, &c.user).await {
+        Ok(p) => p,
+        Err(m) => return private(&m),
+    };
+    match asked {
+        Err(e) => private(&render::args_error(&e)),
+        Ok(Asked::Link(code)) => link(&discord, &c, &code).await,
+        Ok(Asked::Help { group, sub }) => private(&match sub
+            .as_deref()
+            .and_then(|s| tenantops_chat::groups::resolve(&group, s))
+        {
+            Some(op) => tenantops_chat::help::operation(op),
+            None => tenantops_chat::help::group(&group),
+        }),
+        Ok(Asked::PostBilling(channel)) => {
+            let channel = channel.unwrap_or_else(|| c.channel_id.to_string());
+            let d = discord.clone();
+            within_deadline(&discord, c.token.clone(), Answer::Private, async move {
+                match crate::finance::post_summary(&d, &principal, &channel).await {
+                    Ok(()) => {
+                        Message::note("Posted", format!("The billing summary is in <#{channel}>."))
+                    }
+                    Err(m) => m,
+                }
+            })
+            .await
+        }
+        Ok(Asked::Call(op, input)) if op.name == "members.revoke" => {
+            private(&revoke_preview(&discord, &principal, input).await)
+        }
+        Ok(Asked::Call(op, input)) => {
+            let d = discord.clone();
+            within_deadline(&discord, c.token.clone(), Answer::Private, async move {
+                run(&d, &principal, op.name, input).await
+            })
+            .await
+        }
+    }
+}
+
+/// `/tenant link code:…`: links the caller's Discord account to the persona the code was made
+/// for (by immutable user id).
+async fn link(discord: &Discord, c: &CommandInteraction, code: &str) -> CreateInteractionResponse {
+    let Some(guild) = c.guild_id else {
+        return private(&Message::note(
+            "Link in your server",
+            "Run `/tenant link` in the Discord server your tenant is connected to.",
+        ));
+    };
+    private(&match discord
+        .core
+        .link_chat(
+            Platform::Discord,
+            &guild.to_string(),
+            &c.user.id.to_string(),
+            code,
+        )
+        .await
+    {
+        Ok(handle) => Message::note(
+            "Linked",
+            format!("This Discord account now acts as **{handle}**. Try `/tenant whoami`."),
+        ),
+        Err(e) => render::error(&e),
+    })
+}
+
+/// `/members revoke persona:X`: what will be cut off, with one confirm button.
+async fn revoke_preview(discord: &Discord, principal: &Principal, input: Value) -> Message {
+    let persona = input["persona"].as_str().unwrap_or_default().to_owned();
+    let view = match discord
+        .core
+        .call(
+            principal,
+            "members.get_persona",
+            json!({ "persona": persona }),
+        )
+        .await
+    {
+        Ok(Outcome::Done { output }) => output,
+        Ok(other) => {
+            return render::outcome(
+                catalogue::find("members.get_persona").expect("exists"),
+                &other,
+            );
+        }
+        Err(e) => return render::error(&e),
+    };
+    let keys = match discord
+        .core
+        .call(principal, "keys.list", json!({ "persona": view["id"] }))
+        .await
+    {
+        Ok(Outcome::Done { output }) => output,
+        _ => json!({ "keys": [] }),
+    };
+    render::revoke_preview(&view, &keys)
+}
+
+async fn autocomplete(discord: Discord, c: CommandInteraction) -> CreateInteractionResponse {
+    let empty = CreateInteractionResponse::Autocomplete(CreateAutocompleteResponse::new());
+    let Some((option, typed)) = crate::autocomplete::focused(&c.data) else {
+        return empty;
+    };
+    let Ok(principal) = caller(&discord, c.guild_id, &c.user).await else {
+        return empty;
+    };
+    let choices = crate::autocomplete::choices(&discord.core, &principal, &option, &typed).await;
+    CreateInteractionResponse::Autocomplete(CreateAutocompleteResponse::new().set_choices(choices))
+}
+
+async fn component(discord: Discord, c: ComponentInteraction) -> CreateInteractionResponse {
+    let Some(action) = ButtonAction::decode(&c.data.custom_id) else {
+        return private(&Message::note(
+            "Unknown button",
+            "This button is no longer in use.",
+        ));
+    };
+    let principal = match caller(&discord, c.guild_id, &c.user).await {
+        Ok(p) => p,
+        Err(m) => return private(&Message::note("Not allowed", m.plain_text())),
+    };
+    let d = discord.clone();
+    match action {
+        ButtonAction::Approve { request_id } => {
+            within_deadline(&discord, c.token.clone(), Answer::Private, async move {
+                let input = json!({ "request_id": request_id, "decision": "approve" });
+                run(&d, &principal, "approvals.decide", input).await
+            })
+            .await
+        }
+        ButtonAction::Reject { request_id } => {
+            let summary = discord
+                .core
+                .request_view(principal.tenant(), &request_id)
+                .await
+                .map(|v| v.summary)
+                .unwrap_or_else(|_| request_id.clone());
+            CreateInteractionResponse::Modal(embeds::reject_modal(&c.data.custom_id, &summary))
+        }
+        ButtonAction::ConfirmRevoke { persona } => {
+            within_deadline(&discord, c.token.clone(), Answer::Update, async move {
+                run(
+                    &d,
+                    &principal,
+                    "members.revoke",
+                    json!({ "persona": persona }),
+                )
+                .await
+            })
+            .await
+        }
+        ButtonAction::Cancel => CreateInteractionResponse::UpdateMessage(embeds::response(
+            &Message::note("Cancelled", "Nothing was done."),
+            true,
+        )),
+    }
+}
+
+/// The reject modal's submission: the comment is the rejection's reason.
+async fn modal(discord: Discord, m: ModalInteraction) -> CreateInteractionResponse {
+    let Some(ButtonAction::Reject { request_id }) = ButtonAction::decode(&m.data.custom_id) else {
+        return private(&Message::note(
+            "Unknown form",
+            "This form is no longer in use.",
+        ));
+    };
+    let comment = m
+        .data
+        .components
+        .iter()
+        .flat_map(|row| row.components.iter())
+        .find_map(|c| match c {
+            ActionRowComponent::InputText(t) if t.custom_id == embeds::COMMENT_FIELD => {
+                t.value.clone()
+            }
+            _ => None,
+        })
+        .unwrap_or_default();
+    if comment.trim().is_empty() {
+        return private(&Message::note(
+            "Say why",
+            "A rejection needs a comment, so the requester knows what to change.",
+        ));
+    }
+    let principal = match caller(&discord, m.guild_id, &m.user).await {
+        Ok(p) => p,
+        Err(msg) => return private(&msg),
+    };
+    let d = discord.clone();
+    within_deadline(&discord, m.token.clone(), Answer::Private, async move {
+        let input = json!({ "request_id": request_id, "decision": "reject", "comment": comment });
+        run(&d, &principal, "approvals.decide", input).await
+    })
+    .await
+}
