@@ -5,6 +5,7 @@ mod approvals;
 mod audit;
 mod cli;
 mod demo;
+mod discord;
 mod fake_discord;
 mod fake_slack;
 mod mcp;

@@ -16,6 +16,8 @@
 //! - [`approvals`] — keeps approval messages on every bound workspace of a platform in step with
 //!   their requests (post, edit in place, reply with what happened, tell the requester); each
 //!   adapter supplies the four platform calls ([`approvals::ApprovalChannel`]).
+//! - [`digest`](mod@digest) — the scheduled billing digest per bound workspace, for any platform
+//!   that can post the summary ([`digest::DigestChannel`]).
 //! - [`render`] — [`Message`] (text, fields, lists, code, buttons, attachment, visibility) for
 //!   outcomes, errors, approval requests and revoke previews; button action ids.
 //!
@@ -29,6 +31,7 @@
 
 pub mod approvals;
 pub mod args;
+pub mod digest;
 pub mod groups;
 pub mod help;
 pub mod render;

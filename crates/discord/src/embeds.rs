@@ -33,6 +33,37 @@ fn clip(s: &str, max: usize) -> String {
     }
 }
 
+/// Slack-style `*bold*` (what the neutral messages use) as Discord's `**bold**`; a lone `*`
+/// (`billing:*`) is left as it is.
+pub fn markdown(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let boundary = |c: Option<&char>| c.is_none_or(|c| !c.is_alphanumeric() && *c != '*');
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '*'
+            && boundary(i.checked_sub(1).and_then(|p| chars.get(p)))
+            && chars
+                .get(i + 1)
+                .is_some_and(|n| !n.is_whitespace() && *n != '*')
+            && let Some(len) = chars[i + 1..].iter().position(|c| *c == '*' || *c == '\n')
+            && chars[i + 1 + len] == '*'
+            && !chars[i + len].is_whitespace()
+            && boundary(chars.get(i + len + 2))
+        {
+            out.push_str("**");
+            out.extend(&chars[i + 1..i + 1 + len]);
+            out.push_str("**");
+            i += len + 2;
+            continue;
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
 /// The embed and button rows of a message.
 pub fn parts(m: &Message) -> (CreateEmbed, Vec<CreateActionRow>) {
     let mut embed = CreateEmbed::new()
@@ -42,13 +73,13 @@ pub fn parts(m: &Message) -> (CreateEmbed, Vec<CreateActionRow>) {
     let mut fields = 0;
     for block in &m.body {
         match block {
-            Block::Text(t) if !t.trim().is_empty() => description.push(t.clone()),
+            Block::Text(t) if !t.trim().is_empty() => description.push(markdown(t)),
             Block::Text(_) => {}
             Block::List(items) if !items.is_empty() => {
                 description.push(
                     items
                         .iter()
-                        .map(|i| format!("• {i}"))
+                        .map(|i| format!("• {}", markdown(i)))
                         .collect::<Vec<_>>()
                         .join("\n"),
                 );
@@ -66,7 +97,7 @@ pub fn parts(m: &Message) -> (CreateEmbed, Vec<CreateActionRow>) {
                     let value = if v.trim().is_empty() { "—" } else { v };
                     embed = embed.field(
                         clip(k, FIELD_NAME_MAX),
-                        clip(value, FIELD_VALUE_MAX),
+                        clip(&markdown(value), FIELD_VALUE_MAX),
                         v.chars().count() <= 40,
                     );
                     fields += 1;
@@ -219,6 +250,18 @@ mod tests {
                 .count()
                 <= LABEL_MAX
         );
+    }
+
+    #[test]
+    fn slack_bold_becomes_discord_bold() {
+        assert_eq!(markdown("*USD 0.00* spent"), "**USD 0.00** spent");
+        assert_eq!(
+            markdown("scopes billing:* and *x*."),
+            "scopes billing:* and **x**."
+        );
+        assert_eq!(markdown("a * b * c"), "a * b * c");
+        assert_eq!(markdown("**already**"), "**already**");
+        assert_eq!(markdown("*open\nclose*"), "*open\nclose*");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The finance view in Discord: the billing summary with its spend chart as the embed's image,
-//! posted to a channel for everyone (`/billing post channel:#finance`).
+//! posted to a channel for everyone (`/billing post channel:#finance`) and on each server's
+//! schedule (`tenant.chat_bind` with `digest_channel` and `digest_every`; the scheduler is
+//! `tenantops_chat::digest`, shared with Slack).
 
 use crate::Discord;
 use serde_json::json;
@@ -37,4 +39,23 @@ pub async fn post_summary(
         .await
         .map(|_| ())
         .map_err(|e| Message::note("Could not post", e.to_string()))
+}
+
+impl tenantops_chat::digest::DigestChannel for Discord {
+    async fn post_summary(
+        &self,
+        _guild: &str,
+        principal: &Principal,
+        channel: &str,
+    ) -> Result<(), Message> {
+        post_summary(self, principal, channel).await
+    }
+}
+
+/// Posts each server's digest when it is due, checking every `every`.
+pub fn spawn_scheduler(
+    discord: Discord,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tenantops_chat::digest::spawn_scheduler(discord, every)
 }

@@ -24,7 +24,11 @@ impl EventHandler for Handler {
                 Interaction::Modal(m) => (m.id, m.token.clone()),
                 _ => return,
             };
-            let response = interactions::handle(discord.clone(), interaction).await;
+            // Seen before (a resumed session replays events): already answered once.
+            let Some(response) = interactions::handle_once(discord.clone(), interaction).await
+            else {
+                return;
+            };
             if let Err(e) = discord.api.respond(id, &token, response).await {
                 tracing::warn!(error = %e, "could not answer a Discord interaction");
             }

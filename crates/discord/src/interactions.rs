@@ -23,18 +23,33 @@ use tokio::sync::oneshot;
 /// How long work may take before the answer is deferred (Discord allows 3 s in all).
 pub const ANSWER_WITHIN: Duration = Duration::from_millis(2_300);
 
-/// Handles one verified interaction (HTTP endpoint or gateway); returns the response to send.
+/// Handles one verified interaction from the HTTP endpoint; a replay is told it was already
+/// handled.
 pub async fn handle(discord: Discord, interaction: Interaction) -> CreateInteractionResponse {
+    handle_once(discord, interaction).await.unwrap_or_else(|| {
+        private(&Message::note(
+            "Already handled",
+            "This interaction was already handled; nothing was done again.",
+        ))
+    })
+}
+
+/// Handles one verified interaction (HTTP endpoint or gateway); returns the response to send,
+/// or `None` when this interaction was handled before.
+pub async fn handle_once(
+    discord: Discord,
+    interaction: Interaction,
+) -> Option<CreateInteractionResponse> {
     let id = match &interaction {
-        Interaction::Ping(_) => return CreateInteractionResponse::Pong,
+        Interaction::Ping(_) => return Some(CreateInteractionResponse::Pong),
         Interaction::Command(c) | Interaction::Autocomplete(c) => c.id,
         Interaction::Component(c) => c.id,
         Interaction::Modal(m) => m.id,
         _ => {
-            return private(&Message::note(
+            return Some(private(&Message::note(
                 "Not supported",
                 "tenantops does not handle this.",
-            ));
+            )));
         }
     };
     // Each interaction has its own id: a replay of a signed request (or a gateway event seen
@@ -46,21 +61,16 @@ pub async fn handle(discord: Discord, interaction: Interaction) -> CreateInterac
         .await
     {
         Ok(true) => {}
-        Ok(false) => {
-            return private(&Message::note(
-                "Already handled",
-                "This interaction was already handled; nothing was done again.",
-            ));
-        }
-        Err(e) => return private(&internal(&e)),
+        Ok(false) => return None,
+        Err(e) => return Some(private(&internal(&e))),
     }
-    match interaction {
+    Some(match interaction {
         Interaction::Command(c) => command(discord, c).await,
         Interaction::Autocomplete(c) => autocomplete(discord, c).await,
         Interaction::Component(c) => component(discord, c).await,
         Interaction::Modal(m) => modal(discord, m).await,
         _ => CreateInteractionResponse::Pong,
-    }
+    })
 }
 
 /// An ephemeral answer: only the person who asked sees it.

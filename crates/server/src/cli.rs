@@ -429,6 +429,7 @@ pub(crate) async fn serve(
                 surface,
                 queue: rx,
                 gateway: discord.gateway,
+                digest_check: discord.digest_check,
             }),
             Err(e) => {
                 eprintln!("error: Discord: {e}");

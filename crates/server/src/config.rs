@@ -277,16 +277,22 @@ impl SlackArgs {
 #[derive(Args, Debug, Clone)]
 pub struct DiscordArgs {
     /// The application's public key, hex (verifies every interaction Discord sends).
-    #[arg(long = "discord-public-key", env = "TENANTOPS_DISCORD_PUBLIC_KEY")]
+    #[arg(
+        id = "discord_public_key",
+        long = "discord-public-key",
+        env = "TENANTOPS_DISCORD_PUBLIC_KEY"
+    )]
     pub public_key: Option<String>,
     /// The application id.
     #[arg(
+        id = "discord_application_id",
         long = "discord-application-id",
         env = "TENANTOPS_DISCORD_APPLICATION_ID"
     )]
     pub application_id: Option<String>,
     /// The bot token used to post, edit and answer.
     #[arg(
+        id = "discord_bot_token",
         long = "discord-bot-token",
         env = "TENANTOPS_DISCORD_BOT_TOKEN",
         hide_env_values = true
@@ -294,6 +300,7 @@ pub struct DiscordArgs {
     pub bot_token: Option<String>,
     /// The Discord REST base URL (tests point it at a fake).
     #[arg(
+        id = "discord_api_url",
         long = "discord-api-url",
         env = "TENANTOPS_DISCORD_API_URL",
         default_value = "https://discord.com"
@@ -301,8 +308,21 @@ pub struct DiscordArgs {
     pub api_url: String,
     /// Receive interactions over the gateway (no public URL needed) instead of, or as well as,
     /// the HTTP endpoint.
-    #[arg(long = "discord-gateway", env = "TENANTOPS_DISCORD_GATEWAY")]
+    #[arg(
+        id = "discord_gateway",
+        long = "discord-gateway",
+        env = "TENANTOPS_DISCORD_GATEWAY"
+    )]
     pub gateway: bool,
+    /// How often scheduled billing digests are checked for being due.
+    #[arg(
+        id = "discord_digest_check",
+        long = "discord-digest-check",
+        env = "TENANTOPS_DISCORD_DIGEST_CHECK",
+        default_value = "1m",
+        value_parser = humantime::parse_duration
+    )]
+    pub digest_check: std::time::Duration,
 }
 
 impl DiscordArgs {

@@ -193,6 +193,7 @@ pub struct DiscordSurface {
     pub surface: tenantops_discord::Discord,
     pub queue: tokio::sync::mpsc::UnboundedReceiver<tenantops_core::notify::Notification>,
     pub gateway: bool,
+    pub digest_check: Duration,
 }
 
 /// The chat platforms to serve.
@@ -286,6 +287,10 @@ pub async fn run(
                 d.surface.clone(),
                 d.queue,
                 tick,
+            ));
+            background.push(tenantops_discord::finance::spawn_scheduler(
+                d.surface.clone(),
+                d.digest_check,
             ));
             app.merge(tenantops_discord::router(d.surface))
         }

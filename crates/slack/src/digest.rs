@@ -7,7 +7,6 @@ use crate::{Slack, blocks};
 use serde_json::json;
 use std::time::Duration;
 use tenantops_chat::render::{self, Message};
-use tenantops_core::chat::Platform;
 use tenantops_core::{Outcome, Principal, catalogue};
 
 /// Posts the summary and the chart to `channel` of `workspace_id` as `principal`.
@@ -49,49 +48,19 @@ pub async fn post_summary(
     Ok(())
 }
 
-/// Posts each workspace's digest when it is due, checking every `every`.
+impl tenantops_chat::digest::DigestChannel for Slack {
+    async fn post_summary(
+        &self,
+        workspace: &str,
+        principal: &Principal,
+        channel: &str,
+    ) -> Result<(), Message> {
+        post_summary(self, workspace, principal, channel).await
+    }
+}
+
+/// Posts each workspace's digest when it is due, checking every `every` (see
+/// [`tenantops_chat::digest::spawn_scheduler`]).
 pub fn spawn_scheduler(slack: Slack, every: Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let due = match slack.core.chat_digest_workspaces(Platform::Slack).await {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::warn!(error = %e, "digest scheduler: cannot list workspaces");
-                    continue;
-                }
-            };
-            let now = chrono::Utc::now().timestamp_millis();
-            for (ws, last) in due {
-                let (Some(channel), Some(period)) = (&ws.digest_channel, ws.digest_every_ms) else {
-                    continue;
-                };
-                if last.is_some_and(|l| now - l < period) {
-                    continue;
-                }
-                let principal = match slack
-                    .core
-                    .digest_principal(Platform::Slack, &ws.workspace_id)
-                    .await
-                {
-                    Ok(p) => p,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "digest scheduler: no principal");
-                        continue;
-                    }
-                };
-                match post_summary(&slack, &ws.workspace_id, &principal, channel).await {
-                    Ok(()) => {
-                        let _ = slack
-                            .core
-                            .chat_digest_posted(Platform::Slack, &ws.workspace_id, now)
-                            .await;
-                    }
-                    Err(m) => tracing::warn!(title = %m.title, "digest not posted"),
-                }
-            }
-        }
-    })
+    tenantops_chat::digest::spawn_scheduler(slack, every)
 }
