@@ -757,3 +757,65 @@ fn the_scheduled_billing_digest_is_posted_to_discord_once_per_period() {
         "once per period, not once per check"
     );
 }
+
+#[test]
+fn slow_work_is_deferred_within_three_seconds_and_the_answer_edited_in() {
+    // A zero answer window makes every piece of work "slow": the deferral path, every time.
+    let w = world_with(false, &[("TENANTOPS_DISCORD_ANSWER_WITHIN", "0ms")]);
+    w.create_human("alice", "tenant-admin");
+    w.link(ALICE, "alice");
+    let id = next_id();
+    let (status, answer) = w.send(&fake::command(
+        &id,
+        ALICE,
+        "tenant",
+        json!([{"type": 1, "name": "whoami", "options": []}]),
+    ));
+    assert_eq!(status, 200);
+    assert_eq!(answer["type"], 5, "deferred: {answer}");
+    assert!(
+        is_ephemeral(&answer),
+        "the answer to come stays private: {answer}"
+    );
+    let original = format!("/webhooks/{APPLICATION_ID}/tok-{id}/messages/@original");
+    let calls = w.fake.wait_for("the deferred answer edited in", |c| {
+        c.iter().any(|x| x.method == "PATCH" && x.path == original)
+    });
+    let edit = calls.iter().find(|x| x.path == original).unwrap();
+    assert!(text(&edit.body).contains("alice"), "{:?}", edit.body);
+
+    // A confirm button's slow answer acknowledges the click, then replaces the preview.
+    let bot =
+        w.sb.service_key(&w.admin, "ci-bot", &["developer"], &["keys:read"]);
+    let preview = w.command(
+        ALICE,
+        "members",
+        "revoke",
+        json!([{"type": 3, "name": "persona", "value": "ci-bot"}]),
+    );
+    let t = text(&preview);
+    let action: String = t[t.find("revoke:ps_").expect("the preview is immediate")..]
+        .chars()
+        .take_while(|c| *c != '"')
+        .collect();
+    let click = next_id();
+    let (_, ack) = w.send(&fake::component(
+        &click,
+        ALICE,
+        &action,
+        CHANNEL,
+        "1300000000000000050",
+    ));
+    assert_eq!(ack["type"], 6, "deferred update: {ack}");
+    let original = format!("/webhooks/{APPLICATION_ID}/tok-{click}/messages/@original");
+    let calls = w.fake.wait_for("the revoke outcome edited in", |c| {
+        c.iter().any(|x| x.method == "PATCH" && x.path == original)
+    });
+    let edit = calls.iter().find(|x| x.path == original).unwrap();
+    assert!(
+        text(&edit.body).to_lowercase().contains("revoked"),
+        "{:?}",
+        edit.body
+    );
+    assert_eq!(w.sb.call(&bot, "whoami", json!({})).code, 3);
+}

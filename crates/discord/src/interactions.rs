@@ -92,8 +92,9 @@ enum Answer {
     Update,
 }
 
-/// Runs `work`; answers with its message when it is done within [`ANSWER_WITHIN`] (and carries
-/// no file), else defers and edits the original response when it is.
+/// Runs `work`; answers with its message when it is done within the surface's answer window
+/// ([`ANSWER_WITHIN`] by default) and carries no file, else defers and edits the original
+/// response when it is.
 async fn within_deadline(
     discord: &Discord,
     token: String,
@@ -117,7 +118,7 @@ async fn within_deadline(
         ),
         Answer::Update => CreateInteractionResponse::Acknowledge,
     };
-    match tokio::time::timeout(ANSWER_WITHIN, rx).await {
+    match tokio::time::timeout(discord.answer_within, rx).await {
         Ok(Ok(message)) if message.attachment.is_none() => match answer {
             Answer::Private => private(&message),
             Answer::Update => {

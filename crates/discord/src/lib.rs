@@ -84,6 +84,7 @@ pub struct Discord {
     /// REST.
     pub api: api::DiscordApi,
     verifier: Option<Arc<verify::Verifier>>,
+    answer_within: std::time::Duration,
 }
 
 impl Discord {
@@ -105,7 +106,15 @@ impl Discord {
             core,
             api: api::DiscordApi::new(config),
             verifier,
+            answer_within: interactions::ANSWER_WITHIN,
         })
+    }
+
+    /// How long work may run before its answer is deferred and edited in later (default
+    /// [`interactions::ANSWER_WITHIN`]; at most 2.8 s, as Discord allows 3 s in all).
+    pub fn with_answer_within(mut self, within: std::time::Duration) -> Self {
+        self.answer_within = within.min(std::time::Duration::from_millis(2_800));
+        self
     }
 }
 

@@ -426,7 +426,7 @@ pub(crate) async fn serve(
     let discord_surface = match (discord_config, discord_queue) {
         (Some(cfg), Some(rx)) => match tenantops_discord::Discord::new(core.clone(), &cfg) {
             Ok(surface) => Some(crate::serve::DiscordSurface {
-                surface,
+                surface: surface.with_answer_within(discord.answer_within),
                 queue: rx,
                 gateway: discord.gateway,
                 digest_check: discord.digest_check,

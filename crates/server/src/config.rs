@@ -323,6 +323,16 @@ pub struct DiscordArgs {
         value_parser = humantime::parse_duration
     )]
     pub digest_check: std::time::Duration,
+    /// How long an interaction's work may run before its answer is deferred and edited in later
+    /// (at most 2.8 s: Discord allows 3 s in all).
+    #[arg(
+        id = "discord_answer_within",
+        long = "discord-answer-within",
+        env = "TENANTOPS_DISCORD_ANSWER_WITHIN",
+        default_value = "2300ms",
+        value_parser = humantime::parse_duration
+    )]
+    pub answer_within: std::time::Duration,
 }
 
 impl DiscordArgs {
