@@ -279,6 +279,29 @@ fn commands_are_registered_from_the_catalogue_for_a_guild_or_globally() {
             .len(),
         1
     );
+    // deploy/discord/register.sh does the same from the environment.
+    let script = crate::support::root().join("deploy/discord/register.sh");
+    let out = std::process::Command::new("sh")
+        .arg(&script)
+        .env("TENANTOPS_BIN", crate::support::BIN)
+        .env("TENANTOPS_DB", w_db(&sb))
+        .env("DISCORD_GUILD_ID", "1200000000000000042")
+        .envs(env)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        fake.of(
+            "PUT",
+            &format!("/applications/{APPLICATION_ID}/guilds/1200000000000000042/commands")
+        )
+        .len(),
+        1
+    );
     // A wrong token is a clear failure, not a silent success.
     let run = sb.run_env(
         &["discord", "register"],
@@ -651,6 +674,10 @@ fn one_request_shows_on_slack_and_discord_and_a_quorum_of_two_is_met_one_approve
                 .iter()
                 .any(|x| x.path == "/users/@me/channels" && x.body["recipient_id"] == CAROL)
         });
+}
+
+fn w_db(sb: &Sandbox) -> String {
+    sb.db().to_string_lossy().into_owned()
 }
 
 /// A signed Slack slash command on the cross-platform world; returns the answer.

@@ -6,16 +6,13 @@
 //! it must have the `mcp` package — the tests fail, never skip, when it does not.
 
 use crate::approvals::serve;
+use crate::support::root;
 use crate::support::{BIN, Sandbox, api_key_of};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Lines};
 use std::process::{Child, ChildStdout, Command, Stdio};
 
 /// The repository root.
-fn root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 /// `TENANTOPS_TEST_PYTHON`, else the virtualenv `.ci/test-deps` makes, else `python3`.
 fn python() -> String {
     std::env::var("TENANTOPS_TEST_PYTHON").unwrap_or_else(|_| {

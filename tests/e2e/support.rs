@@ -14,6 +14,11 @@ use std::sync::Mutex;
 /// The binary under test, built by cargo before the tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_tenantops");
 
+/// The repository root (for files the tests run as written: deploy snippets, scripts).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
 /// The length of an API key: `tops_` + 32 random + 6 checksum characters.
 pub const KEY_LEN: usize = 43;
 
