@@ -151,13 +151,31 @@ impl World {
             .as_str()
             .unwrap()
             .to_owned();
-        let answer = self.command(
-            user,
-            "tenant",
-            "link",
-            json!([{"type": 3, "name": "code", "value": code}]),
-        );
-        assert!(answer.to_string().contains(handle), "{answer}");
+        let id = next_id();
+        let options = json!([{"type": 1, "name": "link", "options": [
+            {"type": 3, "name": "code", "value": code}]}]);
+        let (status, answer) = self.send(&fake::command(&id, user, "tenant", options));
+        assert_eq!(status, 200, "{answer}");
+        assert!(self.answer(&id, &answer).contains(handle), "{answer}");
+    }
+
+    /// The text of an interaction's answer: the immediate one, or — when it was deferred — the
+    /// original response as edited in once the work was done.
+    fn answer(&self, id: &str, immediate: &Value) -> String {
+        if immediate["type"] != 5 && immediate["type"] != 6 {
+            return immediate.to_string();
+        }
+        let original = format!("/webhooks/{APPLICATION_ID}/tok-{id}/messages/@original");
+        let calls = self.fake.wait_for("the deferred answer", |c| {
+            c.iter().any(|x| x.method == "PATCH" && x.path == original)
+        });
+        calls
+            .iter()
+            .rev()
+            .find(|x| x.path == original)
+            .unwrap()
+            .body
+            .to_string()
     }
 
     /// Presses a button on message `message_id` in `channel`.
@@ -814,14 +832,17 @@ fn slow_work_is_deferred_within_three_seconds_and_the_answer_edited_in() {
     // A confirm button's slow answer acknowledges the click, then replaces the preview.
     let bot =
         w.sb.service_key(&w.admin, "ci-bot", &["developer"], &["keys:read"]);
-    let preview = w.command(
+    let preview_id = next_id();
+    let (_, preview) = w.send(&fake::command(
+        &preview_id,
         ALICE,
         "members",
-        "revoke",
-        json!([{"type": 3, "name": "persona", "value": "ci-bot"}]),
-    );
-    let t = text(&preview);
-    let action: String = t[t.find("revoke:ps_").expect("the preview is immediate")..]
+        json!([{"type": 1, "name": "revoke", "options": [
+            {"type": 3, "name": "persona", "value": "ci-bot"}]}]),
+    ));
+    assert_eq!(preview["type"], 5, "{preview}");
+    let t = w.answer(&preview_id, &preview);
+    let action: String = t[t.find("revoke:ps_").expect("the preview")..]
         .chars()
         .take_while(|c| *c != '"')
         .collect();

@@ -14,6 +14,7 @@ use tenantops_core::Core;
 use tenantops_core::chat::{Platform, PostedMessage, rendered_key};
 use tenantops_core::ids::TenantId;
 use tenantops_core::notify::{Notification, Notifier};
+use tenantops_core::redact;
 use tokio::sync::mpsc;
 
 /// What a platform adapter provides to keep approval messages in step. Errors are messages for
@@ -148,7 +149,9 @@ fn is_final(state: &str) -> bool {
 
 /// Brings one request's messages on `C`'s platform up to date: posts it where it is missing
 /// (while pending), edits it where it shows an older state and says what happened under it,
-/// and tells the requester directly once it is final.
+/// and tells the requester directly once it is final. One workspace failing (a deleted
+/// message, a missing channel) does not hold up the others; the first error is returned, and a
+/// message not brought up to date is retried on the next tick.
 pub async fn sync<C: ApprovalChannel>(
     chat: &C,
     tenant: &TenantId,
@@ -164,7 +167,8 @@ pub async fn sync<C: ApprovalChannel>(
     let key = rendered_key(&view);
     let view_json = serde_json::to_value(&view).map_err(|e| err(&e))?;
     let message = render::approval_request(&view_json);
-    let line = render::approval_status(&view_json);
+    // A rejection comment is typed by a person: never let a pasted secret reach a channel.
+    let line = redact::text(&render::approval_status(&view_json)).into_owned();
     let posted = core
         .chat_messages(tenant, request_id)
         .await
@@ -173,46 +177,59 @@ pub async fn sync<C: ApprovalChannel>(
         .chat_workspaces_of(tenant, C::PLATFORM)
         .await
         .map_err(|e| err(&e))?;
+    let mut first_error: Option<String> = None;
     let mut became_final = false;
     for ws in workspaces {
         let Some(channel) = ws.approval_channel.as_deref() else {
             continue;
         };
-        match posted
-            .iter()
-            .find(|m| m.platform == platform && m.workspace_id == ws.workspace_id)
-        {
-            None if view.state == "pending" => {
-                let id = chat.post(&ws.workspace_id, channel, &message).await?;
-                let m = PostedMessage {
-                    platform: platform.into(),
-                    workspace_id: ws.workspace_id.clone(),
-                    channel: channel.to_owned(),
-                    message_id: id,
-                    rendered: Some(key.clone()),
-                };
-                core.record_chat_message(tenant, request_id, &m)
-                    .await
-                    .map_err(|e| err(&e))?;
-            }
-            None => {}
-            Some(m) if m.rendered.as_deref() == Some(key.as_str()) => {}
-            Some(m) => {
-                chat.edit(&ws.workspace_id, &m.channel, &m.message_id, &message)
-                    .await?;
-                chat.reply(&ws.workspace_id, &m.channel, &m.message_id, &line)
-                    .await?;
-                core.chat_mark_rendered(tenant, request_id, m, &key)
-                    .await
-                    .map_err(|e| err(&e))?;
-                if is_final(&view.state)
-                    && !m
-                        .rendered
-                        .as_deref()
-                        .is_some_and(|r| is_final(r.split(':').next().unwrap_or_default()))
-                {
-                    became_final = true;
+        let done: Result<bool, String> = async {
+            match posted
+                .iter()
+                .find(|m| m.platform == platform && m.workspace_id == ws.workspace_id)
+            {
+                None if view.state == "pending" => {
+                    let id = chat.post(&ws.workspace_id, channel, &message).await?;
+                    let m = PostedMessage {
+                        platform: platform.into(),
+                        workspace_id: ws.workspace_id.clone(),
+                        channel: channel.to_owned(),
+                        message_id: id,
+                        rendered: Some(key.clone()),
+                    };
+                    core.record_chat_message(tenant, request_id, &m)
+                        .await
+                        .map_err(|e| err(&e))?;
+                    Ok(false)
                 }
+                None => Ok(false),
+                Some(m) if m.rendered.as_deref() == Some(key.as_str()) => Ok(false),
+                Some(m) => {
+                    chat.edit(&ws.workspace_id, &m.channel, &m.message_id, &message)
+                        .await?;
+                    core.chat_mark_rendered(tenant, request_id, m, &key)
+                        .await
+                        .map_err(|e| err(&e))?;
+                    // The message shows the truth now; the line under it is a courtesy.
+                    if let Err(e) = chat
+                        .reply(&ws.workspace_id, &m.channel, &m.message_id, &line)
+                        .await
+                    {
+                        tracing::warn!(platform, error = %e, "approval outcome line not posted");
+                    }
+                    Ok(is_final(&view.state)
+                        && !m
+                            .rendered
+                            .as_deref()
+                            .is_some_and(|r| is_final(r.split(':').next().unwrap_or_default())))
+                }
+            }
+        }
+        .await;
+        match done {
+            Ok(f) => became_final |= f,
+            Err(e) => {
+                first_error.get_or_insert(e);
             }
         }
     }
@@ -223,8 +240,10 @@ pub async fn sync<C: ApprovalChannel>(
             .map_err(|e| err(&e))?;
         let text = format!("Your request `{}` ({}): {line}", view.id, view.summary);
         for (_, workspace, user) in links.into_iter().filter(|l| l.0 == platform) {
-            chat.dm(&workspace, &user, &text).await?;
+            if let Err(e) = chat.dm(&workspace, &user, &text).await {
+                tracing::warn!(platform, error = %e, "requester not told by direct message");
+            }
         }
     }
-    Ok(())
+    first_error.map_or(Ok(()), Err)
 }

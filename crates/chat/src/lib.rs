@@ -18,6 +18,8 @@
 //!   adapter supplies the four platform calls ([`approvals::ApprovalChannel`]).
 //! - [`digest`](mod@digest) — the scheduled billing digest per bound workspace, for any platform
 //!   that can post the summary ([`digest::DigestChannel`]).
+//! - [`views`] — what takes several core calls to show: the revoke preview, the finance summary
+//!   with its chart; and `clip` for platform text limits.
 //! - [`render`] — [`Message`] (text, fields, lists, code, buttons, attachment, visibility) for
 //!   outcomes, errors, approval requests and revoke previews; button action ids.
 //!
@@ -36,6 +38,7 @@ pub mod groups;
 pub mod help;
 pub mod render;
 pub mod schema;
+pub mod views;
 
 pub use args::{ArgsError, Parsed, parse};
 pub use groups::{ChatCommand, Group, group_of, groups, resolve};

@@ -631,7 +631,7 @@ impl Core {
                 OR (m.request_id IS NOT NULL AND m.rendered IS NOT (r.state || ':' || \
                     (SELECT COUNT(*) FROM approval_decisions d \
                      WHERE d.tenant_id = r.tenant_id AND d.request_id = r.id))) \
-             LIMIT ?2",
+             ORDER BY r.created_at DESC LIMIT ?2",
         )
         .bind(platform.as_str())
         .bind(limit)

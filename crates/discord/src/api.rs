@@ -7,12 +7,15 @@ use crate::embeds;
 use serenity::all::{
     ChannelId, Command, CreateAllowedMentions, CreateCommand, CreateInteractionResponse,
     CreateInteractionResponseFollowup, CreateMessage, EditMessage, GuildId, Http, HttpBuilder,
-    InteractionId, MessageId, UserId,
+    InteractionId, MessageId, MessageReference, UserId,
 };
 use serenity::builder::Builder;
 use std::sync::Arc;
 use std::time::Duration;
 use tenantops_chat::render::Message;
+
+/// The most characters a message's content may hold.
+const CONTENT_MAX: usize = 2_000;
 
 /// A REST failure, with Discord's own message.
 #[derive(Debug, thiserror::Error)]
@@ -100,8 +103,11 @@ impl DiscordApi {
             .send_message(
                 &self.http,
                 CreateMessage::new()
-                    .content(line)
-                    .reference_message((channel, MessageId::new(id(message_id)?)))
+                    .content(tenantops_chat::views::clip(line, CONTENT_MAX))
+                    .reference_message(
+                        MessageReference::from((channel, MessageId::new(id(message_id)?)))
+                            .fail_if_not_exists(false),
+                    )
                     .allowed_mentions(CreateAllowedMentions::new()),
             )
             .await?;

@@ -10,6 +10,7 @@ use serenity::all::{
     InputTextStyle,
 };
 use tenantops_chat::render::{Block, ButtonStyle, Message};
+use tenantops_chat::views::clip;
 
 /// Discord's limits.
 const TITLE_MAX: usize = 256;
@@ -17,21 +18,12 @@ const DESCRIPTION_MAX: usize = 4_000;
 const FIELDS_MAX: usize = 25;
 const FIELD_NAME_MAX: usize = 256;
 const FIELD_VALUE_MAX: usize = 1_024;
+const EMBED_TOTAL_MAX: usize = 6_000;
 const BUTTONS_PER_ROW: usize = 5;
 const LABEL_MAX: usize = 80;
 
 /// The embed colour: tenantops blue.
 const COLOUR: Colour = Colour(0x2F6FEB);
-
-fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-        out.push('…');
-        out
-    }
-}
 
 /// Slack-style `*bold*` (what the neutral messages use) as Discord's `**bold**`; a lone `*`
 /// (`billing:*`) is left as it is.
@@ -66,11 +58,9 @@ pub fn markdown(text: &str) -> String {
 
 /// The embed and button rows of a message.
 pub fn parts(m: &Message) -> (CreateEmbed, Vec<CreateActionRow>) {
-    let mut embed = CreateEmbed::new()
-        .title(clip(&m.title, TITLE_MAX))
-        .colour(COLOUR);
+    let title = clip(&m.title, TITLE_MAX);
     let mut description: Vec<String> = Vec::new();
-    let mut fields = 0;
+    let mut fields: Vec<(String, String, bool)> = Vec::new();
     for block in &m.body {
         match block {
             Block::Text(t) if !t.trim().is_empty() => description.push(markdown(t)),
@@ -90,23 +80,37 @@ pub fn parts(m: &Message) -> (CreateEmbed, Vec<CreateActionRow>) {
             }
             Block::Fields(pairs) => {
                 for (k, v) in pairs {
-                    if fields == FIELDS_MAX {
+                    if fields.len() == FIELDS_MAX {
                         description.push(format!("**{k}**: {v}"));
                         continue;
                     }
                     let value = if v.trim().is_empty() { "—" } else { v };
-                    embed = embed.field(
+                    fields.push((
                         clip(k, FIELD_NAME_MAX),
                         clip(&markdown(value), FIELD_VALUE_MAX),
                         v.chars().count() <= 40,
-                    );
-                    fields += 1;
+                    ));
                 }
             }
         }
     }
+    // Discord refuses an embed whose text adds up to more than 6,000 characters: the title and
+    // the description (clipped to what is left) first, then as many whole fields as fit.
+    let len = |s: &str| s.chars().count();
+    let mut left = EMBED_TOTAL_MAX - len(&title);
+    let description = clip(&description.join("\n\n"), DESCRIPTION_MAX.min(left));
+    left -= len(&description);
+    let mut embed = CreateEmbed::new().title(title).colour(COLOUR);
     if !description.is_empty() {
-        embed = embed.description(clip(&description.join("\n\n"), DESCRIPTION_MAX));
+        embed = embed.description(description);
+    }
+    for (name, value, inline) in fields {
+        let size = len(&name) + len(&value);
+        if size > left {
+            break;
+        }
+        left -= size;
+        embed = embed.field(name, value, inline);
     }
     if let Some(a) = &m.attachment
         && a.content_type == "image/png"
@@ -237,6 +241,26 @@ mod tests {
         assert_eq!(e["title"].as_str().unwrap().chars().count(), TITLE_MAX);
         assert!(e["description"].as_str().unwrap().chars().count() <= DESCRIPTION_MAX);
         assert_eq!(e["fields"].as_array().unwrap().len(), FIELDS_MAX);
+        // Long field values: the whole embed stays within Discord's 6,000 characters.
+        m.body = vec![
+            Block::Text("d".repeat(5_000)),
+            Block::Fields(
+                (0..25)
+                    .map(|i| (format!("k{i}"), "v".repeat(900)))
+                    .collect(),
+            ),
+        ];
+        let e = json(&parts(&m).0);
+        let chars = |v: &serde_json::Value| v.as_str().unwrap_or_default().chars().count();
+        let total = chars(&e["title"])
+            + chars(&e["description"])
+            + e["fields"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|f| chars(&f["name"]) + chars(&f["value"]))
+                .sum::<usize>();
+        assert!(total <= EMBED_TOTAL_MAX, "{total}");
         assert_eq!(rows.len(), 2);
         let r = json(&rows[0]);
         assert_eq!(r["components"].as_array().unwrap().len(), 5);

@@ -4,9 +4,8 @@
 //! `tenantops_chat::digest`, shared with Slack).
 
 use crate::Discord;
-use serde_json::json;
-use tenantops_chat::render::{self, Message};
-use tenantops_core::{Outcome, Principal, catalogue};
+use tenantops_chat::render::Message;
+use tenantops_core::Principal;
 
 /// Posts the summary and the chart to `channel` as `principal`.
 pub async fn post_summary(
@@ -14,25 +13,7 @@ pub async fn post_summary(
     principal: &Principal,
     channel: &str,
 ) -> Result<(), Message> {
-    let summary_spec = catalogue::find("billing.summary").expect("exists");
-    let mut summary = match discord
-        .core
-        .call(principal, "billing.summary", json!({}))
-        .await
-    {
-        Ok(o @ Outcome::Done { .. }) => render::outcome(summary_spec, &o),
-        Ok(other) => return Err(render::outcome(summary_spec, &other)),
-        Err(e) => return Err(render::error(&e)),
-    };
-    let chart_spec = catalogue::find("billing.chart").expect("exists");
-    if let Ok(o @ Outcome::Done { .. }) = discord
-        .core
-        .call(principal, "billing.chart", json!({}))
-        .await
-    {
-        summary.attachment = render::outcome(chart_spec, &o).attachment;
-    }
-    summary.visibility = tenantops_chat::Visibility::Channel;
+    let summary = tenantops_chat::views::finance_summary(&discord.core, principal).await?;
     discord
         .api
         .post(channel, &summary)

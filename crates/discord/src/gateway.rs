@@ -15,6 +15,11 @@ struct Handler(Discord);
 impl EventHandler for Handler {
     async fn interaction_create(&self, _ctx: Context, interaction: Interaction) {
         let discord = self.0.clone();
+        // The answer still has to travel back over REST: leave it room in Discord's 3 s.
+        let deadline = std::time::Instant::now()
+            + discord
+                .answer_within
+                .saturating_sub(std::time::Duration::from_millis(500));
         // Handled on its own task so a slow interaction never holds up the next event.
         tokio::spawn(async move {
             let (id, token) = match &interaction {
@@ -25,7 +30,8 @@ impl EventHandler for Handler {
                 _ => return,
             };
             // Seen before (a resumed session replays events): already answered once.
-            let Some(response) = interactions::handle_once(discord.clone(), interaction).await
+            let Some(response) =
+                interactions::handle_once(discord.clone(), interaction, deadline).await
             else {
                 return;
             };

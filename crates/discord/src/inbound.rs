@@ -1,6 +1,7 @@
 //! `POST /discord/interactions`: the signature is verified on the raw body before anything
 //! parses it (Discord probes endpoints with bad signatures and expects 401), then the
-//! interaction is handled and its response is the HTTP answer.
+//! interaction is handled and its response is the HTTP answer — by the answer window counted
+//! from the request's arrival.
 
 use crate::{Discord, interactions};
 use axum::Json;
@@ -16,6 +17,7 @@ pub async fn interactions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let received = std::time::Instant::now();
     let Some(verifier) = discord.verifier.as_deref() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -34,5 +36,6 @@ pub async fn interactions(
             return (StatusCode::BAD_REQUEST, "unreadable interaction").into_response();
         }
     };
-    Json(interactions::handle(discord, interaction).await).into_response()
+    let deadline = received + discord.answer_within;
+    Json(interactions::handle(discord, interaction, deadline).await).into_response()
 }

@@ -14,31 +14,39 @@ use serenity::all::{
     ModalInteraction, User,
 };
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tenantops_chat::render::{self, ButtonAction, Message};
 use tenantops_core::chat::Platform;
-use tenantops_core::{Error, Outcome, Principal, catalogue};
+use tenantops_core::{Error, Principal, catalogue};
 use tokio::sync::oneshot;
 
 /// How long work may take before the answer is deferred (Discord allows 3 s in all).
 pub const ANSWER_WITHIN: Duration = Duration::from_millis(2_300);
 
-/// Handles one verified interaction from the HTTP endpoint; a replay is told it was already
-/// handled.
-pub async fn handle(discord: Discord, interaction: Interaction) -> CreateInteractionResponse {
-    handle_once(discord, interaction).await.unwrap_or_else(|| {
-        private(&Message::note(
-            "Already handled",
-            "This interaction was already handled; nothing was done again.",
-        ))
-    })
+/// Handles one verified interaction from the HTTP endpoint, answering by `deadline`; a replay is
+/// told it was already handled.
+pub async fn handle(
+    discord: Discord,
+    interaction: Interaction,
+    deadline: Instant,
+) -> CreateInteractionResponse {
+    handle_once(discord, interaction, deadline)
+        .await
+        .unwrap_or_else(|| {
+            private(&Message::note(
+                "Already handled",
+                "This interaction was already handled; nothing was done again.",
+            ))
+        })
 }
 
-/// Handles one verified interaction (HTTP endpoint or gateway); returns the response to send,
-/// or `None` when this interaction was handled before.
+/// Handles one verified interaction (HTTP endpoint or gateway); returns the response to send by
+/// `deadline` (work still running then is deferred), or `None` when this interaction was
+/// handled before.
 pub async fn handle_once(
     discord: Discord,
     interaction: Interaction,
+    deadline: Instant,
 ) -> Option<CreateInteractionResponse> {
     let id = match &interaction {
         Interaction::Ping(_) => return Some(CreateInteractionResponse::Pong),
@@ -65,10 +73,10 @@ pub async fn handle_once(
         Err(e) => return Some(private(&internal(&e))),
     }
     Some(match interaction {
-        Interaction::Command(c) => command(discord, c).await,
-        Interaction::Autocomplete(c) => autocomplete(discord, c).await,
-        Interaction::Component(c) => component(discord, c).await,
-        Interaction::Modal(m) => modal(discord, m).await,
+        Interaction::Command(c) => command(discord, c, deadline).await,
+        Interaction::Autocomplete(c) => autocomplete(discord, c, deadline).await,
+        Interaction::Component(c) => component(discord, c, deadline).await,
+        Interaction::Modal(m) => modal(discord, m, deadline).await,
         _ => CreateInteractionResponse::Pong,
     })
 }
@@ -92,25 +100,18 @@ enum Answer {
     Update,
 }
 
-/// Runs `work`; answers with its message when it is done within the surface's answer window
-/// ([`ANSWER_WITHIN`] by default) and carries no file, else defers and edits the original
-/// response when it is.
+/// Runs `work`; answers with its message when it is done by `deadline` and carries no file,
+/// else defers and edits the original response once it is (with a note if the work failed).
 async fn within_deadline(
     discord: &Discord,
+    deadline: Instant,
     token: String,
     answer: Answer,
     work: impl Future<Output = Message> + Send + 'static,
 ) -> CreateInteractionResponse {
-    let (tx, rx) = oneshot::channel::<Message>();
-    let api = discord.api.clone();
-    let token_for_file = token.clone();
+    let (tx, mut rx) = oneshot::channel::<Message>();
     tokio::spawn(async move {
-        let message = work.await;
-        if let Err(message) = tx.send(message)
-            && let Err(e) = api.edit_original(&token, &message).await
-        {
-            tracing::warn!(error = %e, "could not finish a deferred Discord answer");
-        }
+        let _ = tx.send(work.await);
     });
     let deferred = match answer {
         Answer::Private => CreateInteractionResponse::Defer(
@@ -118,25 +119,39 @@ async fn within_deadline(
         ),
         Answer::Update => CreateInteractionResponse::Acknowledge,
     };
-    match tokio::time::timeout(discord.answer_within, rx).await {
-        Ok(Ok(message)) if message.attachment.is_none() => match answer {
-            Answer::Private => private(&message),
-            Answer::Update => {
-                CreateInteractionResponse::UpdateMessage(embeds::response(&message, true))
-            }
-        },
-        Ok(Ok(message)) => {
-            // A file cannot travel in the response itself: defer, then edit with the file.
-            let api = discord.api.clone();
-            tokio::spawn(async move {
-                if let Err(e) = api.edit_original(&token_for_file, &message).await {
-                    tracing::warn!(error = %e, "could not send a file to Discord");
+    let failed = || {
+        Message::note(
+            "Something went wrong",
+            "The work stopped before it could answer; check `/approvals mine` or the audit log before retrying.",
+        )
+    };
+    let later = match tokio::time::timeout_at(deadline.into(), &mut rx).await {
+        Ok(Ok(message)) if message.attachment.is_none() => {
+            return match answer {
+                Answer::Private => private(&message),
+                Answer::Update => {
+                    CreateInteractionResponse::UpdateMessage(embeds::response(&message, true))
                 }
-            });
-            deferred
+            };
         }
-        _ => deferred,
-    }
+        // A file cannot travel in the response itself: defer, then edit with the file.
+        Ok(Ok(message)) => Some(message),
+        Ok(Err(_)) => return private(&failed()),
+        // Still running: whatever it sends from now on is edited in (the receiver is kept, so
+        // nothing it sends can be lost between the timeout and this hand-over).
+        Err(_) => None,
+    };
+    let api = discord.api.clone();
+    tokio::spawn(async move {
+        let message = match later {
+            Some(m) => m,
+            None => rx.await.unwrap_or_else(|_| failed()),
+        };
+        if let Err(e) = api.edit_original(&token, &message).await {
+            tracing::warn!(error = %e, "could not finish a deferred Discord answer");
+        }
+    });
+    deferred
 }
 
 /// The linked persona of `user` in `guild`, or what to tell them.
@@ -190,10 +205,14 @@ async fn run(discord: &Discord, principal: &Principal, op: &str, input: Value) -
     }
 }
 
-async fn command(discord: Discord, c: CommandInteraction) -> CreateInteractionResponse {
+async fn command(
+    discord: Discord,
+    c: CommandInteraction,
+    deadline: Instant,
+) -> CreateInteractionResponse {
     let asked = options::parse(&c.data);
     if let Ok(Asked::Link(code)) = &asked {
-        return link(&discord, &c, code).await;
+        return link(&discord, &c, code, deadline).await;
     }
     let principal = match caller(&discord, c.guild_id, &c.user).await {
         Ok(p) => p,
@@ -201,7 +220,7 @@ async fn command(discord: Discord, c: CommandInteraction) -> CreateInteractionRe
     };
     match asked {
         Err(e) => private(&render::args_error(&e)),
-        Ok(Asked::Link(code)) => link(&discord, &c, &code).await,
+        Ok(Asked::Link(code)) => link(&discord, &c, &code, deadline).await,
         Ok(Asked::Help { group, sub }) => private(&match sub
             .as_deref()
             .and_then(|s| tenantops_chat::groups::resolve(&group, s))
@@ -212,24 +231,46 @@ async fn command(discord: Discord, c: CommandInteraction) -> CreateInteractionRe
         Ok(Asked::PostBilling(channel)) => {
             let channel = channel.unwrap_or_else(|| c.channel_id.to_string());
             let d = discord.clone();
-            within_deadline(&discord, c.token.clone(), Answer::Private, async move {
-                match crate::finance::post_summary(&d, &principal, &channel).await {
-                    Ok(()) => {
-                        Message::note("Posted", format!("The billing summary is in <#{channel}>."))
+            within_deadline(
+                &discord,
+                deadline,
+                c.token.clone(),
+                Answer::Private,
+                async move {
+                    match crate::finance::post_summary(&d, &principal, &channel).await {
+                        Ok(()) => Message::note(
+                            "Posted",
+                            format!("The billing summary is in <#{channel}>."),
+                        ),
+                        Err(m) => m,
                     }
-                    Err(m) => m,
-                }
-            })
+                },
+            )
             .await
         }
         Ok(Asked::Call(op, input)) if op.name == "members.revoke" => {
-            private(&revoke_preview(&discord, &principal, input).await)
+            let d = discord.clone();
+            within_deadline(
+                &discord,
+                deadline,
+                c.token.clone(),
+                Answer::Private,
+                async move {
+                    let persona = input["persona"].as_str().unwrap_or_default();
+                    tenantops_chat::views::revoke_preview(&d.core, &principal, persona).await
+                },
+            )
+            .await
         }
         Ok(Asked::Call(op, input)) => {
             let d = discord.clone();
-            within_deadline(&discord, c.token.clone(), Answer::Private, async move {
-                run(&d, &principal, op.name, input).await
-            })
+            within_deadline(
+                &discord,
+                deadline,
+                c.token.clone(),
+                Answer::Private,
+                async move { run(&d, &principal, op.name, input).await },
+            )
             .await
         }
     }
@@ -237,64 +278,47 @@ async fn command(discord: Discord, c: CommandInteraction) -> CreateInteractionRe
 
 /// `/tenant link code:…`: links the caller's Discord account to the persona the code was made
 /// for (by immutable user id).
-async fn link(discord: &Discord, c: &CommandInteraction, code: &str) -> CreateInteractionResponse {
+async fn link(
+    discord: &Discord,
+    c: &CommandInteraction,
+    code: &str,
+    deadline: Instant,
+) -> CreateInteractionResponse {
     let Some(guild) = c.guild_id else {
         return private(&Message::note(
             "Link in your server",
             "Run `/tenant link` in the Discord server your tenant is connected to.",
         ));
     };
-    private(&match discord
-        .core
-        .link_chat(
-            Platform::Discord,
-            &guild.to_string(),
-            &c.user.id.to_string(),
-            code,
-        )
-        .await
-    {
-        Ok(handle) => Message::note(
-            "Linked",
-            format!("This Discord account now acts as **{handle}**. Try `/tenant whoami`."),
-        ),
-        Err(e) => render::error(&e),
-    })
+    let (d, user, code) = (discord.clone(), c.user.id.to_string(), code.to_owned());
+    within_deadline(
+        discord,
+        deadline,
+        c.token.clone(),
+        Answer::Private,
+        async move {
+            match d
+                .core
+                .link_chat(Platform::Discord, &guild.to_string(), &user, &code)
+                .await
+            {
+                Ok(handle) => Message::note(
+                    "Linked",
+                    format!("This Discord account now acts as **{handle}**. Try `/tenant whoami`."),
+                ),
+                Err(e) => render::error(&e),
+            }
+        },
+    )
+    .await
 }
 
-/// `/members revoke persona:X`: what will be cut off, with one confirm button.
-async fn revoke_preview(discord: &Discord, principal: &Principal, input: Value) -> Message {
-    let persona = input["persona"].as_str().unwrap_or_default().to_owned();
-    let view = match discord
-        .core
-        .call(
-            principal,
-            "members.get_persona",
-            json!({ "persona": persona }),
-        )
-        .await
-    {
-        Ok(Outcome::Done { output }) => output,
-        Ok(other) => {
-            return render::outcome(
-                catalogue::find("members.get_persona").expect("exists"),
-                &other,
-            );
-        }
-        Err(e) => return render::error(&e),
-    };
-    let keys = match discord
-        .core
-        .call(principal, "keys.list", json!({ "persona": view["id"] }))
-        .await
-    {
-        Ok(Outcome::Done { output }) => output,
-        _ => json!({ "keys": [] }),
-    };
-    render::revoke_preview(&view, &keys)
-}
-
-async fn autocomplete(discord: Discord, c: CommandInteraction) -> CreateInteractionResponse {
+/// Autocomplete cannot be deferred: past the deadline it offers nothing rather than fail.
+async fn autocomplete(
+    discord: Discord,
+    c: CommandInteraction,
+    deadline: Instant,
+) -> CreateInteractionResponse {
     let empty = CreateInteractionResponse::Autocomplete(CreateAutocompleteResponse::new());
     let Some((option, typed)) = crate::autocomplete::focused(&c.data) else {
         return empty;
@@ -302,11 +326,22 @@ async fn autocomplete(discord: Discord, c: CommandInteraction) -> CreateInteract
     let Ok(principal) = caller(&discord, c.guild_id, &c.user).await else {
         return empty;
     };
-    let choices = crate::autocomplete::choices(&discord.core, &principal, &option, &typed).await;
+    let Ok(choices) = tokio::time::timeout_at(
+        deadline.into(),
+        crate::autocomplete::choices(&discord.core, &principal, &option, &typed),
+    )
+    .await
+    else {
+        return empty;
+    };
     CreateInteractionResponse::Autocomplete(CreateAutocompleteResponse::new().set_choices(choices))
 }
 
-async fn component(discord: Discord, c: ComponentInteraction) -> CreateInteractionResponse {
+async fn component(
+    discord: Discord,
+    c: ComponentInteraction,
+    deadline: Instant,
+) -> CreateInteractionResponse {
     let Some(action) = ButtonAction::decode(&c.data.custom_id) else {
         return private(&Message::note(
             "Unknown button",
@@ -320,10 +355,16 @@ async fn component(discord: Discord, c: ComponentInteraction) -> CreateInteracti
     let d = discord.clone();
     match action {
         ButtonAction::Approve { request_id } => {
-            within_deadline(&discord, c.token.clone(), Answer::Private, async move {
-                let input = json!({ "request_id": request_id, "decision": "approve" });
-                run(&d, &principal, "approvals.decide", input).await
-            })
+            within_deadline(
+                &discord,
+                deadline,
+                c.token.clone(),
+                Answer::Private,
+                async move {
+                    let input = json!({ "request_id": request_id, "decision": "approve" });
+                    run(&d, &principal, "approvals.decide", input).await
+                },
+            )
             .await
         }
         ButtonAction::Reject { request_id } => {
@@ -336,15 +377,21 @@ async fn component(discord: Discord, c: ComponentInteraction) -> CreateInteracti
             CreateInteractionResponse::Modal(embeds::reject_modal(&c.data.custom_id, &summary))
         }
         ButtonAction::ConfirmRevoke { persona } => {
-            within_deadline(&discord, c.token.clone(), Answer::Update, async move {
-                run(
-                    &d,
-                    &principal,
-                    "members.revoke",
-                    json!({ "persona": persona }),
-                )
-                .await
-            })
+            within_deadline(
+                &discord,
+                deadline,
+                c.token.clone(),
+                Answer::Update,
+                async move {
+                    run(
+                        &d,
+                        &principal,
+                        "members.revoke",
+                        json!({ "persona": persona }),
+                    )
+                    .await
+                },
+            )
             .await
         }
         ButtonAction::Cancel => CreateInteractionResponse::UpdateMessage(embeds::response(
@@ -355,7 +402,11 @@ async fn component(discord: Discord, c: ComponentInteraction) -> CreateInteracti
 }
 
 /// The reject modal's submission: the comment is the rejection's reason.
-async fn modal(discord: Discord, m: ModalInteraction) -> CreateInteractionResponse {
+async fn modal(
+    discord: Discord,
+    m: ModalInteraction,
+    deadline: Instant,
+) -> CreateInteractionResponse {
     let Some(ButtonAction::Reject { request_id }) = ButtonAction::decode(&m.data.custom_id) else {
         return private(&Message::note(
             "Unknown form",
@@ -385,9 +436,16 @@ async fn modal(discord: Discord, m: ModalInteraction) -> CreateInteractionRespon
         Err(msg) => return private(&msg),
     };
     let d = discord.clone();
-    within_deadline(&discord, m.token.clone(), Answer::Private, async move {
-        let input = json!({ "request_id": request_id, "decision": "reject", "comment": comment });
-        run(&d, &principal, "approvals.decide", input).await
-    })
+    within_deadline(
+        &discord,
+        deadline,
+        m.token.clone(),
+        Answer::Private,
+        async move {
+            let input =
+                json!({ "request_id": request_id, "decision": "reject", "comment": comment });
+            run(&d, &principal, "approvals.decide", input).await
+        },
+    )
     .await
 }

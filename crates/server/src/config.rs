@@ -147,7 +147,7 @@ impl McpArgs {
 
 /// Slack: signing secret, bot token and where its Web API is. Slack is served when the signing
 /// secret is set.
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Clone)]
 pub struct SlackArgs {
     /// The Slack app's signing secret (verifies every request from Slack).
     #[arg(
@@ -274,7 +274,7 @@ impl SlackArgs {
 /// Discord: the application's public key, id and bot token, and where its REST API is. Discord
 /// is served when the application id and bot token are set; interactions arrive at
 /// `POST /discord/interactions` (needs the public key) or over the gateway (`--discord-gateway`).
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Clone)]
 pub struct DiscordArgs {
     /// The application's public key, hex (verifies every interaction Discord sends).
     #[arg(
@@ -379,5 +379,66 @@ impl DiscordArgs {
             bot_token,
             api_url: Some(self.api_url.trim_end_matches('/').to_owned()),
         }))
+    }
+}
+
+/// Secrets never reach a log through `Debug`.
+impl std::fmt::Debug for SlackArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("SlackArgs")
+            .field("signing_secret", &set(&self.signing_secret))
+            .field("bot_token", &set(&self.bot_token))
+            .field("app_token", &set(&self.app_token))
+            .field("api_url", &self.api_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &set(&self.client_secret))
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Secrets never reach a log through `Debug`.
+impl std::fmt::Debug for DiscordArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiscordArgs")
+            .field("public_key", &self.public_key)
+            .field("application_id", &self.application_id)
+            .field("bot_token", &self.bot_token.as_ref().map(|_| "<redacted>"))
+            .field("api_url", &self.api_url)
+            .field("gateway", &self.gateway)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct Both {
+        #[command(flatten)]
+        slack: SlackArgs,
+        #[command(flatten)]
+        discord: DiscordArgs,
+    }
+
+    #[test]
+    fn chat_secrets_are_redacted_in_debug_output() {
+        let both = Both::parse_from([
+            "t",
+            "--slack-signing-secret",
+            "s3cret-signing",
+            "--slack-bot-token",
+            "xoxb-s3cret",
+            "--discord-bot-token",
+            "d1scord-s3cret",
+        ]);
+        let shown = format!("{both:?}");
+        for secret in ["s3cret-signing", "xoxb-s3cret", "d1scord-s3cret"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("<redacted>"));
     }
 }

@@ -31,13 +31,21 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr (stdout carries the JSON results). `TENANTOPS_LOG` (or `RUST_LOG`) sets the
-/// filter, e.g. `debug` or `tenantops_core=trace`; the default shows warnings only.
+/// filter, e.g. `debug` or `tenantops_core=trace`; the default shows warnings only. serenity stays
+/// at `warn` unless named, as its debug spans hold request bodies and tokens.
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = std::env::var("TENANTOPS_LOG")
         .ok()
         .or_else(|| std::env::var("RUST_LOG").ok())
         .unwrap_or_else(|| "warn".into());
+    // serenity's request spans carry request bodies and interaction tokens: never below warn,
+    // unless asked for by name.
+    let filter = if filter.contains("serenity") {
+        filter
+    } else {
+        format!("{filter},serenity=warn")
+    };
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::new(filter))
         .with_writer(std::io::stderr)

@@ -4,21 +4,12 @@
 
 use slack_morphism::prelude::*;
 use tenantops_chat::render::{Block, ButtonStyle, Message};
+use tenantops_chat::views::clip;
 
 /// Slack's limits: header text, section text, fields per section.
 const HEADER_MAX: usize = 150;
 const SECTION_MAX: usize = 2_900;
 const FIELDS_MAX: usize = 10;
-
-fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-        out.push('…');
-        out
-    }
-}
 
 fn section(text: &str) -> SlackBlock {
     SlackSectionBlock::new()

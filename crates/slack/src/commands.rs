@@ -5,13 +5,13 @@
 use crate::Slack;
 use crate::api::Upload;
 use crate::blocks;
-use serde_json::{Value, json};
+use serde_json::Value;
 use slack_morphism::prelude::*;
 use std::time::Duration;
 use tenantops_chat::args::{self, Parsed};
 use tenantops_chat::render::{self, Message};
 use tenantops_core::chat::Platform;
-use tenantops_core::{Error, OpSpec, Outcome, Principal};
+use tenantops_core::{Error, OpSpec, Principal};
 use tokio::sync::oneshot;
 
 /// How long a command may take before it is acknowledged and answered later.
@@ -187,34 +187,8 @@ async fn deliver_attachment(slack: &Slack, team: &str, principal: &Principal, me
 
 /// `/members revoke <persona>`: what will be cut off, with one confirm button.
 async fn revoke_preview(slack: &Slack, principal: &Principal, input: Value) -> Reply {
-    let persona = input["persona"].as_str().unwrap_or_default().to_owned();
-    let got = slack
-        .core
-        .call(
-            principal,
-            "members.get_persona",
-            json!({ "persona": persona }),
-        )
-        .await;
-    let view = match got {
-        Ok(Outcome::Done { output }) => output,
-        Ok(other) => {
-            return Reply::private(render::outcome(
-                tenantops_core::catalogue::find("members.get_persona").expect("exists"),
-                &other,
-            ));
-        }
-        Err(e) => return Reply::private(render::error(&e)),
-    };
-    let keys = match slack
-        .core
-        .call(principal, "keys.list", json!({ "persona": view["id"] }))
-        .await
-    {
-        Ok(Outcome::Done { output }) => output,
-        _ => json!({ "keys": [] }),
-    };
-    Reply::private(render::revoke_preview(&view, &keys))
+    let persona = input["persona"].as_str().unwrap_or_default();
+    Reply::private(tenantops_chat::views::revoke_preview(&slack.core, principal, persona).await)
 }
 
 /// `/billing post <#channel>`: the summary and the chart, posted for everyone in the channel.

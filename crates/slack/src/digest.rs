@@ -4,10 +4,9 @@
 
 use crate::api::Upload;
 use crate::{Slack, blocks};
-use serde_json::json;
 use std::time::Duration;
-use tenantops_chat::render::{self, Message};
-use tenantops_core::{Outcome, Principal, catalogue};
+use tenantops_chat::render::Message;
+use tenantops_core::Principal;
 
 /// Posts the summary and the chart to `channel` of `workspace_id` as `principal`.
 pub async fn post_summary(
@@ -17,24 +16,11 @@ pub async fn post_summary(
     channel: &str,
 ) -> Result<(), Message> {
     let api = slack.api_for(workspace_id).await;
-    let summary_spec = catalogue::find("billing.summary").expect("exists");
-    let summary = match slack
-        .core
-        .call(principal, "billing.summary", json!({}))
-        .await
-    {
-        Ok(o @ Outcome::Done { .. }) => render::outcome(summary_spec, &o),
-        Ok(other) => return Err(render::outcome(summary_spec, &other)),
-        Err(e) => return Err(render::error(&e)),
-    };
+    let summary = tenantops_chat::views::finance_summary(&slack.core, principal).await?;
     api.post(channel, blocks::content(&summary), None)
         .await
         .map_err(|e| Message::note("Could not post", e.to_string()))?;
-    let chart_spec = catalogue::find("billing.chart").expect("exists");
-    if let Ok(o @ Outcome::Done { .. }) =
-        slack.core.call(principal, "billing.chart", json!({})).await
-        && let Some(file) = render::outcome(chart_spec, &o).attachment
-    {
+    if let Some(file) = &summary.attachment {
         let upload = Upload {
             filename: file.filename.clone(),
             content_type: file.content_type.clone(),
