@@ -71,11 +71,6 @@ fn discord_env(api: &str) -> Vec<(&'static str, String)> {
 fn world_with(slack: bool, extra: &[(&str, &str)]) -> World {
     let sb = Sandbox::new();
     let admin = sb.create_tenant("acme").api_key;
-    sb.call_ok(
-        &admin,
-        "tenant.chat_bind",
-        json!({"platform": "discord", "workspace_id": GUILD, "name": "Acme", "approval_channel": APPROVALS}),
-    );
     let fake = FakeDiscord::start();
     let mut env = discord_env(&fake.api_url());
     let slack = slack.then(|| {
@@ -99,15 +94,30 @@ fn world_with(slack: bool, extra: &[(&str, &str)]) -> World {
         env.push((k, v));
     }
     let env: Vec<(&str, &str)> = env.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+    let gateway = env.contains(&("TENANTOPS_DISCORD_GATEWAY", "true"));
     let (server, addr) = serve_with(&sb, &env);
-    World {
+    let w = World {
         sb,
         fake,
         slack,
         server,
         addr,
         admin,
+    };
+    if gateway {
+        w.fake.wait_for_gateway();
     }
+    w.bind_server(gateway);
+    w
+}
+
+/// Someone with Manage Server in the server (Discord's permission bit 0x20, as it signs it).
+const OWNER: &str = "1000000000000000001";
+
+/// `interaction` as sent by a member with these permissions.
+fn with_permissions(mut interaction: Value, permissions: &str) -> Value {
+    interaction["member"]["permissions"] = json!(permissions);
+    interaction
 }
 
 fn world() -> World {
@@ -115,6 +125,47 @@ fn world() -> World {
 }
 
 impl World {
+    /// Connects the server the way a tenant does: a code from `tenant.chat_install_link`, typed
+    /// as `/tenant bind` in the server by someone who can manage it.
+    fn bind_server(&self, over_gateway: bool) {
+        let link = self.sb.call_ok(
+            &self.admin,
+            "tenant.chat_install_link",
+            json!({"platform": "discord", "approval_channel": APPROVALS}),
+        );
+        let code = link["state"].as_str().unwrap().to_owned();
+        assert_eq!(link["command"], format!("/tenant bind code:{code}"));
+        let id = next_id();
+        let bind = with_permissions(
+            fake::command(
+                &id,
+                OWNER,
+                "tenant",
+                json!([{"type": 1, "name": "bind", "options": [
+                    {"type": 3, "name": "code", "value": code}]}]),
+            ),
+            "32",
+        );
+        let answer = if over_gateway {
+            self.fake.push_interaction(bind);
+            let path = format!("/interactions/{id}/tok-{id}/callback");
+            let calls = self
+                .fake
+                .wait_for("the bind answer", |c| c.iter().any(|x| x.path == path));
+            calls
+                .iter()
+                .find(|x| x.path == path)
+                .unwrap()
+                .body
+                .to_string()
+        } else {
+            let (status, answer) = self.send(&bind);
+            assert_eq!(status, 200, "{answer}");
+            self.answer(&id, &answer)
+        };
+        assert!(answer.contains("Connected"), "{answer}");
+    }
+
     /// Sends a signed interaction; returns (status, JSON response).
     fn send(&self, interaction: &Value) -> (u16, Value) {
         let body = interaction.to_string();
@@ -241,7 +292,10 @@ fn signed_fixtures_good_bad_stale_and_replayed_and_unbound_or_unlinked_callers_a
         "1299999999999999999",
     );
     let (_, answer) = w.send(&other);
-    assert!(text(&answer).contains("tenant.chat_bind"), "{answer}");
+    assert!(
+        text(&answer).contains("tenant.chat_install_link"),
+        "{answer}"
+    );
 
     // A replayed signed command is answered without acting again.
     w.create_human("alice", "tenant-admin");
@@ -866,4 +920,74 @@ fn slow_work_is_deferred_within_three_seconds_and_the_answer_edited_in() {
         edit.body
     );
     assert_eq!(w.sb.call(&bot, "whoami", json!({})).code, 3);
+}
+
+#[test]
+fn a_server_is_bound_only_from_inside_it_by_someone_who_can_manage_it() {
+    let w = world();
+    // The CLI cannot claim a server: the bot is shared, so a server proves it wants the tenant.
+    let other = "1299999999999999998";
+    let run = w.sb.call(
+        &w.admin,
+        "tenant.chat_bind",
+        json!({"platform": "discord", "workspace_id": other}),
+    );
+    run.code(2);
+    assert!(run.stdout.contains("chat_install_link"), "{}", run.stdout);
+    // Another tenant's code: refused without Manage Server, refused for a server bound here, and
+    // accepted once in a server of its own.
+    let beta = w.sb.create_tenant("beta").api_key;
+    let code = w.sb.call_ok(
+        &beta,
+        "tenant.chat_install_link",
+        json!({"platform": "discord"}),
+    )["state"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bind = |guild: &str, permissions: &str| {
+        let v = fake::command(
+            &next_id(),
+            OWNER,
+            "tenant",
+            json!([{"type": 1, "name": "bind", "options": [{"type": 3, "name": "code", "value": code}]}]),
+        );
+        w.send(&with_permissions(fake::in_guild(v, guild), permissions))
+            .1
+    };
+    assert!(text(&bind(other, "2048")).contains("Manage Server"));
+    assert!(text(&bind(GUILD, "32")).contains("another tenant"));
+    assert!(
+        text(&bind(other, "8")).contains("Connected"),
+        "administrators may"
+    );
+    assert!(
+        text(&bind(other, "32")).contains("unknown, used or expired"),
+        "one use"
+    );
+    let listed = w.sb.call_ok(&beta, "tenant.chat_list", json!({}));
+    assert!(text(&listed).contains(other), "{listed}");
+
+    // A channel of another server is never posted to, whatever the binding says.
+    let foreign = "1280000000000000001";
+    w.fake.channel_in(foreign, other);
+    w.sb.call_ok(
+        &w.admin,
+        "tenant.chat_bind",
+        json!({"platform": "discord", "workspace_id": GUILD, "approval_channel": foreign}),
+    );
+    let run =
+        w.sb.call(&w.admin, "tenant.export_all", json!({"reason": "test"}));
+    assert_eq!(run.json()["status"], "pending_approval", "{}", run.stdout);
+    w.fake.wait_for("the channel check", |c| {
+        c.iter()
+            .any(|x| x.method == "GET" && x.path == format!("/channels/{foreign}"))
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        w.fake
+            .of("POST", &format!("/channels/{foreign}/messages"))
+            .is_empty(),
+        "nothing posted into another server"
+    );
 }

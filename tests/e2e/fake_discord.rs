@@ -71,6 +71,8 @@ struct Shared {
     dispatch: tokio::sync::broadcast::Sender<(String, Value)>,
     /// The `d` of every accepted IDENTIFY.
     identified: Arc<Mutex<Vec<Value>>>,
+    /// Channels that belong to a server other than [`GUILD`].
+    foreign: Arc<Mutex<HashMap<String, String>>>,
 }
 
 impl Shared {
@@ -246,6 +248,15 @@ async fn rest(
             ("PUT", ["applications", APPLICATION_ID, "guilds", guild, "commands"]) => {
                 Ok(Some(commands(&s, req, Some(guild))))
             }
+            ("GET", ["channels", channel]) => {
+                let guild = s.foreign.lock().unwrap().get(*channel).cloned();
+                Ok(Some(
+                    json!({"id": channel, "type": 0, "name": format!("channel-{channel}"),
+                    "guild_id": guild.as_deref().unwrap_or(GUILD), "position": 0,
+                    "permission_overwrites": [], "nsfw": false, "parent_id": null,
+                    "last_message_id": null, "topic": null, "flags": 0}),
+                ))
+            }
             ("GET", ["gateway"]) => Ok(Some(json!({"url": format!("ws://{addr}/gateway")}))),
             ("GET", ["gateway", "bot"]) => Ok(Some(json!({"url": format!("ws://{addr}/gateway"),
                 "shards": 1, "session_start_limit": {"total": 1000, "remaining": 1000,
@@ -361,6 +372,7 @@ impl FakeDiscord {
             addr: Arc::default(),
             dispatch: tokio::sync::broadcast::channel(64).0,
             identified: Arc::default(),
+            foreign: Arc::default(),
         };
         let (tx, rx) = std::sync::mpsc::channel();
         let s = shared.clone();
@@ -392,6 +404,15 @@ impl FakeDiscord {
     /// The proxy base URL to hand serenity's `HttpBuilder::proxy` (`http://127.0.0.1:PORT`).
     pub fn api_url(&self) -> String {
         self.base.clone()
+    }
+
+    /// Makes `channel` belong to `guild` (every other channel is in [`GUILD`]).
+    pub fn channel_in(&self, channel: &str, guild: &str) {
+        self.shared
+            .foreign
+            .lock()
+            .unwrap()
+            .insert(channel.to_owned(), guild.to_owned());
     }
 
     /// Sends `{"op":0,"s":N,"t":"INTERACTION_CREATE","d":interaction}` to every identified client.

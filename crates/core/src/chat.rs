@@ -174,17 +174,19 @@ pub struct Installed {
 }
 
 impl Core {
-    /// Completes Slack's OAuth install: consumes the one-time `state` (issued by
+    /// Completes an install — Slack's OAuth consent, or `/tenant bind code:` typed in a Discord
+    /// server by someone allowed to manage it: consumes the one-time `state` (issued by
     /// `tenant.chat_install_link`), binds `workspace_id` to the state's tenant (refusing a
-    /// workspace bound to another tenant) and stores the bot token envelope-encrypted, with an
-    /// audit entry as the admin who issued the link — all in one transaction.
+    /// workspace bound to another tenant) and stores the bot token (Slack) envelope-encrypted,
+    /// with an audit entry as the admin who issued the link — all in one transaction. The adapter
+    /// proves control of the workspace before calling this.
     pub async fn complete_chat_install(
         &self,
         platform: Platform,
         state: &str,
         workspace_id: &str,
         name: Option<&str>,
-        bot_token: &str,
+        bot_token: Option<&str>,
     ) -> Result<Installed> {
         let env = self.env();
         let now = env.clock.now();
@@ -220,13 +222,13 @@ impl Core {
             ));
         }
         let purpose = format!("{}:{workspace_id}", platform.as_str());
-        let sealed = env.master.seal(&tenant, &purpose, bot_token.as_bytes());
+        let sealed = bot_token.map(|t| env.master.seal(&tenant, &purpose, t.as_bytes()));
         sqlx::query(
             "INSERT INTO chat_workspaces (platform, workspace_id, tenant_id, name, approval_channel, \
              bound_at, bound_by, bot_token_sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (platform, workspace_id) DO UPDATE SET name = excluded.name, \
              approval_channel = COALESCE(excluded.approval_channel, chat_workspaces.approval_channel), \
-             bot_token_sealed = excluded.bot_token_sealed",
+             bot_token_sealed = COALESCE(excluded.bot_token_sealed, chat_workspaces.bot_token_sealed)",
         )
         .bind(platform.as_str())
         .bind(workspace_id)
@@ -243,7 +245,10 @@ impl Core {
             actor: ledger::Actor {
                 persona: Some(persona.clone()),
                 kind: Some("human".into()),
-                via: format!("{}:oauth-install", platform.as_str()),
+                via: match platform {
+                    Platform::Slack => "slack:oauth-install".into(),
+                    Platform::Discord => "discord:bind-in-server".into(),
+                },
                 surface: platform.as_str().into(),
             },
             op: "tenant.chat_install".into(),

@@ -70,9 +70,26 @@ impl DiscordApi {
         Self::build(&self.config)
     }
 
-    /// Posts `message` to a channel; returns the new message's id.
-    pub async fn post(&self, channel: &str, message: &Message) -> Result<String, ApiError> {
-        let sent = ChannelId::new(id(channel)?)
+    /// Posts `message` to a channel of `guild`; returns the new message's id. The bot is shared
+    /// by every tenant, so a channel in any other server is refused, whatever a binding says.
+    pub async fn post(
+        &self,
+        guild: &str,
+        channel: &str,
+        message: &Message,
+    ) -> Result<String, ApiError> {
+        let channel_id = ChannelId::new(id(channel)?);
+        let in_guild = channel_id
+            .to_channel(&self.http)
+            .await?
+            .guild()
+            .map(|c| c.guild_id.to_string());
+        if in_guild.as_deref() != Some(guild) {
+            return Err(ApiError(format!(
+                "channel {channel} is not a channel of server {guild}"
+            )));
+        }
+        let sent = channel_id
             .send_message(&self.http, embeds::create_message(message))
             .await?;
         Ok(sent.id.to_string())

@@ -20,9 +20,9 @@ impl ApprovalChannel for Discord {
         &self.core
     }
 
-    async fn post(&self, _guild: &str, channel: &str, message: &Message) -> Result<String, String> {
+    async fn post(&self, guild: &str, channel: &str, message: &Message) -> Result<String, String> {
         self.api
-            .post(channel, message)
+            .post(guild, channel, message)
             .await
             .map_err(|e| e.to_string())
     }

@@ -3,7 +3,8 @@
 //! operation (`/keys issue`; two-word ones as a subcommand group: `/tenant audit list`), typed
 //! options from each input schema (required first, choices for enums, minimums for integers,
 //! autocomplete for personas, keys, business units and approval requests), plus the chat-only
-//! subcommands (`/tenant link`, `/billing post`, `help` in every group).
+//! subcommands (`/tenant link`, `/billing post`, `help` in every group) and Discord's own
+//! `/tenant bind` (connecting a server from inside it).
 //!
 //! Who may run what is decided by the core on every call, so every command is visible to every
 //! member (`default_member_permissions` is left unset).
@@ -155,6 +156,23 @@ pub fn command(group: &Group) -> CreateCommand {
     }
     options.extend(nested.into_iter().map(|(_, g)| g));
     options.extend(chat_only(group));
+    if group.name == "tenant" {
+        options.push(
+            CreateCommandOption::new(
+                CommandOptionType::SubCommand,
+                "bind",
+                "Connect this server to a tenant (needs Manage Server)",
+            )
+            .add_sub_option(
+                CreateCommandOption::new(
+                    CommandOptionType::String,
+                    "code",
+                    "The code from tenant.chat_install_link",
+                )
+                .required(true),
+            ),
+        );
+    }
     options.push(help(group));
     CreateCommand::new(group.name)
         .description(describe(

@@ -7,16 +7,17 @@ use crate::Discord;
 use tenantops_chat::render::Message;
 use tenantops_core::Principal;
 
-/// Posts the summary and the chart to `channel` as `principal`.
+/// Posts the summary and the chart to `channel` of `guild` as `principal`.
 pub async fn post_summary(
     discord: &Discord,
+    guild: &str,
     principal: &Principal,
     channel: &str,
 ) -> Result<(), Message> {
     let summary = tenantops_chat::views::finance_summary(&discord.core, principal).await?;
     discord
         .api
-        .post(channel, &summary)
+        .post(guild, channel, &summary)
         .await
         .map(|_| ())
         .map_err(|e| Message::note("Could not post", e.to_string()))
@@ -25,11 +26,11 @@ pub async fn post_summary(
 impl tenantops_chat::digest::DigestChannel for Discord {
     async fn post_summary(
         &self,
-        _guild: &str,
+        guild: &str,
         principal: &Principal,
         channel: &str,
     ) -> Result<(), Message> {
-        post_summary(self, principal, channel).await
+        post_summary(self, guild, principal, channel).await
     }
 }
 

@@ -187,9 +187,10 @@ fn how_to_bind(guild: &str) -> Message {
     Message::note(
         "This server isn't connected to tenantops yet",
         format!(
-            "A tenant admin connects it once:\n`tenantops call tenant.chat_bind --input \
-             '{{\"platform\":\"discord\",\"workspace_id\":\"{guild}\",\"approval_channel\":\"CHANNEL_ID\"}}'`\n\
-             Then each person links their account with `/tenant link code:CODE`."
+            "A tenant admin gets a code:\n`tenantops call tenant.chat_install_link --input \
+             '{{\"platform\":\"discord\",\"approval_channel\":\"CHANNEL_ID\"}}'`\n\
+             and someone who can manage this server (id {guild}) runs `/tenant bind code:CODE` \
+             here. Then each person links their account with `/tenant link code:CODE`."
         ),
     )
 }
@@ -211,8 +212,10 @@ async fn command(
     deadline: Instant,
 ) -> CreateInteractionResponse {
     let asked = options::parse(&c.data);
-    if let Ok(Asked::Link(code)) = &asked {
-        return link(&discord, &c, code, deadline).await;
+    match &asked {
+        Ok(Asked::Link(code)) => return link(&discord, &c, code, deadline).await,
+        Ok(Asked::Bind(code)) => return bind(&discord, &c, code, deadline).await,
+        _ => {}
     }
     let principal = match caller(&discord, c.guild_id, &c.user).await {
         Ok(p) => p,
@@ -221,6 +224,7 @@ async fn command(
     match asked {
         Err(e) => private(&render::args_error(&e)),
         Ok(Asked::Link(code)) => link(&discord, &c, &code, deadline).await,
+        Ok(Asked::Bind(code)) => bind(&discord, &c, &code, deadline).await,
         Ok(Asked::Help { group, sub }) => private(&match sub
             .as_deref()
             .and_then(|s| tenantops_chat::groups::resolve(&group, s))
@@ -230,6 +234,8 @@ async fn command(
         }),
         Ok(Asked::PostBilling(channel)) => {
             let channel = channel.unwrap_or_else(|| c.channel_id.to_string());
+            // `caller` refused interactions without a server.
+            let guild = c.guild_id.map(|g| g.to_string()).unwrap_or_default();
             let d = discord.clone();
             within_deadline(
                 &discord,
@@ -237,7 +243,7 @@ async fn command(
                 c.token.clone(),
                 Answer::Private,
                 async move {
-                    match crate::finance::post_summary(&d, &principal, &channel).await {
+                    match crate::finance::post_summary(&d, &guild, &principal, &channel).await {
                         Ok(()) => Message::note(
                             "Posted",
                             format!("The billing summary is in <#{channel}>."),
@@ -274,6 +280,58 @@ async fn command(
             .await
         }
     }
+}
+
+/// `/tenant bind code:…`: connects this server to the tenant that issued the code. The bot is
+/// shared by every tenant, so the server is bound only from inside it, by someone Discord says
+/// can manage it (the member's permissions in the signed interaction).
+async fn bind(
+    discord: &Discord,
+    c: &CommandInteraction,
+    code: &str,
+    deadline: Instant,
+) -> CreateInteractionResponse {
+    let Some(guild) = c.guild_id else {
+        return private(&Message::note(
+            "Bind in your server",
+            "Run `/tenant bind` in the Discord server you are connecting.",
+        ));
+    };
+    let manages = c
+        .member
+        .as_ref()
+        .and_then(|m| m.permissions)
+        .is_some_and(|p| p.manage_guild() || p.administrator());
+    if !manages {
+        return private(&Message::note(
+            "Not allowed",
+            "Connecting this server needs Discord's Manage Server permission; ask someone who has it.",
+        ));
+    }
+    let (d, code) = (discord.clone(), code.trim().to_owned());
+    within_deadline(discord, deadline, c.token.clone(), Answer::Private, async move {
+        let guild = guild.to_string();
+        match d
+            .core
+            .complete_chat_install(Platform::Discord, &code, &guild, None, None)
+            .await
+        {
+            Ok(installed) => Message::note(
+                "Connected",
+                match &installed.workspace.approval_channel {
+                    Some(ch) => format!(
+                        "This server is connected to tenantops; approval requests go to <#{ch}>. \
+                         Each person links their account with `/tenant link code:CODE`."
+                    ),
+                    None => "This server is connected to tenantops. Each person links their \
+                             account with `/tenant link code:CODE`."
+                        .to_owned(),
+                },
+            ),
+            Err(e) => render::error(&e),
+        }
+    })
+    .await
 }
 
 /// `/tenant link code:…`: links the caller's Discord account to the persona the code was made

@@ -22,6 +22,8 @@ pub enum Asked {
     },
     /// `/tenant link code:…`.
     Link(String),
+    /// `/tenant bind code:…` (Discord only: connects the server from inside it).
+    Bind(String),
     /// `/billing post [channel]`.
     PostBilling(Option<String>),
 }
@@ -78,6 +80,7 @@ pub fn parse(data: &CommandData) -> Result<Asked, ArgsError> {
             });
         }
         ("tenant", "link") => return Ok(Asked::Link(value("code").unwrap_or_default())),
+        ("tenant", "bind") => return Ok(Asked::Bind(value("code").unwrap_or_default())),
         ("billing", "post") => return Ok(Asked::PostBilling(value("channel"))),
         _ => {}
     }

@@ -140,7 +140,7 @@ pub async fn callback(State(slack): State<Slack>, Query(q): Query<CallbackQuery>
             &state,
             &team,
             name.as_deref(),
-            access.access_token.value(),
+            Some(access.access_token.value()),
         )
         .await
     {

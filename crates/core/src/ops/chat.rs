@@ -55,8 +55,10 @@ pub struct ChatBind;
 impl Operation for ChatBind {
     const NAME: &'static str = "tenant.chat_bind";
     const SUMMARY: &'static str = "Connect a Slack workspace or Discord server to this tenant";
-    const HELP: &'static str = "Binds a Slack team or Discord guild to this tenant (one tenant per workspace), and \
-        sets where approval requests and the billing digest are posted. Binding again updates the channels. \
+    const HELP: &'static str = "Binds a Slack team to this tenant (one tenant per workspace), and sets where \
+        approval requests and the billing digest are posted; binding again updates the channels. A Discord \
+        server is first connected from inside it (tenant.chat_install_link, then `/tenant bind code:…` by \
+        someone who can manage the server), since the bot is shared; after that this updates its channels. \
         People then link their own chat accounts with a code from members.chat_link_code.";
     const SCOPE: Option<Scope> = Some(Scope::CONNECTORS_WRITE);
     const RISK: Risk = Risk::Write;
@@ -101,6 +103,16 @@ impl Operation for ChatBind {
         if owner.as_deref().is_some_and(|o| o != tenant.as_str()) {
             return Err(Error::Conflict(
                 "this workspace is bound to another tenant; it must be unbound there first".into(),
+            ));
+        }
+        // One bot serves every tenant on Discord: a server is bound only from inside it, by
+        // someone who can manage it; this only updates a server already bound here.
+        if input.platform == Platform::Discord && owner.is_none() {
+            return Err(Error::bad_input(
+                "workspace_id",
+                "a Discord server is connected from inside it: get a code with tenant.chat_install_link \
+                 {\"platform\":\"discord\"} and have someone who can manage the server run \
+                 `/tenant bind code:CODE` there; then this updates its channels",
             ));
         }
         sqlx::query(
@@ -355,7 +367,7 @@ impl Operation for ChatLinkCode {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstallInput {
-    /// `slack` (the platform with an OAuth install flow).
+    /// `slack` (an OAuth install link) or `discord` (a code to type in the server).
     pub platform: Platform,
     /// The channel id approval requests will be posted to once installed.
     #[serde(default)]
@@ -367,8 +379,12 @@ pub struct InstallInput {
 pub struct InstallLink {
     /// The one-time install state; shown once.
     pub state: String,
-    /// The path to open on the tenantops server (prefix it with its public URL).
-    pub path: String,
+    /// Slack: the path to open on the tenantops server (prefix it with its public URL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Discord: the command to run in the server, by someone who can manage it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
     /// When it stops working.
     pub expires_at: String,
 }
@@ -382,26 +398,23 @@ pub struct ChatInstallLink;
 impl Operation for ChatInstallLink {
     const NAME: &'static str = "tenant.chat_install_link";
     const SUMMARY: &'static str =
-        "A one-time link that installs the Slack app into a workspace of this tenant";
-    const HELP: &'static str = "Issues a one-time install link (valid 30 minutes). Opening it walks a Slack \
-        workspace admin through Slack's OAuth consent; when Slack sends them back, the workspace is bound to \
-        this tenant and its bot token stored encrypted. The self-hosted alternative is tenant.chat_bind with \
-        a single configured bot token.";
+        "A one-time link that connects a Slack workspace or Discord server to this tenant";
+    const HELP: &'static str = "Issues a one-time install state (valid 30 minutes). Slack: opening the returned \
+        path walks a workspace admin through Slack's OAuth consent; when Slack sends them back, the workspace \
+        is bound to this tenant and its bot token stored encrypted (the self-hosted alternative is \
+        tenant.chat_bind with a single configured bot token). Discord: someone with Manage Server runs the \
+        returned `/tenant bind code:…` in the server, which proves the server is theirs.";
     const SCOPE: Option<Scope> = Some(Scope::CONNECTORS_WRITE);
     const RISK: Risk = Risk::Write;
-    const EXAMPLES: &'static [&'static str] =
-        &[r#"{"platform":"slack","approval_channel":"C0APPROVE"}"#];
+    const EXAMPLES: &'static [&'static str] = &[
+        r#"{"platform":"slack","approval_channel":"C0APPROVE"}"#,
+        r#"{"platform":"discord","approval_channel":"1260000000000000001"}"#,
+    ];
     const SECRET_OUTPUT: bool = true;
     type Input = InstallInput;
     type Output = InstallLink;
 
     async fn execute(ctx: &mut OpCtx, input: InstallInput) -> Result<InstallLink> {
-        if input.platform != Platform::Slack {
-            return Err(Error::bad_input(
-                "platform",
-                "only Slack has an install flow; bind Discord with tenant.chat_bind",
-            ));
-        }
         if let Some(c) = &input.approval_channel {
             check_id("approval_channel", c)?;
         }
@@ -419,8 +432,13 @@ impl Operation for ChatInstallLink {
         .bind(to_millis(expires))
         .execute(&mut *ctx.tx)
         .await?;
+        let (path, command) = match input.platform {
+            Platform::Slack => (Some(format!("/slack/install?state={state}")), None),
+            Platform::Discord => (None, Some(format!("/tenant bind code:{state}"))),
+        };
         Ok(InstallLink {
-            path: format!("/slack/install?state={state}"),
+            path,
+            command,
             state,
             expires_at: ms_to_rfc3339(to_millis(expires)),
         })
