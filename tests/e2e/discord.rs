@@ -578,12 +578,22 @@ fn billing_summary_chart_and_post_and_on_call_revoke_from_a_phone() {
     assert!(edit.files[0].0.ends_with(".png"), "{edit:?}");
     // Posted for everyone in #finance, with the chart.
     let finance = "1270000000000000001";
-    let answer = w.command(
-        ALICE,
-        "billing",
-        "post",
-        json!([{"type": 7, "name": "channel", "value": finance}]),
-    );
+    // Only where the person may post themselves (their permissions there, signed by Discord).
+    let post_to = |permissions: &str| {
+        let mut v = fake::command(
+            &next_id(),
+            ALICE,
+            "billing",
+            json!([{"type": 1, "name": "post", "options": [
+                {"type": 7, "name": "channel", "value": finance}]}]),
+        );
+        v["data"]["resolved"] = json!({"channels": {finance: {
+            "id": finance, "name": "finance", "type": 0, "permissions": permissions}}});
+        w.send(&v).1
+    };
+    let refused = post_to("1024");
+    assert!(text(&refused).contains("cannot send messages"), "{refused}");
+    let answer = post_to("3072");
     assert!(text(&answer).contains("Posted"), "{answer}");
     let calls = w.fake.wait_for("the summary in #finance", |c| {
         c.iter()

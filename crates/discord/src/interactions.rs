@@ -233,6 +233,26 @@ async fn command(
             None => tenantops_chat::help::group(&group),
         }),
         Ok(Asked::PostBilling(channel)) => {
+            // The bot posts for the person: only where Discord says they may post themselves
+            // (the member's permissions in the chosen channel come signed with the interaction).
+            if let Some(chosen) = &channel {
+                let may_send = c
+                    .data
+                    .resolved
+                    .channels
+                    .iter()
+                    .find(|(id, _)| id.to_string() == *chosen)
+                    .and_then(|(_, ch)| ch.permissions)
+                    .is_some_and(|p| p.send_messages());
+                if !may_send {
+                    return private(&Message::note(
+                        "Not there",
+                        format!(
+                            "You cannot send messages in <#{chosen}>; pick a channel you can post in."
+                        ),
+                    ));
+                }
+            }
             let channel = channel.unwrap_or_else(|| c.channel_id.to_string());
             // `caller` refused interactions without a server.
             let guild = c.guild_id.map(|g| g.to_string()).unwrap_or_default();
