@@ -297,6 +297,28 @@ fn signed_fixtures_good_bad_stale_and_replayed_and_unbound_or_unlinked_callers_a
         "{answer}"
     );
 
+    // A direct message has no tenant: told to use the server, for commands and for linking.
+    for sub in ["whoami", "link"] {
+        let mut dm = fake::command(
+            &next_id(),
+            ALICE,
+            "tenant",
+            json!([{"type": 1, "name": sub, "options": []}]),
+        );
+        let o = dm.as_object_mut().unwrap();
+        o.remove("guild_id");
+        o.remove("member");
+        o.insert(
+            "user".into(),
+            json!({"id": ALICE, "username": "alice", "discriminator": "0",
+            "global_name": null, "avatar": null}),
+        );
+        o.insert("context".into(), json!(1));
+        let (s, answer) = w.send(&dm);
+        assert_eq!(s, 200, "{answer}");
+        assert!(text(&answer).contains("in your server"), "{answer}");
+    }
+
     // A replayed signed command is answered without acting again.
     w.create_human("alice", "tenant-admin");
     w.link(ALICE, "alice");

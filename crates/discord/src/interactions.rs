@@ -302,6 +302,23 @@ async fn command(
     }
 }
 
+/// The server a `/tenant <sub>` command came from, or the answer that it must come from one.
+#[allow(clippy::result_large_err)] // the refusal is the response itself
+fn in_server(
+    c: &CommandInteraction,
+    sub: &str,
+    which: &str,
+) -> Result<GuildId, CreateInteractionResponse> {
+    c.guild_id.ok_or_else(|| {
+        let mut title = format!("{sub} in your server");
+        title[..1].make_ascii_uppercase();
+        private(&Message::note(
+            &title,
+            format!("Run `/tenant {sub}` in the Discord server {which}."),
+        ))
+    })
+}
+
 /// `/tenant bind code:…`: connects this server to the tenant that issued the code. The bot is
 /// shared by every tenant, so the server is bound only from inside it, by someone Discord says
 /// can manage it (the member's permissions in the signed interaction).
@@ -311,11 +328,9 @@ async fn bind(
     code: &str,
     deadline: Instant,
 ) -> CreateInteractionResponse {
-    let Some(guild) = c.guild_id else {
-        return private(&Message::note(
-            "Bind in your server",
-            "Run `/tenant bind` in the Discord server you are connecting.",
-        ));
+    let guild = match in_server(c, "bind", "you are connecting") {
+        Ok(g) => g,
+        Err(r) => return r,
     };
     let manages = c
         .member
@@ -362,11 +377,9 @@ async fn link(
     code: &str,
     deadline: Instant,
 ) -> CreateInteractionResponse {
-    let Some(guild) = c.guild_id else {
-        return private(&Message::note(
-            "Link in your server",
-            "Run `/tenant link` in the Discord server your tenant is connected to.",
-        ));
+    let guild = match in_server(c, "link", "your tenant is connected to") {
+        Ok(g) => g,
+        Err(r) => return r,
     };
     let (d, user, code) = (discord.clone(), c.user.id.to_string(), code.to_owned());
     within_deadline(
