@@ -48,11 +48,13 @@ pub async fn handle_once(
     interaction: Interaction,
     deadline: Instant,
 ) -> Option<CreateInteractionResponse> {
-    let id = match &interaction {
+    let id = match interaction {
         Interaction::Ping(_) => return Some(CreateInteractionResponse::Pong),
-        Interaction::Command(c) | Interaction::Autocomplete(c) => c.id,
-        Interaction::Component(c) => c.id,
-        Interaction::Modal(m) => m.id,
+        // Suggestions change nothing: no delivery bookkeeping (a write) per keystroke.
+        Interaction::Autocomplete(c) => return Some(autocomplete(discord, c, deadline).await),
+        Interaction::Command(ref c) => c.id,
+        Interaction::Component(ref c) => c.id,
+        Interaction::Modal(ref m) => m.id,
         _ => {
             return Some(private(&Message::note(
                 "Not supported",
@@ -74,7 +76,6 @@ pub async fn handle_once(
     }
     Some(match interaction {
         Interaction::Command(c) => command(discord, c, deadline).await,
-        Interaction::Autocomplete(c) => autocomplete(discord, c, deadline).await,
         Interaction::Component(c) => component(discord, c, deadline).await,
         Interaction::Modal(m) => modal(discord, m, deadline).await,
         _ => CreateInteractionResponse::Pong,
