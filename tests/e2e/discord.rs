@@ -516,6 +516,13 @@ fn a_request_is_rejected_through_the_modal_and_the_requester_is_told() {
     );
     // The fake numbers what it creates from FIRST_ID: the approval message came first.
     let message_id = fake::FIRST_ID.to_string();
+    // Alice's pending list offers the decision too.
+    let pending = w.command(ALICE, "approvals", "pending", json!([]));
+    let t = text(&pending);
+    assert!(
+        t.contains(&format!("approve:{id}")) && t.contains(&format!("reject:{id}")),
+        "{t}"
+    );
     // Reject opens a modal carrying the request.
     let modal = w.click(ALICE, &format!("reject:{id}"), APPROVALS, &message_id);
     assert_eq!(modal["type"], 9, "{modal}");

@@ -309,7 +309,45 @@ fn done(op: &OpSpec, output: &Value) -> Message {
         m = m.text("⚠ Shown once — store it now. tenantops keeps only a hash.");
     }
     m.body.extend(summarise(output, op.secret_output));
+    if op.name == "approvals.pending" {
+        m.buttons = decision_buttons(output);
+    }
     m
+}
+
+/// Most requests `/approvals pending` offers buttons for (an Approve / Reject pair each).
+const PENDING_BUTTONS: usize = 10;
+
+/// Approve / Reject for each request still waiting in `approvals.pending` output, so a person
+/// can decide from the list; each press is checked by the core like any other.
+fn decision_buttons(output: &Value) -> Vec<Button> {
+    output
+        .get("decisions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|r| str_of(r, "state") == "pending")
+        .filter_map(|r| RequestId::parse(str_of(r, "id")).map(|_| r))
+        .take(PENDING_BUTTONS)
+        .flat_map(|r| {
+            let id = str_of(r, "id").to_owned();
+            let summary: String = str_of(r, "summary").chars().take(40).collect();
+            [
+                Button {
+                    label: format!("Approve: {summary}"),
+                    action: ButtonAction::Approve {
+                        request_id: id.clone(),
+                    },
+                    style: ButtonStyle::Primary,
+                },
+                Button {
+                    label: "Reject".into(),
+                    action: ButtonAction::Reject { request_id: id },
+                    style: ButtonStyle::Danger,
+                },
+            ]
+        })
+        .collect()
 }
 
 /// A file in an output: `filename`, `content_type`, and `base64`, `png_base64` or `text`.
@@ -958,6 +996,17 @@ mod tests {
             "route": null, "created_at": "2026-12-01T10:00:00Z", "sla_at": "2026-12-02T10:00:00Z",
             "expires_at": "2026-12-08T10:00:00Z", "error": null
         })
+    }
+
+    #[test]
+    fn the_pending_list_offers_a_decision_per_waiting_request() {
+        let op = tenantops_core::catalogue::find("approvals.pending").unwrap();
+        let output = json!({"decisions": [view("pending", json!([])), view("approved", json!([]))],
+                            "reviews": []});
+        let m = outcome(op, &Outcome::Done { output });
+        let actions: Vec<_> = m.buttons.iter().map(|b| b.action.encode()).collect();
+        assert_eq!(actions, [format!("approve:{APR}"), format!("reject:{APR}")]);
+        assert!(m.buttons[0].label.contains("Export all tenant data"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serenity::all::{
     CreateInteractionResponseMessage, CreateMessage, CreateModal, EditInteractionResponse,
     InputTextStyle,
 };
-use tenantops_chat::render::{Block, ButtonStyle, Message};
+use tenantops_chat::render::{Block, Button, ButtonAction, ButtonStyle, Message};
 use tenantops_chat::views::clip;
 
 /// Discord's limits.
@@ -121,8 +121,26 @@ pub fn parts(m: &Message) -> (CreateEmbed, Vec<CreateActionRow>) {
 }
 
 fn rows(m: &Message) -> Vec<CreateActionRow> {
+    // Approve / Reject pairs (a list of requests) keep each pair on one row.
+    let pairs = m.buttons.len() > BUTTONS_PER_ROW
+        && m.buttons.chunks(2).all(|p| {
+            matches!(
+                p,
+                [
+                    Button {
+                        action: ButtonAction::Approve { request_id: a },
+                        ..
+                    },
+                    Button {
+                        action: ButtonAction::Reject { request_id: r },
+                        ..
+                    }
+                ] if a == r
+            )
+        });
+    let per_row = if pairs { 4 } else { BUTTONS_PER_ROW };
     m.buttons
-        .chunks(BUTTONS_PER_ROW)
+        .chunks(per_row)
         .take(5)
         .map(|chunk| {
             CreateActionRow::Buttons(
@@ -214,7 +232,7 @@ pub fn reject_modal(custom_id: &str, summary: &str) -> CreateModal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tenantops_chat::render::{Button, ButtonAction, Visibility};
+    use tenantops_chat::render::Visibility;
 
     fn json<T: serde::Serialize>(t: &T) -> serde_json::Value {
         serde_json::to_value(t).unwrap()
@@ -274,6 +292,32 @@ mod tests {
                 .count()
                 <= LABEL_MAX
         );
+    }
+
+    #[test]
+    fn approve_and_reject_stay_side_by_side() {
+        let mut m = Message::note("Pending", "three requests");
+        for i in 0..3 {
+            let request_id = format!("apr_{i}");
+            m.buttons.push(tenantops_chat::render::Button {
+                label: "Approve".into(),
+                action: tenantops_chat::render::ButtonAction::Approve {
+                    request_id: request_id.clone(),
+                },
+                style: ButtonStyle::Primary,
+            });
+            m.buttons.push(tenantops_chat::render::Button {
+                label: "Reject".into(),
+                action: tenantops_chat::render::ButtonAction::Reject { request_id },
+                style: ButtonStyle::Danger,
+            });
+        }
+        let rows: Vec<usize> = parts(&m)
+            .1
+            .iter()
+            .map(|r| json(r)["components"].as_array().unwrap().len())
+            .collect();
+        assert_eq!(rows, [4, 2]);
     }
 
     #[test]
