@@ -1030,3 +1030,50 @@ fn a_server_is_bound_only_from_inside_it_by_someone_who_can_manage_it() {
         "nothing posted into another server"
     );
 }
+
+#[test]
+fn a_refused_bot_token_stops_the_gateway_start_with_one_clear_line() {
+    let sb = Sandbox::new();
+    sb.create_tenant("acme");
+    let fake = FakeDiscord::start();
+    let mut child = std::process::Command::new(crate::support::BIN)
+        .args([
+            "--db",
+            sb.db().to_str().unwrap(),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("TENANTOPS_DISCORD_GATEWAY", "true")
+        .env("TENANTOPS_DISCORD_APPLICATION_ID", APPLICATION_ID)
+        .env("TENANTOPS_DISCORD_BOT_TOKEN", "not-the-token")
+        .env("TENANTOPS_DISCORD_API_URL", fake.api_url())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serve kept running with a refused token");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot connect to the Discord gateway")
+            && stderr.contains("TENANTOPS_DISCORD_BOT_TOKEN"),
+        "{stderr}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("listening"),
+        "nothing served"
+    );
+    assert!(!stderr.contains("not-the-token"), "the token is not echoed");
+}

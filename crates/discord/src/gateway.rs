@@ -9,12 +9,16 @@ use serenity::all::{
 use serenity::async_trait;
 use std::sync::Arc;
 
-struct Handler(Discord);
+struct Handler {
+    discord: Discord,
+    /// Told once, when the first READY arrives.
+    ready: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+}
 
 #[async_trait]
 impl EventHandler for Handler {
     async fn interaction_create(&self, _ctx: Context, interaction: Interaction) {
-        let discord = self.0.clone();
+        let discord = self.discord.clone();
         // The answer still has to travel back over REST: leave it room in Discord's 3 s.
         let deadline = std::time::Instant::now()
             + discord
@@ -43,6 +47,9 @@ impl EventHandler for Handler {
 
     async fn ready(&self, _ctx: Context, ready: Ready) {
         tracing::info!(user = %ready.user.name, guilds = ready.guilds.len(), "Discord gateway ready");
+        if let Some(tx) = self.ready.lock().ok().and_then(|mut r| r.take()) {
+            let _ = tx.send(());
+        }
     }
 }
 
@@ -52,19 +59,51 @@ pub struct Gateway {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// Why the gateway could not be joined.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct GatewayError(String);
+
+/// How long [`Gateway::start`] waits for Discord's READY before going on without it.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(15);
+
 impl Gateway {
-    /// Connects to the gateway (interactions need no privileged intents).
-    pub async fn start(discord: Discord) -> Result<Self, serenity::Error> {
+    /// Connects to the gateway (interactions need no privileged intents) and waits for READY,
+    /// so a refused token fails here, at start, rather than in a log line later. If READY is
+    /// slow the connection keeps trying in the background.
+    pub async fn start(discord: Discord) -> Result<Self, GatewayError> {
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let handler = Handler {
+            discord: discord.clone(),
+            ready: std::sync::Mutex::new(Some(ready_tx)),
+        };
         let mut client =
             ClientBuilder::new_with_http(discord.api.new_http(), GatewayIntents::empty())
-                .event_handler(Handler(discord))
-                .await?;
+                .event_handler(handler)
+                .await
+                .map_err(|e| GatewayError(e.to_string()))?;
         let manager = client.shard_manager.clone();
+        let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
-            if let Err(e) = client.start().await {
+            let result = client.start().await;
+            if let Err(e) = &result {
                 tracing::error!(error = %e, "Discord gateway stopped");
             }
+            let _ = stopped_tx.send(result.map_err(|e| e.to_string()));
         });
+        tokio::select! {
+            _ = ready_rx => {}
+            stopped = stopped_rx => {
+                task.abort();
+                return Err(GatewayError(match stopped {
+                    Ok(Err(e)) => e,
+                    _ => "the connection closed before Discord said it was ready".into(),
+                }));
+            }
+            _ = tokio::time::sleep(READY_WITHIN) => {
+                tracing::warn!("Discord gateway not ready yet; still connecting in the background");
+            }
+        }
         Ok(Self { manager, task })
     }
 

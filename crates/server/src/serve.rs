@@ -228,13 +228,26 @@ pub async fn run(
     mcp: tenantops_mcp::HttpOptions,
     chat: ChatSurfaces,
 ) -> anyhow::Result<()> {
-    let ChatSurfaces { slack, discord } = chat;
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
         anyhow::anyhow!(
             "cannot listen on {listen}: {e}; pick another address with --listen or TENANTOPS_LISTEN"
         )
     })?;
     let local = listener.local_addr()?;
+    let ChatSurfaces { slack, discord } = chat;
+    // Joined before the address is printed: a refused bot token stops the start, in one line.
+    let gateway = match discord.as_ref().filter(|d| d.gateway) {
+        Some(d) => Some(
+            tenantops_discord::gateway::Gateway::start(d.surface.clone())
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot connect to the Discord gateway: {e}; check TENANTOPS_DISCORD_BOT_TOKEN"
+                    )
+                })?,
+        ),
+        None => None,
+    };
     let worker = spawn_worker(core.clone(), metrics.clone(), tick);
     println!("{}", json!({ "listening": local.to_string() }));
     tracing::info!(%local, "tenantops serving");
@@ -271,18 +284,8 @@ pub async fn run(
             .route("/slack/interactions", post(slack_not_configured))
             .route("/slack/events", post(slack_not_configured)),
     };
-    let mut gateway = None;
     let app = match discord {
         Some(d) => {
-            if d.gateway {
-                gateway = Some(
-                    tenantops_discord::gateway::Gateway::start(d.surface.clone())
-                        .await
-                        .map_err(|e| {
-                            anyhow::anyhow!("cannot connect to the Discord gateway: {e}")
-                        })?,
-                );
-            }
             background.push(tenantops_discord::approvals::spawn_worker(
                 d.surface.clone(),
                 d.queue,
