@@ -76,15 +76,22 @@ async fn main() {
         Outcome::Done { output } => output,
         other => panic!("{other:?}"),
     };
-    done(
+    // The server is bound the way a tenant binds it: a code, used from inside the server.
+    let state = done(
         core.call(
             &admin,
-            "tenant.chat_bind",
-            json!({"platform": "discord", "workspace_id": GUILD}),
+            "tenant.chat_install_link",
+            json!({"platform": "discord"}),
         )
         .await
         .unwrap(),
-    );
+    )["state"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    core.complete_chat_install(Platform::Discord, &state, GUILD, None, None)
+        .await
+        .unwrap();
     let code = done(
         core.call(&admin, "members.chat_link_code", json!({}))
             .await
