@@ -279,6 +279,7 @@ pub struct DiscordArgs {
     /// The application's public key, hex (verifies every interaction Discord sends).
     #[arg(
         id = "discord_public_key",
+        value_name = "HEX",
         long = "discord-public-key",
         env = "TENANTOPS_DISCORD_PUBLIC_KEY"
     )]
@@ -286,6 +287,7 @@ pub struct DiscordArgs {
     /// The application id.
     #[arg(
         id = "discord_application_id",
+        value_name = "ID",
         long = "discord-application-id",
         env = "TENANTOPS_DISCORD_APPLICATION_ID"
     )]
@@ -293,6 +295,7 @@ pub struct DiscordArgs {
     /// The bot token used to post, edit and answer.
     #[arg(
         id = "discord_bot_token",
+        value_name = "TOKEN",
         long = "discord-bot-token",
         env = "TENANTOPS_DISCORD_BOT_TOKEN",
         hide_env_values = true
@@ -301,6 +304,7 @@ pub struct DiscordArgs {
     /// The Discord REST base URL (tests point it at a fake).
     #[arg(
         id = "discord_api_url",
+        value_name = "URL",
         long = "discord-api-url",
         env = "TENANTOPS_DISCORD_API_URL",
         default_value = "https://discord.com"
@@ -317,6 +321,7 @@ pub struct DiscordArgs {
     /// How often scheduled billing digests are checked for being due.
     #[arg(
         id = "discord_digest_check",
+        value_name = "DURATION",
         long = "discord-digest-check",
         env = "TENANTOPS_DISCORD_DIGEST_CHECK",
         default_value = "1m",
@@ -327,6 +332,7 @@ pub struct DiscordArgs {
     /// (at most 2.8 s: Discord allows 3 s in all).
     #[arg(
         id = "discord_answer_within",
+        value_name = "DURATION",
         long = "discord-answer-within",
         env = "TENANTOPS_DISCORD_ANSWER_WITHIN",
         default_value = "2300ms",
