@@ -196,6 +196,26 @@ fn how_to_bind(guild: &str) -> Message {
     )
 }
 
+/// One operation to run for a person.
+struct Call {
+    principal: Principal,
+    op: &'static str,
+    input: Value,
+}
+
+/// Runs `call` and answers with its outcome by `deadline`, or defers and edits it in later.
+async fn run_within(
+    discord: &Discord,
+    deadline: Instant,
+    token: &str,
+    answer: Answer,
+    call: Call,
+) -> CreateInteractionResponse {
+    let d = discord.clone();
+    let work = async move { run(&d, &call.principal, call.op, call.input).await };
+    within_deadline(discord, deadline, token.to_owned(), answer, work).await
+}
+
 /// Runs one operation as `principal` and renders its outcome.
 async fn run(discord: &Discord, principal: &Principal, op: &str, input: Value) -> Message {
     let Some(spec) = catalogue::find(op) else {
@@ -290,15 +310,12 @@ async fn command(
             .await
         }
         Ok(Asked::Call(op, input)) => {
-            let d = discord.clone();
-            within_deadline(
-                &discord,
-                deadline,
-                c.token.clone(),
-                Answer::Private,
-                async move { run(&d, &principal, op.name, input).await },
-            )
-            .await
+            let call = Call {
+                principal,
+                op: op.name,
+                input,
+            };
+            run_within(&discord, deadline, &c.token, Answer::Private, call).await
         }
     }
 }
@@ -444,20 +461,15 @@ async fn component(
         Ok(p) => p,
         Err(m) => return private(&Message::note("Not allowed", m.plain_text())),
     };
-    let d = discord.clone();
     match action {
         ButtonAction::Approve { request_id } => {
-            within_deadline(
-                &discord,
-                deadline,
-                c.token.clone(),
-                Answer::Private,
-                async move {
-                    let input = json!({ "request_id": request_id, "decision": "approve" });
-                    run(&d, &principal, "approvals.decide", input).await
-                },
-            )
-            .await
+            let input = json!({ "request_id": request_id, "decision": "approve" });
+            let call = Call {
+                principal,
+                op: "approvals.decide",
+                input,
+            };
+            run_within(&discord, deadline, &c.token, Answer::Private, call).await
         }
         ButtonAction::Reject { request_id } => {
             let summary = discord
@@ -469,22 +481,13 @@ async fn component(
             CreateInteractionResponse::Modal(embeds::reject_modal(&c.data.custom_id, &summary))
         }
         ButtonAction::ConfirmRevoke { persona } => {
-            within_deadline(
-                &discord,
-                deadline,
-                c.token.clone(),
-                Answer::Update,
-                async move {
-                    run(
-                        &d,
-                        &principal,
-                        "members.revoke",
-                        json!({ "persona": persona }),
-                    )
-                    .await
-                },
-            )
-            .await
+            let input = json!({ "persona": persona });
+            let call = Call {
+                principal,
+                op: "members.revoke",
+                input,
+            };
+            run_within(&discord, deadline, &c.token, Answer::Update, call).await
         }
         ButtonAction::Cancel => CreateInteractionResponse::UpdateMessage(embeds::response(
             &Message::note("Cancelled", "Nothing was done."),
@@ -527,17 +530,11 @@ async fn modal(
         Ok(p) => p,
         Err(msg) => return private(&msg),
     };
-    let d = discord.clone();
-    within_deadline(
-        &discord,
-        deadline,
-        m.token.clone(),
-        Answer::Private,
-        async move {
-            let input =
-                json!({ "request_id": request_id, "decision": "reject", "comment": comment });
-            run(&d, &principal, "approvals.decide", input).await
-        },
-    )
-    .await
+    let input = json!({ "request_id": request_id, "decision": "reject", "comment": comment });
+    let call = Call {
+        principal,
+        op: "approvals.decide",
+        input,
+    };
+    run_within(&discord, deadline, &m.token, Answer::Private, call).await
 }
