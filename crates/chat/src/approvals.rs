@@ -115,6 +115,20 @@ pub fn spawn_worker<C: ApprovalChannel>(
             tokio::select! {
                 n = rx.recv() => {
                     let Some(n) = n else { return };
+                    if let Notification::ChatUnlinked { handle, platform: p, workspace_id, user_id, by_handle, .. } = &n {
+                        if p == platform {
+                            let line = format!(
+                                "This {platform} account no longer acts as *{handle}* in tenantops: \
+                                 *{by_handle}* unlinked it. If that is news to you, tell your security \
+                                 team; to link again, ask for your own code (members.chat_link_code) \
+                                 and run `/tenant link CODE`."
+                            );
+                            if let Err(e) = chat.dm(workspace_id, user_id, &line).await {
+                                tracing::warn!(platform, error = %e, "unlinked person not told");
+                            }
+                        }
+                        continue;
+                    }
                     if let Some((tenant, request_id)) = request_of(&n)
                         && let Err(e) = sync(&chat, tenant, request_id).await
                     {

@@ -26,6 +26,77 @@ pub const EXECUTION_LEASE: Duration = Duration::minutes(5);
 /// The shortest reason accepted for breaking the glass.
 pub const MIN_BREAK_GLASS_REASON: usize = 15;
 
+/// How long a revoked decider still counts towards "two people may decide" (see
+/// [`deciders_guard`]): revoking a colleague cannot make one insider the only decider at once.
+pub const REVOKED_DECIDER_WINDOW: Duration = Duration::days(7);
+
+/// Roles whose holders may decide approvals or break the glass.
+pub fn deciding_roles() -> Vec<&'static str> {
+    roles::templates()
+        .into_iter()
+        .filter(|t| {
+            t.scopes.contains(&Scope::APPROVALS_DECIDE)
+                || t.scopes.contains(&Scope::APPROVALS_BREAK_GLASS)
+        })
+        .map(|t| t.name)
+        .collect()
+}
+
+/// Whether a set of roles lets its holder decide or break the glass.
+pub fn grants_deciding<'a>(role_names: impl IntoIterator<Item = &'a str>) -> (bool, bool) {
+    let scopes = roles::scopes_of(role_names);
+    (
+        scopes.contains(&Scope::APPROVALS_DECIDE),
+        scopes.contains(&Scope::APPROVALS_BREAK_GLASS),
+    )
+}
+
+/// The humans who may decide approvals in `tenant`: active ones holding `approvals:decide`, and
+/// those revoked within [`REVOKED_DECIDER_WINDOW`].
+pub(crate) async fn decider_count(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT p.id, r.role FROM personas p JOIN role_assignments r \
+           ON r.tenant_id = p.tenant_id AND r.persona_id = p.id \
+         WHERE p.tenant_id = ? AND p.kind = 'human' AND (p.status = 'active' OR p.revoked_at > ?)",
+    )
+    .bind(tenant.as_str())
+    .bind(to_millis(now - REVOKED_DECIDER_WINDOW))
+    .fetch_all(conn)
+    .await?;
+    let mut deciders: Vec<&str> = rows
+        .iter()
+        .filter(|(_, role)| {
+            roles::template(role).is_some_and(|t| t.scopes.contains(&Scope::APPROVALS_DECIDE))
+        })
+        .map(|(p, _)| p.as_str())
+        .collect();
+    deciders.sort_unstable();
+    deciders.dedup();
+    Ok(deciders.len() as i64)
+}
+
+/// The set of people who may decide is itself under the two-person rule: once `tenant` has at
+/// least two humans who may decide, changing who decides (`change`, a sentence) needs a second
+/// person's approval. A tenant bootstrapping with one admin is not held up.
+pub(crate) async fn deciders_guard(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    now: DateTime<Utc>,
+    change: &str,
+) -> Result<Option<String>> {
+    let n = decider_count(conn, tenant, now).await?;
+    Ok((n >= 2).then(|| {
+        format!(
+            "{change}: with {n} people who may decide approvals, changing who decides needs a \
+             second person"
+        )
+    }))
+}
+
 /// Operations that can never be put behind a route (deciding must not itself need a decision).
 pub fn routable(spec: &crate::OpSpec) -> std::result::Result<(), String> {
     if spec.name.starts_with("approvals.") || spec.name == "whoami" {
@@ -200,19 +271,28 @@ type RouteRow = (
     Option<String>,
 );
 
-fn route_from(r: RouteRow) -> Route {
-    Route {
+fn route_from(r: RouteRow) -> Result<Route> {
+    let json = |what: &str, text: &str| -> Result<Value> {
+        serde_json::from_str(text)
+            .map_err(|e| Error::Internal(format!("route {}: stored {what} is not JSON: {e}", r.0)))
+    };
+    let list = |what: &str, text: &str| -> Result<Vec<String>> {
+        serde_json::from_value(json(what, text)?)
+            .map_err(|e| Error::Internal(format!("route {}: stored {what}: {e}", r.0)))
+    };
+    Ok(Route {
+        condition: serde_json::from_value(json("condition", &r.3)?)
+            .map_err(|e| Error::Internal(format!("route {}: stored condition: {e}", r.0)))?,
+        approver_personas: list("approver_personas", &r.4)?,
+        approver_roles: list("approver_roles", &r.5)?,
         id: r.0,
         name: r.1,
         operation: r.2,
-        condition: serde_json::from_str(&r.3).unwrap_or_default(),
-        approver_personas: serde_json::from_str(&r.4).unwrap_or_default(),
-        approver_roles: serde_json::from_str(&r.5).unwrap_or_default(),
         quorum: r.6.max(1) as u32,
         sla_secs: r.7,
         expiry_secs: r.8,
         escalation_persona: r.9,
-    }
+    })
 }
 
 const ROUTE_SELECT: &str = "SELECT id, name, operation, condition, approver_personas, approver_roles, \
@@ -225,7 +305,7 @@ pub async fn routes(conn: &mut SqliteConnection, tenant: &TenantId) -> Result<Ve
         .bind(tenant.as_str())
         .fetch_all(conn)
         .await?;
-    Ok(rows.into_iter().map(route_from).collect())
+    rows.into_iter().map(route_from).collect()
 }
 
 /// One route by id or name.
@@ -241,7 +321,7 @@ pub async fn find_route(
         .bind(reference)
         .fetch_optional(conn)
         .await?;
-    row.map(route_from).ok_or_else(|| {
+    row.map(route_from).transpose()?.ok_or_else(|| {
         Error::NotFound(format!(
             "route: no approval route `{reference}` in this tenant; list them with approvals.routes_list"
         ))
@@ -249,26 +329,67 @@ pub async fn find_route(
 }
 
 /// The route that governs a call, if any: among the routes of the operation whose condition
-/// holds, the one needing the most approvals (then the most specific).
+/// holds, the one needing the most approvals (then the most specific). `input` is canonical
+/// (references are ids); a clause on a reference field compares ids too, whatever form the
+/// route's author used, so naming an object by id or by name can never dodge a route.
 pub async fn matching_route(
     conn: &mut SqliteConnection,
+    env: &crate::Env,
     tenant: &TenantId,
-    operation: &str,
+    spec: &crate::OpSpec,
     facts: &Map<String, Value>,
     input: &Value,
 ) -> Result<Option<Route>> {
     let sql = format!("{ROUTE_SELECT} AND operation = ?");
     let rows: Vec<RouteRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tenant.as_str())
-        .bind(operation)
-        .fetch_all(conn)
+        .bind(spec.name)
+        .fetch_all(&mut *conn)
         .await?;
-    Ok(rows
+    let mut matching = Vec::new();
+    for row in rows {
+        let mut route = route_from(row)?;
+        canonical_conditions(conn, env, tenant, spec, &mut route.condition, false).await?;
+        if route.condition.iter().all(|c| c.holds(facts, input)) {
+            matching.push(route);
+        }
+    }
+    // The strictest route governs: a permissive route added later cannot override it.
+    Ok(matching
         .into_iter()
-        .map(route_from)
-        .filter(|r| r.condition.iter().all(|c| c.holds(facts, input)))
-        // The strictest route governs: a permissive route added later cannot override it.
         .max_by_key(|r| (r.quorum, r.condition.len())))
+}
+
+/// Resolves the values of clauses on `spec`'s reference fields to ids (`strict`: a value that
+/// names nothing is an error, as when a route is saved).
+pub(crate) async fn canonical_conditions(
+    conn: &mut SqliteConnection,
+    env: &crate::Env,
+    tenant: &TenantId,
+    spec: &crate::OpSpec,
+    clauses: &mut [Clause],
+    strict: bool,
+) -> Result<()> {
+    for (i, clause) in clauses.iter_mut().enumerate() {
+        let Some(path) = spec
+            .refs
+            .iter()
+            .find(|p| p.condition_path().as_deref() == Some(clause.path.as_str()))
+        else {
+            continue;
+        };
+        clause.value = crate::refs::canonical_clause_value(
+            conn,
+            env,
+            tenant,
+            path.kind,
+            &format!("condition[{i}].value"),
+            &clause.value,
+            strict,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Who may decide, as snapshotted into a request.

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use crate::notify::Notification;
 use crate::principal::Principal;
+use crate::refs::RefPath;
 use crate::scope::Scope;
 use crate::{Env, Event, store::Tx};
 use chrono::{DateTime, Utc};
@@ -40,6 +41,9 @@ pub struct OpCtx {
     pub now: DateTime<Utc>,
     /// Shared services and configuration.
     pub env: Arc<Env>,
+    /// What the input's references resolved to, by field (`persona` → `ci-bot`): the names
+    /// people read in approval requests, since the input itself now carries ids.
+    pub names: Map<String, Value>,
     detail: Map<String, Value>,
     effects: Effects,
 }
@@ -60,6 +64,7 @@ impl OpCtx {
             principal,
             now,
             env,
+            names: Map::new(),
             detail: Map::new(),
             effects: Effects::default(),
         }
@@ -141,19 +146,26 @@ pub trait Operation: Send + Sync + 'static {
         async { Ok(Map::new()) }
     }
 
-    /// The input a request is bound to, when it should differ from what was typed: references
-    /// by name are pinned to the ids they resolved to, so that what runs after approval is what
-    /// the approvers saw even if a name is reused meanwhile.
-    fn pinned_input(input: &Self::Input, facts: &Map<String, Value>) -> Option<Value> {
-        let _ = (input, facts);
-        None
-    }
-
-    /// What the call will do, in one sentence for the person asked to approve it.
+    /// What the call will do, in one sentence for the person asked to approve it. The input's
+    /// references are ids by now; `facts["names"]` holds the names they resolved to.
     fn describe(input: &Self::Input, facts: &Map<String, Value>) -> String {
         let _ = (input, facts);
         Self::SUMMARY.to_owned()
     }
+
+    /// Whether the call needs a second person although the operation is not destructive —
+    /// growing or shrinking the set of people who may decide approvals, weakening a control.
+    /// Only consulted when [`Operation::GUARDED`] is set. Returns why, in one sentence.
+    fn second_person(
+        ctx: &mut OpCtx,
+        input: &Self::Input,
+    ) -> impl Future<Output = Result<Option<String>>> + Send {
+        let _ = (ctx, input);
+        async { Ok(None) }
+    }
+
+    /// Whether [`Operation::second_person`] has something to say for this operation.
+    const GUARDED: bool = false;
 }
 
 /// What is known about a call before it runs.
@@ -163,12 +175,11 @@ pub struct Plan {
     pub facts: Map<String, Value>,
     /// See [`Operation::describe`].
     pub summary: String,
-    /// See [`Operation::pinned_input`].
-    pub pinned_input: Option<Value>,
 }
 
 type Runner = for<'a, 'b> fn(&'a mut OpCtx, &'b Value) -> BoxFuture<'a, Result<Value>>;
 type Planner = for<'a, 'b> fn(&'a mut OpCtx, &'b Value) -> BoxFuture<'a, Result<Plan>>;
+type Guard = for<'a, 'b> fn(&'a mut OpCtx, &'b Value) -> BoxFuture<'a, Result<Option<String>>>;
 
 /// The type-erased description of an operation, as every surface sees it.
 #[derive(Clone)]
@@ -199,8 +210,12 @@ pub struct OpSpec {
     pub max_input_bytes: usize,
     /// Parses an input without running anything: the same check the operation applies.
     pub validate: fn(Value) -> Result<()>,
+    /// Where the input names objects of the tenant ([`crate::refs`]): canonicalised to ids
+    /// before anything else happens to a call.
+    pub refs: Vec<RefPath>,
     pub(crate) run: Runner,
     pub(crate) plan: Planner,
+    pub(crate) guard: Option<Guard>,
 }
 
 impl std::fmt::Debug for OpSpec {
@@ -267,15 +282,21 @@ fn plan<'a, O: Operation>(ctx: &'a mut OpCtx, input: &Value) -> BoxFuture<'a, Re
     let input = parse_input_ref::<O::Input>(input);
     Box::pin(async move {
         let input: O::Input = input?;
-        let facts = O::facts(ctx, &input).await?;
+        let mut facts = O::facts(ctx, &input).await?;
+        if !ctx.names.is_empty() {
+            facts.insert("names".into(), Value::Object(ctx.names.clone()));
+        }
         let summary = O::describe(&input, &facts);
-        let pinned_input = O::pinned_input(&input, &facts);
-        Ok(Plan {
-            facts,
-            summary,
-            pinned_input,
-        })
+        Ok(Plan { facts, summary })
     })
+}
+
+fn guard<'a, O: Operation>(
+    ctx: &'a mut OpCtx,
+    input: &Value,
+) -> BoxFuture<'a, Result<Option<String>>> {
+    let input = parse_input_ref::<O::Input>(input);
+    Box::pin(async move { O::second_person(ctx, &input?).await })
 }
 
 fn schema_for<T: JsonSchema>() -> Schema {
@@ -285,7 +306,9 @@ fn schema_for<T: JsonSchema>() -> Schema {
 
 /// Describes operation `O` for the catalogue.
 pub fn spec<O: Operation>() -> OpSpec {
+    let input_schema = schema_for::<O::Input>();
     OpSpec {
+        refs: crate::refs::paths(&input_schema),
         name: O::NAME,
         summary: O::SUMMARY,
         help: O::HELP,
@@ -293,7 +316,7 @@ pub fn spec<O: Operation>() -> OpSpec {
         risk: O::RISK,
         idempotent: O::IDEMPOTENT,
         examples: O::EXAMPLES,
-        input_schema: schema_for::<O::Input>(),
+        input_schema,
         output_schema: schema_for::<O::Output>(),
         secret_output: O::SECRET_OUTPUT,
         audit_input: O::AUDIT_INPUT,
@@ -301,6 +324,7 @@ pub fn spec<O: Operation>() -> OpSpec {
         validate: |v| parse_input::<O::Input>(v).map(|_| ()),
         run: run::<O>,
         plan: plan::<O>,
+        guard: O::GUARDED.then_some(guard::<O> as Guard),
     }
 }
 

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::ids::{PersonaId, TenantId};
 use crate::ledger::{self, Draft};
 use crate::principal::{PersonaKind, Principal, Surface, Via};
+use crate::proof::Proof;
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde_json::json;
@@ -395,6 +396,7 @@ impl Core {
             scopes,
             via: Via::Chat {
                 platform: platform.as_str().to_owned(),
+                workspace: workspace_id.to_owned(),
                 user: "scheduled-digest".into(),
             },
             surface: platform.surface(),
@@ -452,6 +454,7 @@ impl Core {
             scopes,
             via: Via::Chat {
                 platform: platform.as_str().to_owned(),
+                workspace: workspace_id.to_owned(),
                 user: user_id.to_owned(),
             },
             surface: platform.surface(),
@@ -462,7 +465,9 @@ impl Core {
 
     /// Links a chat user to the human persona a one-time code was issued for. The code must be
     /// unused, unexpired and of the workspace's tenant; it is consumed in the same transaction
-    /// as the link and its audit entry. Returns the persona's handle.
+    /// as the link and its audit entry, and the link carries the proof of the credential that
+    /// asked for the code. A link is never re-pointed to another persona: it must be unlinked
+    /// first. Returns the persona's handle.
     pub async fn link_chat(
         &self,
         platform: Platform,
@@ -480,9 +485,9 @@ impl Core {
         let now = env.clock.now();
         let digest = code_digest(env.pepper(), code);
         let mut tx = env.store.begin_write().await?;
-        let claimed: Option<String> = sqlx::query_scalar(
+        let claimed: Option<(String, String)> = sqlx::query_as(
             "UPDATE chat_link_codes SET used_at = ? WHERE digest = ? AND tenant_id = ? \
-             AND used_at IS NULL AND expires_at > ? RETURNING persona_id",
+             AND used_at IS NULL AND expires_at > ? RETURNING persona_id, proof",
         )
         .bind(to_millis(now))
         .bind(&digest)
@@ -490,13 +495,14 @@ impl Core {
         .bind(to_millis(now))
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(persona) = claimed else {
+        let Some((persona, proof)) = claimed else {
             return Err(Error::bad_input(
                 "code",
                 "this link code is unknown, used or expired; ask for a new one \
                  (members.chat_link_code, valid 15 minutes)",
             ));
         };
+        let proof = Proof::parse(&proof)?;
         let row: Option<(String, String, String)> = sqlx::query_as(
             "SELECT handle, kind, status FROM personas WHERE tenant_id = ? AND id = ?",
         )
@@ -514,35 +520,203 @@ impl Core {
                 "only an active human persona can be linked to a chat account",
             ));
         }
-        sqlx::query(
-            "INSERT INTO chat_links (platform, workspace_id, user_id, tenant_id, persona_id, linked_at) \
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (platform, workspace_id, user_id) DO UPDATE \
-             SET tenant_id = excluded.tenant_id, persona_id = excluded.persona_id, linked_at = excluded.linked_at",
+        self.write_link(
+            &mut tx,
+            &ws.tenant_id,
+            platform,
+            workspace_id,
+            user_id,
+            &persona,
+            proof,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(handle)
+    }
+
+    /// Stores a link (refusing to re-point one) with its audit entry, in `tx`.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_link(
+        &self,
+        tx: &mut crate::store::Tx,
+        tenant: &TenantId,
+        platform: Platform,
+        workspace_id: &str,
+        user_id: &str,
+        persona: &str,
+        proof: Proof,
+    ) -> Result<()> {
+        let env = self.env();
+        let now = env.clock.now();
+        let existing: Option<(String, String, String)> = sqlx::query_as(
+            "SELECT l.persona_id, COALESCE(p.handle, l.persona_id), l.proof FROM chat_links l \
+             LEFT JOIN personas p ON p.tenant_id = l.tenant_id AND p.id = l.persona_id \
+             WHERE l.platform = ? AND l.workspace_id = ? AND l.user_id = ?",
         )
         .bind(platform.as_str())
         .bind(workspace_id)
         .bind(user_id)
-        .bind(ws.tenant_id.as_str())
-        .bind(&persona)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let relinked = match &existing {
+            Some((other, other_handle, _)) if other != persona => {
+                return Err(Error::Conflict(format!(
+                    "this chat account already acts as `{other_handle}`; a link is never \
+                     re-pointed: unlink it first (members.chat_unlink, by that person or an admin \
+                     with authority over them)"
+                )));
+            }
+            Some((_, _, old)) => {
+                // Linking again with a better proof restarts the link's age under that proof;
+                // the same or a weaker one changes nothing.
+                let old = Proof::parse(old)?;
+                if old == Proof::Own || proof != Proof::Own {
+                    tx_audit_link(
+                        tx, env, tenant, platform, workspace_id, user_id, persona, old, true,
+                    )
+                    .await?;
+                    return Ok(());
+                }
+                true
+            }
+            None => false,
+        };
+        sqlx::query(
+            "INSERT INTO chat_links (platform, workspace_id, user_id, tenant_id, persona_id, linked_at, proof) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (platform, workspace_id, user_id) DO UPDATE \
+             SET linked_at = excluded.linked_at, proof = excluded.proof",
+        )
+        .bind(platform.as_str())
+        .bind(workspace_id)
+        .bind(user_id)
+        .bind(tenant.as_str())
+        .bind(persona)
         .bind(to_millis(now))
+        .bind(proof.as_str())
+        .execute(&mut **tx)
+        .await?;
+        tx_audit_link(
+            tx, env, tenant, platform, workspace_id, user_id, persona, proof, relinked,
+        )
+        .await
+    }
+
+    /// Binds the offline sandbox's workspace (`tenantops chat`) to `principal`'s tenant, marked
+    /// as the sandbox so that its decisions count only on demo tenants. Needs `connectors:write`.
+    pub async fn bind_sandbox(
+        &self,
+        principal: &Principal,
+        workspace_id: &str,
+        approval_channel: &str,
+    ) -> Result<()> {
+        let principal = self.refresh(principal).await?;
+        if !principal.has(crate::Scope::CONNECTORS_WRITE) {
+            return Err(Error::denied(
+                "binding the sandbox needs connectors:write; run it once with a tenant admin's key",
+            ));
+        }
+        let env = self.env();
+        let now = env.clock.now();
+        let tenant = principal.tenant().clone();
+        let mut tx = env.store.begin_write().await?;
+        let owner: Option<(String, i64)> = sqlx::query_as(
+            "SELECT tenant_id, sandbox FROM chat_workspaces WHERE platform = 'slack' AND workspace_id = ?",
+        )
+        .bind(workspace_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match owner {
+            Some((t, _)) if t != tenant.as_str() => {
+                return Err(Error::Conflict(
+                    "the sandbox workspace is bound to another tenant of this database".into(),
+                ));
+            }
+            Some((_, 0)) => {
+                return Err(Error::Conflict(
+                    "a real Slack workspace has the sandbox's id; the sandbox cannot use it".into(),
+                ));
+            }
+            Some(_) => return Ok(()),
+            None => {}
+        }
+        sqlx::query(
+            "INSERT INTO chat_workspaces (platform, workspace_id, tenant_id, name, approval_channel, \
+             bound_at, bound_by, sandbox) VALUES ('slack', ?, ?, 'tenantops sandbox', ?, ?, ?, 1)",
+        )
+        .bind(workspace_id)
+        .bind(tenant.as_str())
+        .bind(approval_channel)
+        .bind(to_millis(now))
+        .bind(principal.persona().as_str())
         .execute(&mut *tx)
         .await?;
-        let signer = ledger::signer(&env.master, &ws.tenant_id)?;
-        let actor = ledger::Actor {
-            persona: Some(persona.clone()),
-            kind: Some("human".into()),
-            via: format!("{}:{user_id}", platform.as_str()),
-            surface: platform.as_str().into(),
-        };
+        let signer = ledger::signer(&env.master, &tenant)?;
         let draft = Draft {
-            actor,
-            op: "members.chat_link".into(),
+            actor: crate::service::actor_of(&principal),
+            op: "tenant.chat_bind".into(),
             outcome: "done".into(),
-            detail: json!({ "platform": platform.as_str(), "workspace_id": workspace_id, "user_id": user_id }),
+            detail: json!({ "platform": "slack", "workspace_id": workspace_id, "sandbox": true }),
         };
-        ledger::record(&mut tx, &ws.tenant_id, &signer, now, vec![draft]).await?;
+        ledger::record(&mut tx, &tenant, &signer, now, vec![draft]).await?;
         tx.commit().await?;
-        Ok(handle)
+        Ok(())
+    }
+
+    /// Links a sandbox user to the persona `handle` on a demo tenant, where the sandbox may play
+    /// anyone. On any other tenant a person is played only with their own credential (a code
+    /// from `members.chat_link_code` asked for by themselves).
+    pub async fn link_sandbox_demo(
+        &self,
+        workspace_id: &str,
+        user_id: &str,
+        handle: &str,
+    ) -> Result<String> {
+        let Some(ws) = self.chat_workspace(Platform::Slack, workspace_id).await? else {
+            return Err(Error::NotFound("the sandbox workspace is not bound".into()));
+        };
+        let env = self.env();
+        let mut tx = env.store.begin_write().await?;
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT t.demo, w.sandbox FROM tenants t JOIN chat_workspaces w ON w.tenant_id = t.id \
+             WHERE t.id = ? AND w.platform = 'slack' AND w.workspace_id = ?",
+        )
+        .bind(ws.tenant_id.as_str())
+        .bind(workspace_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if row != Some((1, 1)) {
+            return Err(Error::denied(
+                "the sandbox plays anyone only on a demo tenant; on this tenant a person is played \
+                 with their own credential (TENANTOPS_API_KEY of that person)",
+            ));
+        }
+        let persona: Option<(String, String, String)> = sqlx::query_as(
+            "SELECT id, kind, status FROM personas WHERE tenant_id = ? AND handle = ?",
+        )
+        .bind(ws.tenant_id.as_str())
+        .bind(handle)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((persona, kind, status)) = persona else {
+            return Err(Error::NotFound(format!("no persona `{handle}` in the demo tenant")));
+        };
+        if status != "active" || kind != "human" {
+            return Err(Error::denied(
+                "only an active human persona can be linked to a chat account",
+            ));
+        }
+        self.write_link(
+            &mut tx,
+            &ws.tenant_id,
+            Platform::Slack,
+            workspace_id,
+            user_id,
+            &persona,
+            Proof::Own,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(handle.to_owned())
     }
 
     /// The chat accounts linked to a persona: (platform, workspace, user).
@@ -693,4 +867,36 @@ impl Core {
         }
         Ok(inserted == 1)
     }
+}
+
+/// The audit entry of a link, in the link's transaction (as the linked person, through the
+/// chat account).
+#[allow(clippy::too_many_arguments)]
+async fn tx_audit_link(
+    tx: &mut crate::store::Tx,
+    env: &crate::Env,
+    tenant: &TenantId,
+    platform: Platform,
+    workspace_id: &str,
+    user_id: &str,
+    persona: &str,
+    proof: Proof,
+    relinked: bool,
+) -> Result<()> {
+    let signer = ledger::signer(&env.master, tenant)?;
+    let actor = ledger::Actor {
+        persona: Some(persona.to_owned()),
+        kind: Some("human".into()),
+        via: format!("{}:{user_id}", platform.as_str()),
+        surface: platform.as_str().into(),
+    };
+    let draft = Draft {
+        actor,
+        op: "members.chat_link".into(),
+        outcome: "done".into(),
+        detail: json!({ "platform": platform.as_str(), "workspace_id": workspace_id,
+                        "user_id": user_id, "proof": proof.as_str(), "relinked": relinked }),
+    };
+    ledger::record(tx, tenant, &signer, env.clock.now(), vec![draft]).await?;
+    Ok(())
 }

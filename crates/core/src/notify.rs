@@ -112,6 +112,25 @@ pub enum Notification {
         /// The cap (decimal string).
         cap: String,
     },
+    /// A chat account was unlinked from its persona by someone else: its person is told.
+    ChatUnlinked {
+        /// The tenant.
+        tenant: TenantId,
+        /// The persona it acted as.
+        persona: String,
+        /// That persona's handle.
+        handle: String,
+        /// The platform.
+        platform: String,
+        /// The workspace.
+        workspace_id: String,
+        /// The chat user, told directly.
+        user_id: String,
+        /// Who unlinked it (persona id).
+        by: String,
+        /// Their handle.
+        by_handle: String,
+    },
     /// Progress of a long operation.
     Progress {
         /// The tenant.

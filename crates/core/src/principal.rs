@@ -102,6 +102,8 @@ pub enum Via {
     Chat {
         /// `slack` or `discord`.
         platform: String,
+        /// The Slack team or Discord guild the account is linked in.
+        workspace: String,
         /// The immutable platform user id.
         user: String,
     },
@@ -113,7 +115,7 @@ impl fmt::Display for Via {
             Via::ApiKey { key_id } => write!(f, "api_key:{key_id}"),
             Via::Jwt => f.write_str("jwt"),
             Via::Approval { request_id } => write!(f, "approval:{request_id}"),
-            Via::Chat { platform, user } => write!(f, "{platform}:{user}"),
+            Via::Chat { platform, user, .. } => write!(f, "{platform}:{user}"),
         }
     }
 }

@@ -11,6 +11,8 @@ use crate::jwt::{self, JwtConfig};
 use crate::ledger::{self, Actor, Draft};
 use crate::notify::{LogNotifier, Notification, Notifier};
 use crate::principal::{PersonaKind, Principal, Surface, Via};
+use crate::proof::{KeyDecisions, Proof};
+use crate::refs;
 use crate::scope::{ScopeSet, scopes_from_json};
 use crate::secrets::MasterKey;
 use crate::store::Store;
@@ -44,12 +46,10 @@ pub struct Config {
     pub jwt: Option<JwtConfig>,
     /// How long a rotated key's old secret keeps working (the guide: 10 minutes).
     pub key_rotation_grace: Duration,
-    /// Count approval decisions only from a person's own sign-in (console JWT or linked chat
-    /// account), never from an API key. Recommended in production: whoever can issue keys for a
-    /// colleague could otherwise decide in their name. Off by default so that scripted and CLI
-    /// flows with API keys keep working; every decision records its credential and, for a key,
-    /// who issued it.
-    pub decisions_require_sign_in: bool,
+    /// How API keys weigh in approval decisions: by default only a key the person issued for
+    /// themselves from their own proof counts ([`crate::proof`]); `SignInOnly` counts no key;
+    /// `AnyKey` weakens the two-person rule for a single operator scripting alone.
+    pub key_decisions: KeyDecisions,
     /// The clock (the system clock outside tests).
     pub clock: Arc<dyn Clock>,
     /// Notification sinks besides the log.
@@ -77,7 +77,7 @@ impl Config {
             master_key: MasterKeySource::File(key_path.into()),
             jwt: None,
             key_rotation_grace: Duration::minutes(10),
-            decisions_require_sign_in: false,
+            key_decisions: KeyDecisions::default(),
             clock: Arc::new(SystemClock),
             notifiers: Vec::new(),
             export_dir,
@@ -132,8 +132,8 @@ pub struct Env {
     pub jwt: Option<JwtConfig>,
     /// Default grace window of a key rotation.
     pub key_rotation_grace: Duration,
-    /// See [`Config::decisions_require_sign_in`].
-    pub decisions_require_sign_in: bool,
+    /// See [`Config::key_decisions`].
+    pub key_decisions: KeyDecisions,
     /// Events for connection-holding surfaces.
     pub events: broadcast::Sender<Event>,
     /// Where notifications go.
@@ -190,6 +190,10 @@ pub enum Outcome {
     },
 }
 
+/// How long a new chat link waits before it counts for decisions, unless the tenant says
+/// otherwise (`tenant.update_settings`).
+pub const DEFAULT_LINK_MIN_AGE_SECS: i64 = 24 * 3600;
+
 /// What `tenant create` hands back, once.
 #[derive(Debug, Serialize)]
 pub struct TenantCreated {
@@ -230,7 +234,7 @@ impl Core {
                 pepper,
                 jwt: config.jwt,
                 key_rotation_grace: config.key_rotation_grace,
-                decisions_require_sign_in: config.decisions_require_sign_in,
+                key_decisions: config.key_decisions,
                 events,
                 notifiers,
                 export_dir: config.export_dir,
@@ -260,6 +264,17 @@ impl Core {
         name: &str,
         admin_email: Option<&str>,
     ) -> Result<TenantCreated> {
+        self.create_tenant_with(name, admin_email, false).await
+    }
+
+    /// [`Core::create_tenant`], for a demo tenant when `demo` is set: the chat sandbox may play
+    /// anyone there, and a new chat link counts for decisions at once.
+    pub async fn create_tenant_with(
+        &self,
+        name: &str,
+        admin_email: Option<&str>,
+        demo: bool,
+    ) -> Result<TenantCreated> {
         let name = name.trim();
         if name.is_empty() || name.len() > 200 {
             return Err(Error::bad_input(
@@ -276,12 +291,15 @@ impl Core {
         let signer = ledger::signer(&env.master, &tenant)?;
         let mut tx = env.store.begin_write().await?;
         sqlx::query(
-            "INSERT INTO tenants (id, name, created_at, audit_verifier) VALUES (?, ?, ?, ?)",
+            "INSERT INTO tenants (id, name, created_at, audit_verifier, demo, chat_link_min_age_secs) \
+             VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(tenant.as_str())
         .bind(name)
         .bind(to_millis(now))
         .bind(signer.verifier_key())
+        .bind(demo as i64)
+        .bind(if demo { 0 } else { DEFAULT_LINK_MIN_AGE_SECS })
         .execute(&mut *tx)
         .await?;
         ledger::init(&mut tx, &tenant, &signer).await?;
@@ -300,6 +318,7 @@ impl Core {
         )
         .await?;
         let scopes: ScopeSet = roles::scopes_of(["tenant-admin"]);
+        // The first admin's own credential: the platform hands it to them and nobody else.
         let issued = ops::keys::insert_key(
             &mut tx,
             env,
@@ -310,6 +329,7 @@ impl Core {
             &scopes,
             None,
             now,
+            Proof::Own,
         )
         .await?;
         let actor = Actor {
@@ -329,6 +349,7 @@ impl Core {
                 outcome: "done".into(),
                 detail: json!({
                     "name": name,
+                    "demo": demo,
                     "admin_persona": persona,
                     "admin_email": admin_email,
                     "key_id": issued.key_id,
@@ -705,11 +726,32 @@ impl Core {
         let mut tx = env.store.begin_write().await?;
         sqlx::query("SAVEPOINT op").execute(&mut *tx).await?;
         let mut ctx = OpCtx::new(tx, principal.clone(), now, env.clone());
-        let step = match self.gate(&mut ctx, spec, input).await {
-            Ok(Some(pending)) => Ok(Step::Pending(pending)),
-            Ok(None) => (spec.run)(&mut ctx, input.value).await.map(Step::Done),
-            Err(e) => Err(e),
+        // References are resolved to ids first: routing, the gate, the digest, the operation
+        // and its audit entry all see the same objects, however the caller named them.
+        let canonical =
+            refs::canonicalise(&mut ctx.tx, env, &principal.tenant, &spec.refs, input.value).await;
+        let (step, canonical) = match canonical {
+            Err(e) => (Err(e), None),
+            Ok((canon_value, resolved)) => {
+                ctx.names = refs::names(&resolved);
+                // Serialised again only when a reference changed it (never a bulk input).
+                let owned;
+                let canon = match &canon_value {
+                    std::borrow::Cow::Borrowed(_) => input,
+                    std::borrow::Cow::Owned(v) => {
+                        owned = CallInput::of(spec, v);
+                        &owned
+                    }
+                };
+                let step = match self.gate(&mut ctx, spec, canon).await {
+                    Ok(Some(pending)) => Ok(Step::Pending(pending)),
+                    Ok(None) => (spec.run)(&mut ctx, canon.value).await.map(Step::Done),
+                    Err(e) => Err(e),
+                };
+                (step, Some(canon.audited()))
+            }
         };
+        let audited = canonical.unwrap_or_else(|| input.audited());
         let (mut tx, mut detail, effects) = ctx.into_parts();
         let signer = ledger::signer(&env.master, &principal.tenant)?;
         match step {
@@ -721,7 +763,7 @@ impl Core {
             }
             Ok(Step::Done(output)) => {
                 sqlx::query("RELEASE op").execute(&mut *tx).await?;
-                detail.insert("input".into(), input.audited());
+                detail.insert("input".into(), audited);
                 let draft = Draft {
                     actor: actor_of(principal),
                     op: spec.name.to_owned(),
@@ -739,7 +781,7 @@ impl Core {
             Err(err) => {
                 sqlx::query("ROLLBACK TO op").execute(&mut *tx).await?;
                 sqlx::query("RELEASE op").execute(&mut *tx).await?;
-                let draft = failure_draft(principal, spec, input, &err);
+                let draft = failure_draft(principal, spec, &audited, &err);
                 ledger::record(&mut tx, &principal.tenant, &signer, now, vec![draft]).await?;
                 tx.commit().await?;
                 match err {
@@ -774,18 +816,30 @@ impl Core {
         let env = &self.env;
         let tx = env.store.begin_read().await?;
         let mut ctx = OpCtx::new(tx, principal.clone(), now, env.clone());
-        let result = (spec.run)(&mut ctx, input.value).await;
+        let canonical =
+            refs::canonicalise(&mut ctx.tx, env, &principal.tenant, &spec.refs, input.value).await;
+        let (result, audited) = match canonical {
+            Err(e) => (Err(e), input.audited()),
+            Ok((canon_value, resolved)) => {
+                ctx.names = refs::names(&resolved);
+                let audited = match &canon_value {
+                    std::borrow::Cow::Borrowed(_) => input.audited(),
+                    std::borrow::Cow::Owned(v) => CallInput::of(spec, v).audited(),
+                };
+                ((spec.run)(&mut ctx, &canon_value).await, audited)
+            }
+        };
         let (tx, mut detail, _) = ctx.into_parts();
         tx.rollback().await?;
         match result {
             Ok(output) => {
-                detail.insert("input".into(), input.audited());
+                detail.insert("input".into(), audited);
                 self.record(principal, spec.name, "done", Value::Object(detail))
                     .await?;
                 Ok(Outcome::Done { output })
             }
             Err(err) => {
-                let draft = failure_draft(principal, spec, input, &err);
+                let draft = failure_draft(principal, spec, &audited, &err);
                 self.record(principal, spec.name, &draft.outcome, draft.detail)
                     .await?;
                 match err {
@@ -796,9 +850,11 @@ impl Core {
         }
     }
 
-    /// The two-person gate. For a destructive call, or one an approval route matches, stores a
-    /// request with its audit entry in `ctx.tx` and returns the outcome and the notification to
-    /// send once committed. Otherwise leaves the transaction untouched and returns `None`.
+    /// The two-person gate. For a destructive call, one an approval route matches, or one the
+    /// operation says needs a second person now ([`crate::Operation::second_person`]), stores a
+    /// request bound to the (canonical) input with its audit entry in `ctx.tx` and returns the
+    /// outcome and the notification to send once committed. Otherwise leaves the transaction
+    /// untouched and returns `None`.
     async fn gate(
         &self,
         ctx: &mut OpCtx,
@@ -813,23 +869,37 @@ impl Core {
         .bind(spec.name)
         .fetch_one(&mut *ctx.tx)
         .await?;
-        if spec.risk != Risk::Destructive && routed == 0 {
+        let second_person = match spec.guard {
+            Some(guard) => guard(ctx, input.value).await?,
+            None => None,
+        };
+        if spec.risk != Risk::Destructive && routed == 0 && second_person.is_none() {
             return Ok(None);
         }
-        let plan = (spec.plan)(ctx, input.value).await?;
-        let route =
-            approvals::matching_route(&mut ctx.tx, &tenant, spec.name, &plan.facts, input.value)
-                .await?;
-        if spec.risk != Risk::Destructive && route.is_none() {
+        let mut plan = (spec.plan)(ctx, input.value).await?;
+        let route = approvals::matching_route(
+            &mut ctx.tx,
+            &self.env,
+            &tenant,
+            spec,
+            &plan.facts,
+            input.value,
+        )
+        .await?;
+        if spec.risk != Risk::Destructive && route.is_none() && second_person.is_none() {
             return Ok(None);
+        }
+        if let Some(why) = &second_person {
+            plan.facts
+                .insert("second_person".into(), Value::String(why.clone()));
+            plan.summary = format!("{} — {why}", plan.summary);
         }
         let principal = ctx.principal.clone();
-        let bound = plan.pinned_input.as_ref().unwrap_or(input.value);
         let (stored, pending) = approvals::create(
             &mut ctx.tx,
             &principal,
             spec.name,
-            bound,
+            input.value,
             &plan.facts,
             &plan.summary,
             route.as_ref(),
@@ -1372,12 +1442,7 @@ enum Step {
 }
 
 /// The audit entry of a call that failed.
-fn failure_draft(
-    principal: &Principal,
-    spec: &OpSpec,
-    input: &CallInput<'_>,
-    err: &Error,
-) -> Draft {
+fn failure_draft(principal: &Principal, spec: &OpSpec, input: &Value, err: &Error) -> Draft {
     let op = spec.name;
     let outcome = match err {
         Error::Denied { .. } => "denied",
@@ -1388,7 +1453,7 @@ fn failure_draft(
         actor: actor_of(principal),
         op: op.to_owned(),
         outcome: outcome.into(),
-        detail: json!({ "input": input.audited(), "error": err.to_string() }),
+        detail: json!({ "input": input, "error": err.to_string() }),
     }
 }
 

@@ -6,6 +6,7 @@ use clap::Args;
 use std::path::PathBuf;
 use tenantops_core::jwt::JwtConfig;
 use tenantops_core::secrets::MasterKey;
+use tenantops_core::proof::KeyDecisions;
 use tenantops_core::{Config, MasterKeySource};
 
 /// Options every command that opens the database shares.
@@ -41,18 +42,48 @@ pub fn core_config(db: &DbArgs) -> Result<Config> {
         })?;
         config.key_rotation_grace = d;
     }
-    if let Some(v) = env("TENANTOPS_DECISIONS_REQUIRE_SIGN_IN") {
-        config.decisions_require_sign_in = match v.as_str() {
-            "1" | "true" | "yes" => true,
-            "0" | "false" | "no" => false,
-            other => bail!("TENANTOPS_DECISIONS_REQUIRE_SIGN_IN=`{other}`: use true or false"),
-        };
-    }
+    config.key_decisions = key_decisions(
+        env("TENANTOPS_DECISIONS_REQUIRE_SIGN_IN").as_deref(),
+        env(WEAKEN_VAR).as_deref(),
+    )?;
     if let Some(dir) = env("TENANTOPS_EXPORT_DIR") {
         config.export_dir = PathBuf::from(dir);
     }
     config.jwt = jwt_config()?;
     Ok(config)
+}
+
+/// The variable that weakens the two-person rule for a single operator scripting alone.
+pub const WEAKEN_VAR: &str = "TENANTOPS_DECISIONS_BY_ANY_KEY";
+/// The only value [`WEAKEN_VAR`] accepts: set on purpose, never by a stray `true`.
+pub const WEAKEN_PHRASE: &str = "i-accept-that-one-person-can-approve";
+
+/// How API keys weigh in approval decisions: by default only a key its person issued for
+/// themselves counts; `TENANTOPS_DECISIONS_REQUIRE_SIGN_IN=true` counts no key; the weakening
+/// opt-out counts any key, and must be spelled out.
+fn key_decisions(require_sign_in: Option<&str>, any_key: Option<&str>) -> Result<KeyDecisions> {
+    let sign_in = match require_sign_in {
+        None => false,
+        Some("1" | "true" | "yes") => true,
+        Some("0" | "false" | "no") => false,
+        Some(other) => bail!("TENANTOPS_DECISIONS_REQUIRE_SIGN_IN=`{other}`: use true or false"),
+    };
+    match any_key {
+        None => Ok(if sign_in {
+            KeyDecisions::SignInOnly
+        } else {
+            KeyDecisions::OwnKeysOnly
+        }),
+        Some(_) if sign_in => bail!(
+            "{WEAKEN_VAR} and TENANTOPS_DECISIONS_REQUIRE_SIGN_IN=true contradict each other: unset one"
+        ),
+        Some(WEAKEN_PHRASE) => Ok(KeyDecisions::AnyKey),
+        Some(_) => bail!(
+            "{WEAKEN_VAR} weakens the two-person rule (any API key decides, even one issued for a \
+             colleague, so one person can approve their own request): to mean it, set it to \
+             `{WEAKEN_PHRASE}`; otherwise unset it"
+        ),
+    }
 }
 
 fn env(name: &str) -> Option<String> {

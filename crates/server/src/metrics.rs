@@ -117,6 +117,7 @@ impl Notifier for MetricsNotifier {
             Notification::BreakGlass { .. } => "break_glass",
             Notification::Executed { .. } => "executed",
             Notification::Failed { .. } => "failed",
+            Notification::ChatUnlinked { .. } => "chat_unlinked",
             Notification::Progress { .. } => "progress",
             Notification::SoftCap { .. } => "soft_cap",
         };

@@ -9,7 +9,8 @@ use crate::catalogue::{OpCtx, Operation, Risk, find};
 use crate::clock::to_millis;
 use crate::error::{Error, Result};
 use crate::notify::Notification;
-use crate::principal::{PersonaKind, Surface, Via};
+use crate::principal::{PersonaKind, Via};
+use crate::refs::{PersonaRef, RequestRef, RouteRef};
 use crate::roles;
 use crate::scope::Scope;
 use chrono::Duration;
@@ -17,42 +18,26 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-/// Decisions are a person's act: they never arrive through MCP, where the caller is an agent's
-/// client and an elicitation answer could be the agent itself.
-///
-/// With `decisions_require_sign_in` they also need the person's own sign-in — a console (SSO)
-/// JWT or their linked chat account — never an API key: an admin can issue a key for a
-/// colleague, so a key proves nothing about which human is deciding.
-fn refuse_mcp(ctx: &OpCtx, what: &str) -> Result<()> {
-    if ctx.principal.kind() != PersonaKind::Human {
-        return Err(Error::denied(format!(
-            "{} personas never decide approvals; {what} needs a human",
-            ctx.principal.kind().as_str()
-        )));
+/// Decisions are a person's act, on their own proof of identity ([`crate::proof`]): never an
+/// agent or a service, never through MCP (an agent's client cannot be the second person), and
+/// never on a credential someone else could hold — a key issued by a colleague, a chat link made
+/// from a colleague's code, a link younger than the tenant's minimum age, the offline sandbox
+/// outside demo tenants.
+async fn refuse_unproven(ctx: &mut OpCtx, what: &str) -> Result<()> {
+    let principal = ctx.principal.clone();
+    let env = ctx.env.clone();
+    match crate::proof::decision_refusal(&mut ctx.tx, &env, &principal, what, ctx.now).await? {
+        Some(why) => Err(Error::denied(why)),
+        None => Ok(()),
     }
-    if ctx.principal.surface() == Surface::Mcp {
-        return Err(Error::denied(format!(
-            "{what} is made by a person in chat, the console or the CLI, never through MCP: an \
-             agent's client cannot be the second person"
-        )));
-    }
-    if ctx.env.decisions_require_sign_in
-        && !matches!(ctx.principal.via(), Via::Jwt | Via::Chat { .. })
-    {
-        return Err(Error::denied(format!(
-            "{what} needs your own sign-in (a console token or your linked chat account), not an \
-             API key: a key can be issued by someone else, so it never proves who is deciding"
-        )));
-    }
-    Ok(())
 }
 
 /// Input naming one request.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RequestRef {
+pub struct OneRequest {
     /// The approval request id (`apr_…`).
-    pub request_id: String,
+    pub request_id: RequestRef,
 }
 
 /// A list of requests.
@@ -190,12 +175,12 @@ impl Operation for Get {
     const IDEMPOTENT: bool = true;
     const EXAMPLES: &'static [&'static str] =
         &[r#"{"request_id":"apr_0123456789abcdef0123456789abcdef"}"#];
-    type Input = RequestRef;
+    type Input = OneRequest;
     type Output = RequestView;
 
-    async fn execute(ctx: &mut OpCtx, input: RequestRef) -> Result<RequestView> {
+    async fn execute(ctx: &mut OpCtx, input: OneRequest) -> Result<RequestView> {
         let tenant = ctx.tenant().clone();
-        let req = approvals::load(&mut ctx.tx, &tenant, &input.request_id).await?;
+        let req = approvals::load(&mut ctx.tx, &tenant, input.request_id.as_str()).await?;
         // Visible to its requester, to whoever may decide it, and to auditors: a request's input
         // and result (an export's location) are not for every reader of the tenant.
         let me = ctx.principal.persona().to_string();
@@ -209,7 +194,7 @@ impl Operation for Get {
                 "only the requester, the people who may decide it and auditors can see this request",
             ));
         }
-        approvals::view(&mut ctx.tx, &tenant, &input.request_id).await
+        approvals::view(&mut ctx.tx, &tenant, input.request_id.as_str()).await
     }
 }
 
@@ -227,12 +212,12 @@ impl Operation for Withdraw {
     const IDEMPOTENT: bool = true;
     const EXAMPLES: &'static [&'static str] =
         &[r#"{"request_id":"apr_0123456789abcdef0123456789abcdef"}"#];
-    type Input = RequestRef;
+    type Input = OneRequest;
     type Output = RequestView;
 
-    async fn execute(ctx: &mut OpCtx, input: RequestRef) -> Result<RequestView> {
+    async fn execute(ctx: &mut OpCtx, input: OneRequest) -> Result<RequestView> {
         let tenant = ctx.tenant().clone();
-        let req = approvals::load(&mut ctx.tx, &tenant, &input.request_id).await?;
+        let req = approvals::load(&mut ctx.tx, &tenant, input.request_id.as_str()).await?;
         let me = ctx.principal.persona().clone();
         if req.requester != me.to_string() {
             return Err(Error::denied(
@@ -243,22 +228,22 @@ impl Operation for Withdraw {
         if approvals::withdraw(
             &mut ctx.tx,
             &tenant,
-            &input.request_id,
+            input.request_id.as_str(),
             &me,
             ctx.now,
             reason,
         )
         .await?
         {
-            ctx.audit("request_id", &input.request_id);
+            ctx.audit("request_id", input.request_id.as_str());
             ctx.notify(Notification::Cancelled {
                 tenant: tenant.clone(),
-                request_id: input.request_id.clone(),
+                request_id: input.request_id.to_string(),
                 reason: reason.to_owned(),
             });
             ctx.emit(Event::RequestFinished {
                 tenant: tenant.clone(),
-                request_id: input.request_id.clone(),
+                request_id: input.request_id.to_string(),
             });
         } else if req.state != "cancelled" {
             return Err(Error::Conflict(format!(
@@ -266,7 +251,7 @@ impl Operation for Withdraw {
                 input.request_id, req.state
             )));
         }
-        approvals::view(&mut ctx.tx, &tenant, &input.request_id).await
+        approvals::view(&mut ctx.tx, &tenant, input.request_id.as_str()).await
     }
 }
 
@@ -285,7 +270,7 @@ pub enum Decision {
 #[serde(deny_unknown_fields)]
 pub struct DecideInput {
     /// The request id (`apr_…`).
-    pub request_id: String,
+    pub request_id: RequestRef,
     /// `approve` or `reject`.
     pub decision: Decision,
     /// Your comment; it enters the audit chain. Required to reject.
@@ -334,7 +319,7 @@ impl Operation for Decide {
     type Output = DecideOutput;
 
     async fn execute(ctx: &mut OpCtx, input: DecideInput) -> Result<DecideOutput> {
-        refuse_mcp(ctx, "an approval decision")?;
+        refuse_unproven(ctx, "an approval decision").await?;
         let comment = check_comment(
             "comment",
             &input.comment,
@@ -342,7 +327,7 @@ impl Operation for Decide {
         )?;
         let tenant = ctx.tenant().clone();
         let me = ctx.principal.persona.to_string();
-        let req = approvals::load(&mut ctx.tx, &tenant, &input.request_id).await?;
+        let req = approvals::load(&mut ctx.tx, &tenant, input.request_id.as_str()).await?;
         let already: Option<String> = sqlx::query_scalar(
             "SELECT decision FROM approval_decisions WHERE tenant_id = ? AND request_id = ? AND persona_id = ?",
         )
@@ -464,7 +449,7 @@ impl Operation for Decide {
 #[serde(deny_unknown_fields)]
 pub struct BreakGlassInput {
     /// Your own pending destructive request (`apr_…`).
-    pub request_id: String,
+    pub request_id: RequestRef,
     /// Why this cannot wait for a second person (at least 15 characters); every approver of the
     /// route is told, and a second human must review it afterwards.
     pub reason: String,
@@ -490,7 +475,7 @@ impl Operation for BreakGlass {
     type Output = DecideOutput;
 
     async fn execute(ctx: &mut OpCtx, input: BreakGlassInput) -> Result<DecideOutput> {
-        refuse_mcp(ctx, "breaking the glass")?;
+        refuse_unproven(ctx, "breaking the glass").await?;
         if ctx.principal.kind != PersonaKind::Human {
             return Err(Error::denied("only a human may break the glass"));
         }
@@ -506,7 +491,7 @@ impl Operation for BreakGlass {
         }
         let tenant = ctx.tenant().clone();
         let me = ctx.principal.persona.to_string();
-        let req = approvals::load(&mut ctx.tx, &tenant, &input.request_id).await?;
+        let req = approvals::load(&mut ctx.tx, &tenant, input.request_id.as_str()).await?;
         if req.requester != me {
             return Err(Error::denied(
                 "break-glass is only for your own request; decide others' with approvals.decide",
@@ -561,7 +546,7 @@ impl Operation for BreakGlass {
 #[serde(deny_unknown_fields)]
 pub struct ReviewInput {
     /// The break-glass request (`apr_…`).
-    pub request_id: String,
+    pub request_id: RequestRef,
     /// Your review; it enters the audit chain.
     pub comment: String,
 }
@@ -583,11 +568,11 @@ impl Operation for Review {
     type Output = RequestView;
 
     async fn execute(ctx: &mut OpCtx, input: ReviewInput) -> Result<RequestView> {
-        refuse_mcp(ctx, "a break-glass review")?;
+        refuse_unproven(ctx, "a break-glass review").await?;
         let comment = check_comment("comment", &Some(input.comment.clone()), true)?;
         let tenant = ctx.tenant().clone();
         let me = ctx.principal.persona.to_string();
-        let req = approvals::load(&mut ctx.tx, &tenant, &input.request_id).await?;
+        let req = approvals::load(&mut ctx.tx, &tenant, input.request_id.as_str()).await?;
         if let Some(why) = approvals::ineligibility(&mut ctx.tx, &tenant, &req, &me).await? {
             return Err(Error::denied(format!(
                 "you may not review this request: {why}"
@@ -654,19 +639,19 @@ impl Operation for RoutesList {
 }
 
 /// Who may approve under a route.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApproversInput {
     /// Human personas (ids or handles).
     #[serde(default)]
-    pub personas: Vec<String>,
+    pub personas: Vec<PersonaRef>,
     /// Roles whose holders may approve (each must grant approvals:decide).
     #[serde(default)]
     pub roles: Vec<String>,
 }
 
 /// Input of `approvals.routes_add`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteAddInput {
     /// Unique name, e.g. `large-exports`.
@@ -690,7 +675,7 @@ pub struct RouteAddInput {
     pub expires_in: Option<String>,
     /// Persona paged when the SLA breaches (id or handle).
     #[serde(default)]
-    pub escalation_persona: Option<String>,
+    pub escalation_persona: Option<PersonaRef>,
 }
 
 fn one() -> u32 {
@@ -751,7 +736,7 @@ async fn resolve_approvers(
     let mut personas = Vec::new();
     for (i, p) in a.personas.iter().enumerate() {
         let field = format!("approvers.personas[{i}]");
-        let found = find_persona(&mut ctx.tx, &tenant, &field, p).await?;
+        let found = find_persona(&mut ctx.tx, &tenant, &field, p.as_str()).await?;
         if found.kind != PersonaKind::Human {
             return Err(Error::bad_input(
                 field,
@@ -786,7 +771,7 @@ async fn resolve_approvers(
     Ok((personas, a.roles.clone()))
 }
 
-async fn validate_route(ctx: &mut OpCtx, input: RouteAddInput) -> Result<RouteSpec> {
+async fn validate_route(ctx: &mut OpCtx, mut input: RouteAddInput) -> Result<RouteSpec> {
     validate_handle("name", &input.name)?;
     let Some(spec) = find(&input.operation) else {
         return Err(Error::bad_input(
@@ -798,6 +783,19 @@ async fn validate_route(ctx: &mut OpCtx, input: RouteAddInput) -> Result<RouteSp
         ));
     };
     approvals::routable(spec).map_err(|m| Error::bad_input("operation", m))?;
+    // A clause on a reference field stores the ids its values name: the route then matches the
+    // object however a caller names it, and a rename cannot escape it.
+    let tenant = ctx.tenant().clone();
+    let env = ctx.env.clone();
+    approvals::canonical_conditions(
+        &mut ctx.tx,
+        &env,
+        &tenant,
+        spec,
+        &mut input.condition,
+        true,
+    )
+    .await?;
     if !(1..=10).contains(&input.quorum) {
         return Err(Error::bad_input(
             "quorum",
@@ -828,7 +826,8 @@ async fn validate_route(ctx: &mut OpCtx, input: RouteAddInput) -> Result<RouteSp
     let tenant = ctx.tenant().clone();
     let escalation = match &input.escalation_persona {
         Some(p) => {
-            let found = find_persona(&mut ctx.tx, &tenant, "escalation_persona", p).await?;
+            let found =
+                find_persona(&mut ctx.tx, &tenant, "escalation_persona", p.as_str()).await?;
             if found.kind != PersonaKind::Human {
                 return Err(Error::bad_input(
                     "escalation_persona",
@@ -909,6 +908,14 @@ impl Operation for RoutesAdd {
         r#"{"name":"bu-changes","operation":"members.update_bu","approvers":{"personas":["jane"]}}"#,
     ];
     type Input = RouteAddInput;
+    const GUARDED: bool = true;
+
+    /// Routes say who decides what: changing them is changing who decides.
+    async fn second_person(ctx: &mut OpCtx, input: &RouteAddInput) -> Result<Option<String>> {
+        validate_route(ctx, input.clone()).await?;
+        let tenant = ctx.tenant().clone();
+        approvals::deciders_guard(&mut ctx.tx, &tenant, ctx.now, "adding an approval route").await
+    }
     type Output = Route;
 
     async fn execute(ctx: &mut OpCtx, input: RouteAddInput) -> Result<Route> {
@@ -922,11 +929,11 @@ impl Operation for RoutesAdd {
 }
 
 /// Input of `approvals.routes_update`.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteUpdateInput {
     /// The route (id or name).
-    pub route: String,
+    pub route: RouteRef,
     /// New name.
     #[serde(default)]
     pub name: Option<String>,
@@ -950,10 +957,44 @@ pub struct RouteUpdateInput {
     pub expires_in: Option<String>,
     /// New escalation persona (id or handle).
     #[serde(default)]
-    pub escalation_persona: Option<String>,
+    pub escalation_persona: Option<PersonaRef>,
     /// Remove the escalation persona.
     #[serde(default)]
     pub clear_escalation: bool,
+}
+
+/// A route with an update applied, validated; returns the old route and the new one.
+async fn merged_route(ctx: &mut OpCtx, input: RouteUpdateInput) -> Result<(Route, RouteSpec)> {
+    let tenant = ctx.tenant().clone();
+    let old = approvals::find_route(&mut ctx.tx, &tenant, input.route.as_str()).await?;
+    let secs = |s: i64| format!("{s}s");
+    let escalation = if input.clear_escalation {
+        None
+    } else {
+        input
+            .escalation_persona
+            .or(old.escalation_persona.clone().map(PersonaRef::new))
+    };
+    let merged = RouteAddInput {
+        name: input.name.unwrap_or(old.name.clone()),
+        operation: input.operation.unwrap_or(old.operation.clone()),
+        condition: input.condition.unwrap_or(old.condition.clone()),
+        approvers: input.approvers.unwrap_or(ApproversInput {
+            personas: old
+                .approver_personas
+                .iter()
+                .cloned()
+                .map(PersonaRef::new)
+                .collect(),
+            roles: old.approver_roles.clone(),
+        }),
+        quorum: input.quorum.unwrap_or(old.quorum),
+        sla: Some(input.sla.unwrap_or(secs(old.sla_secs))),
+        expires_in: Some(input.expires_in.unwrap_or(secs(old.expiry_secs))),
+        escalation_persona: escalation,
+    };
+    let spec = validate_route(ctx, merged).await?;
+    Ok((old, spec))
 }
 
 /// `approvals.routes_update`.
@@ -970,31 +1011,19 @@ impl Operation for RoutesUpdate {
     const EXAMPLES: &'static [&'static str] =
         &[r#"{"route":"large-exports","quorum":1,"sla":"4h"}"#];
     type Input = RouteUpdateInput;
+    const GUARDED: bool = true;
+
+    /// Routes say who decides what: changing them is changing who decides.
+    async fn second_person(ctx: &mut OpCtx, input: &RouteUpdateInput) -> Result<Option<String>> {
+        merged_route(ctx, input.clone()).await?;
+        let tenant = ctx.tenant().clone();
+        approvals::deciders_guard(&mut ctx.tx, &tenant, ctx.now, "changing an approval route").await
+    }
     type Output = Route;
 
     async fn execute(ctx: &mut OpCtx, input: RouteUpdateInput) -> Result<Route> {
         let tenant = ctx.tenant().clone();
-        let old = approvals::find_route(&mut ctx.tx, &tenant, &input.route).await?;
-        let secs = |s: i64| format!("{s}s");
-        let escalation = if input.clear_escalation {
-            None
-        } else {
-            input.escalation_persona.or(old.escalation_persona)
-        };
-        let merged = RouteAddInput {
-            name: input.name.unwrap_or(old.name),
-            operation: input.operation.unwrap_or(old.operation),
-            condition: input.condition.unwrap_or(old.condition),
-            approvers: input.approvers.unwrap_or(ApproversInput {
-                personas: old.approver_personas,
-                roles: old.approver_roles,
-            }),
-            quorum: input.quorum.unwrap_or(old.quorum),
-            sla: Some(input.sla.unwrap_or(secs(old.sla_secs))),
-            expires_in: Some(input.expires_in.unwrap_or(secs(old.expiry_secs))),
-            escalation_persona: escalation,
-        };
-        let spec = validate_route(ctx, merged).await?;
+        let (old, spec) = merged_route(ctx, input).await?;
         store_route(ctx, &old.id, &spec, false).await?;
         ctx.audit("route", &old.id);
         approvals::find_route(&mut ctx.tx, &tenant, &old.id).await
@@ -1004,9 +1033,9 @@ impl Operation for RoutesUpdate {
 /// Input of `approvals.routes_remove`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RouteRef {
+pub struct OneRoute {
     /// The route (id or name).
-    pub route: String,
+    pub route: RouteRef,
 }
 
 /// Output of `approvals.routes_remove`.
@@ -1029,12 +1058,19 @@ impl Operation for RoutesRemove {
     const SCOPE: Option<Scope> = Some(Scope::APPROVALS_ADMIN);
     const RISK: Risk = Risk::Write;
     const EXAMPLES: &'static [&'static str] = &[r#"{"route":"bu-changes"}"#];
-    type Input = RouteRef;
+    type Input = OneRoute;
+    const GUARDED: bool = true;
+
+    /// Routes say who decides what: changing them is changing who decides.
+    async fn second_person(ctx: &mut OpCtx, _: &OneRoute) -> Result<Option<String>> {
+        let tenant = ctx.tenant().clone();
+        approvals::deciders_guard(&mut ctx.tx, &tenant, ctx.now, "removing an approval route").await
+    }
     type Output = RouteRemoved;
 
-    async fn execute(ctx: &mut OpCtx, input: RouteRef) -> Result<RouteRemoved> {
+    async fn execute(ctx: &mut OpCtx, input: OneRoute) -> Result<RouteRemoved> {
         let tenant = ctx.tenant().clone();
-        let route = approvals::find_route(&mut ctx.tx, &tenant, &input.route).await?;
+        let route = approvals::find_route(&mut ctx.tx, &tenant, input.route.as_str()).await?;
         sqlx::query("DELETE FROM approval_routes WHERE tenant_id = ? AND id = ?")
             .bind(tenant.as_str())
             .bind(&route.id)
@@ -1046,4 +1082,129 @@ impl Operation for RoutesRemove {
             removed_at: ms_to_rfc3339(to_millis(ctx.now)),
         })
     }
+}
+
+/// The tenant's approval policy.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Settings {
+    /// How long a chat account must have been linked before its decisions count, e.g. `1day`
+    /// (`0s` on demo tenants).
+    pub chat_link_min_age: String,
+    /// The same, in seconds.
+    pub chat_link_min_age_secs: i64,
+    /// People who may decide approvals (active, or revoked within the last 7 days).
+    pub deciders: i64,
+    /// Whether changing who decides needs a second person now (at least two deciders).
+    pub deciders_guarded: bool,
+}
+
+async fn read_settings(ctx: &mut OpCtx) -> Result<Settings> {
+    let tenant = ctx.tenant().clone();
+    let secs: i64 =
+        sqlx::query_scalar("SELECT chat_link_min_age_secs FROM tenants WHERE id = ?")
+            .bind(tenant.as_str())
+            .fetch_one(&mut *ctx.tx)
+            .await?;
+    let deciders = approvals::decider_count(&mut ctx.tx, &tenant, ctx.now).await?;
+    Ok(Settings {
+        chat_link_min_age: humantime::format_duration(std::time::Duration::from_secs(
+            secs.max(0) as u64,
+        ))
+        .to_string(),
+        chat_link_min_age_secs: secs,
+        deciders,
+        deciders_guarded: deciders >= 2,
+    })
+}
+
+/// `approvals.settings`.
+pub struct SettingsOp;
+
+impl Operation for SettingsOp {
+    const NAME: &'static str = "approvals.settings";
+    const SUMMARY: &'static str = "The tenant's approval policy: chat link age, deciders";
+    const HELP: &'static str = "Shows how long a newly linked chat account waits before its decisions \
+        count, how many people may decide approvals, and whether changing who decides needs a second \
+        person.";
+    const SCOPE: Option<Scope> = Some(Scope::APPROVALS_READ);
+    const RISK: Risk = Risk::Read;
+    const IDEMPOTENT: bool = true;
+    const EXAMPLES: &'static [&'static str] = &[r#"{}"#];
+    type Input = super::members::NoInput;
+    type Output = Settings;
+
+    async fn execute(ctx: &mut OpCtx, _: super::members::NoInput) -> Result<Settings> {
+        read_settings(ctx).await
+    }
+}
+
+/// Input of `approvals.update_settings`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSettingsInput {
+    /// How long a newly linked chat account waits before its decisions count, e.g. `24h` or
+    /// `0s` (at most 30 days). Shortening it needs a second person once two people may decide.
+    pub chat_link_min_age: String,
+}
+
+/// `approvals.update_settings`.
+pub struct UpdateSettings;
+
+impl Operation for UpdateSettings {
+    const NAME: &'static str = "approvals.update_settings";
+    const SUMMARY: &'static str = "Change the approval policy (minimum chat link age)";
+    const HELP: &'static str = "Sets how long a newly linked chat account waits before its approval \
+        decisions count (default 24 h): a fresh link is the easiest identity to fake, so it acts at once \
+        but decides only later. Lengthening it takes effect at once; shortening it weakens the two-person \
+        rule and needs a second person once two people may decide.";
+    const SCOPE: Option<Scope> = Some(Scope::APPROVALS_ADMIN);
+    const RISK: Risk = Risk::Write;
+    const IDEMPOTENT: bool = true;
+    const EXAMPLES: &'static [&'static str] = &[r#"{"chat_link_min_age":"48h"}"#];
+    type Input = UpdateSettingsInput;
+    type Output = Settings;
+    const GUARDED: bool = true;
+
+    async fn second_person(ctx: &mut OpCtx, input: &UpdateSettingsInput) -> Result<Option<String>> {
+        let new = link_age(&input.chat_link_min_age)?;
+        let tenant = ctx.tenant().clone();
+        let old: i64 =
+            sqlx::query_scalar("SELECT chat_link_min_age_secs FROM tenants WHERE id = ?")
+                .bind(tenant.as_str())
+                .fetch_one(&mut *ctx.tx)
+                .await?;
+        if new >= old {
+            return Ok(None);
+        }
+        approvals::deciders_guard(
+            &mut ctx.tx,
+            &tenant,
+            ctx.now,
+            "shortening how long a new chat link waits before it decides",
+        )
+        .await
+    }
+
+    async fn execute(ctx: &mut OpCtx, input: UpdateSettingsInput) -> Result<Settings> {
+        let secs = link_age(&input.chat_link_min_age)?;
+        let tenant = ctx.tenant().clone();
+        sqlx::query("UPDATE tenants SET chat_link_min_age_secs = ? WHERE id = ?")
+            .bind(secs)
+            .bind(tenant.as_str())
+            .execute(&mut *ctx.tx)
+            .await?;
+        ctx.audit("chat_link_min_age_secs", secs);
+        read_settings(ctx).await
+    }
+}
+
+fn link_age(text: &str) -> Result<i64> {
+    let d = duration(
+        "chat_link_min_age",
+        Some(text),
+        Duration::zero(),
+        Duration::zero(),
+        Duration::days(30),
+    )?;
+    Ok(d.num_seconds())
 }

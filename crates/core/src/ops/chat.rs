@@ -2,7 +2,10 @@
 //! and linking a person's chat account to their persona with a one-time code.
 
 use super::members::{check_authority, find_persona};
-use super::{ms_to_rfc3339, validate_handle};
+use super::ms_to_rfc3339;
+use crate::notify::Notification;
+use crate::proof::Proof;
+use crate::refs::PersonaRef;
 use crate::catalogue::{OpCtx, Operation, Risk};
 use crate::chat::{self, LINK_CODE_TTL, Platform, Workspace};
 use crate::clock::to_millis;
@@ -55,11 +58,11 @@ pub struct ChatBind;
 impl Operation for ChatBind {
     const NAME: &'static str = "tenant.chat_bind";
     const SUMMARY: &'static str = "Connect a Slack workspace or Discord server to this tenant";
-    const HELP: &'static str = "Binds a Slack team to this tenant (one tenant per workspace), and sets where \
-        approval requests and the billing digest are posted; binding again updates the channels. A Discord \
-        server is first connected from inside it (tenant.chat_install_link, then `/tenant bind code:…` by \
-        someone who can manage the server), since the bot is shared; after that this updates its channels. \
-        People then link their own chat accounts with a code from members.chat_link_code.";
+    const HELP: &'static str = "Sets where approval requests and the billing digest are posted in a Slack \
+        workspace or Discord server already connected to this tenant. Connecting one needs proof that it is \
+        yours: tenant.chat_install_link, then Slack's OAuth install or `/tenant bind CODE` typed in the \
+        workspace by one of its admins, or `/tenant bind code:…` in the Discord server by someone who can \
+        manage it. People then link their own chat accounts with a code from members.chat_link_code.";
     const SCOPE: Option<Scope> = Some(Scope::CONNECTORS_WRITE);
     const RISK: Risk = Risk::Write;
     const IDEMPOTENT: bool = true;
@@ -105,32 +108,42 @@ impl Operation for ChatBind {
                 "this workspace is bound to another tenant; it must be unbound there first".into(),
             ));
         }
-        // One bot serves every tenant on Discord: a server is bound only from inside it, by
-        // someone who can manage it; this only updates a server already bound here.
-        if input.platform == Platform::Discord && owner.is_none() {
+        // A workspace is bound only with proof of control — Slack's OAuth install, or a code
+        // typed inside it by one of its admins; a Discord server from inside it by someone who
+        // can manage it. Naming a team or guild id proves nothing, so this only updates a
+        // workspace already bound here.
+        if owner.is_none() {
             return Err(Error::bad_input(
                 "workspace_id",
-                "a Discord server is connected from inside it: get a code with tenant.chat_install_link \
-                 {\"platform\":\"discord\"} and have someone who can manage the server run \
-                 `/tenant bind code:CODE` there; then this updates its channels",
+                match input.platform {
+                    Platform::Slack => {
+                        "a Slack workspace is connected with proof that it is yours: get a code with \
+                         tenant.chat_install_link {\"platform\":\"slack\"} and either open its install \
+                         path (Slack's OAuth consent) or have a workspace admin type `/tenant bind CODE` \
+                         in the workspace; then this updates its channels"
+                    }
+                    Platform::Discord => {
+                        "a Discord server is connected from inside it: get a code with \
+                         tenant.chat_install_link {\"platform\":\"discord\"} and have someone who can \
+                         manage the server run `/tenant bind code:CODE` there; then this updates its \
+                         channels"
+                    }
+                },
             ));
         }
         sqlx::query(
-            "INSERT INTO chat_workspaces (platform, workspace_id, tenant_id, name, approval_channel, \
-             digest_channel, digest_every_ms, bound_at, bound_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (platform, workspace_id) DO UPDATE SET name = excluded.name, \
-             approval_channel = excluded.approval_channel, digest_channel = excluded.digest_channel, \
-             digest_every_ms = excluded.digest_every_ms, bound_by = excluded.bound_by",
+            "UPDATE chat_workspaces SET name = COALESCE(?, name), approval_channel = ?, \
+             digest_channel = ?, digest_every_ms = ?, bound_by = ? \
+             WHERE tenant_id = ? AND platform = ? AND workspace_id = ?",
         )
-        .bind(input.platform.as_str())
-        .bind(&input.workspace_id)
-        .bind(tenant.as_str())
         .bind(&input.name)
         .bind(&input.approval_channel)
         .bind(&input.digest_channel)
         .bind(every)
-        .bind(to_millis(ctx.now))
         .bind(ctx.principal.persona().as_str())
+        .bind(tenant.as_str())
+        .bind(input.platform.as_str())
+        .bind(&input.workspace_id)
         .execute(&mut *ctx.tx)
         .await?;
         Ok(Workspace {
@@ -286,9 +299,9 @@ impl Operation for ChatListOp {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkCodeInput {
-    /// The human persona to link (handle or id); default: yourself.
+    /// Must be yourself when given (handle or id): a code reaches only its own person.
     #[serde(default)]
-    pub persona: Option<String>,
+    pub persona: Option<PersonaRef>,
 }
 
 /// Output of `members.chat_link_code`.
@@ -300,6 +313,9 @@ pub struct LinkCode {
     pub code: String,
     /// When it stops working.
     pub expires_at: String,
+    /// Whether a chat account linked with it counts for approval decisions (`own`: you asked
+    /// from your own sign-in or a key you issued yourself) or only acts (`delegated`).
+    pub proof: String,
     /// What to do with it.
     pub how: String,
 }
@@ -309,56 +325,188 @@ pub struct ChatLinkCode;
 
 impl Operation for ChatLinkCode {
     const NAME: &'static str = "members.chat_link_code";
-    const SUMMARY: &'static str = "A one-time code that links a chat account to a human persona";
-    const HELP: &'static str = "Issues a code (valid 15 minutes, usable once) that the person types in Slack or \
+    const SUMMARY: &'static str = "A one-time code that links your chat account to your persona";
+    const HELP: &'static str = "Issues a code (valid 15 minutes, usable once) that you type in Slack or \
         Discord as `/tenant link CODE`; from then on that chat account (by its immutable user id, never its \
-        name) acts as the persona. For yourself by default; for another human persona you need authority over \
-        it.";
+        name) acts as you. Only for yourself: a chat account acts as a person only on that person's own \
+        proof, so nobody can ask for a colleague's code. A link counts for approval decisions when the code \
+        was asked for from your own sign-in (a console token, or a key you issued yourself) and once it is \
+        older than the tenant's minimum link age (default 24 h).";
     const SCOPE: Option<Scope> = None;
     const RISK: Risk = Risk::Write;
-    const EXAMPLES: &'static [&'static str] = &[r#"{}"#, r#"{"persona":"jane"}"#];
+    const EXAMPLES: &'static [&'static str] = &[r#"{}"#];
     const SECRET_OUTPUT: bool = true;
     type Input = LinkCodeInput;
     type Output = LinkCode;
 
     async fn execute(ctx: &mut OpCtx, input: LinkCodeInput) -> Result<LinkCode> {
         let tenant = ctx.tenant().clone();
-        let reference = match &input.persona {
-            Some(p) => {
-                validate_handle("persona", p).or_else(|_| {
-                    if p.starts_with("ps_") {
-                        Ok(())
-                    } else {
-                        Err(Error::bad_input("persona", "a persona handle or id"))
-                    }
-                })?;
-                p.clone()
-            }
-            None => ctx.principal.persona().to_string(),
-        };
-        let persona = find_persona(&mut ctx.tx, &tenant, "persona", &reference).await?;
-        check_authority(&ctx.principal, &persona)?;
+        let me = ctx.principal.persona().clone();
+        if let Some(p) = &input.persona
+            && p.as_str() != me.as_str()
+        {
+            return Err(Error::denied(
+                "a link code reaches only its own person: they ask for it themselves, signed in \
+                 (members.chat_link_code), or find it on their invite page; nobody can link a \
+                 chat account for someone else",
+            ));
+        }
+        let persona = find_persona(&mut ctx.tx, &tenant, "persona", me.as_str()).await?;
         if persona.kind != PersonaKind::Human || persona.status != "active" {
             return Err(Error::bad_input(
                 "persona",
                 "only an active human persona can be linked to a chat account",
             ));
         }
+        let proof = match crate::proof::of(&mut ctx.tx, &ctx.principal).await? {
+            Proof::Own => Proof::Own,
+            _ => Proof::Delegated,
+        };
         let code = chat::new_code();
         let expires = ctx.now + LINK_CODE_TTL;
-        sqlx::query("INSERT INTO chat_link_codes (digest, tenant_id, persona_id, expires_at) VALUES (?, ?, ?, ?)")
-            .bind(chat::code_digest(ctx.env.pepper(), &code))
-            .bind(tenant.as_str())
-            .bind(persona.id.as_str())
-            .bind(to_millis(expires))
-            .execute(&mut *ctx.tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO chat_link_codes (digest, tenant_id, persona_id, expires_at, proof) \
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(chat::code_digest(ctx.env.pepper(), &code))
+        .bind(tenant.as_str())
+        .bind(persona.id.as_str())
+        .bind(to_millis(expires))
+        .bind(proof.as_str())
+        .execute(&mut *ctx.tx)
+        .await?;
         ctx.audit("persona", persona.id.as_str());
+        ctx.audit("proof", proof.as_str());
         Ok(LinkCode {
             persona: persona.handle,
             how: format!("In Slack or Discord, type: /tenant link {code}"),
             code,
             expires_at: ms_to_rfc3339(to_millis(expires)),
+            proof: proof.as_str().into(),
+        })
+    }
+}
+
+/// Input of `members.chat_unlink`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnlinkInput {
+    /// Whose chat accounts to unlink (handle or id); default: yourself. Unlinking someone else
+    /// needs members:write and authority over them, and they are told.
+    #[serde(default)]
+    pub persona: Option<PersonaRef>,
+    /// Only accounts on this platform.
+    #[serde(default)]
+    pub platform: Option<Platform>,
+    /// Only this chat user id (e.g. U0123ABCD).
+    #[serde(default)]
+    pub user_id: Option<String>,
+}
+
+/// One unlinked chat account.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct UnlinkedAccount {
+    /// The platform.
+    pub platform: String,
+    /// The workspace.
+    pub workspace_id: String,
+    /// The platform user id.
+    pub user_id: String,
+}
+
+/// Output of `members.chat_unlink`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Unlinked {
+    /// The persona.
+    pub persona: String,
+    /// The accounts that no longer act as it.
+    pub unlinked: Vec<UnlinkedAccount>,
+}
+
+/// `members.chat_unlink`.
+pub struct ChatUnlink;
+
+impl Operation for ChatUnlink {
+    const NAME: &'static str = "members.chat_unlink";
+    const SUMMARY: &'static str = "Unlink chat accounts from a persona";
+    const HELP: &'static str = "Unlinks chat accounts from a persona: yours (no scope needed), or — with \
+        members:write and authority over them — someone else's, who is told in chat. A link is never \
+        re-pointed to another persona: unlink it, and its person links again with their own code.";
+    const SCOPE: Option<Scope> = None;
+    const RISK: Risk = Risk::Write;
+    const IDEMPOTENT: bool = true;
+    const EXAMPLES: &'static [&'static str] = &[
+        r#"{}"#,
+        r#"{"persona":"jane","platform":"slack","user_id":"U0123ABCD"}"#,
+    ];
+    type Input = UnlinkInput;
+    type Output = Unlinked;
+
+    async fn execute(ctx: &mut OpCtx, input: UnlinkInput) -> Result<Unlinked> {
+        let tenant = ctx.tenant().clone();
+        let me = ctx.principal.persona().clone();
+        let target = input
+            .persona
+            .as_ref()
+            .map_or(me.as_str(), PersonaRef::as_str)
+            .to_owned();
+        let persona = find_persona(&mut ctx.tx, &tenant, "persona", &target).await?;
+        let someone_else = persona.id != me;
+        if someone_else {
+            if !ctx.principal.has(Scope::MEMBERS_WRITE) {
+                return Err(Error::denied(
+                    "unlinking someone else's chat accounts needs members:write",
+                ));
+            }
+            check_authority(&ctx.principal, &persona)?;
+        }
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "DELETE FROM chat_links WHERE tenant_id = ? AND persona_id = ? \
+             AND (? IS NULL OR platform = ?) AND (? IS NULL OR user_id = ?) \
+             RETURNING platform, workspace_id, user_id",
+        )
+        .bind(tenant.as_str())
+        .bind(persona.id.as_str())
+        .bind(input.platform.map(Platform::as_str))
+        .bind(input.platform.map(Platform::as_str))
+        .bind(&input.user_id)
+        .bind(&input.user_id)
+        .fetch_all(&mut *ctx.tx)
+        .await?;
+        let unlinked: Vec<UnlinkedAccount> = rows
+            .into_iter()
+            .map(|(platform, workspace_id, user_id)| UnlinkedAccount {
+                platform,
+                workspace_id,
+                user_id,
+            })
+            .collect();
+        ctx.audit("persona", persona.id.as_str());
+        ctx.audit(
+            "unlinked",
+            unlinked
+                .iter()
+                .map(|u| format!("{}:{}:{}", u.platform, u.workspace_id, u.user_id))
+                .collect::<Vec<_>>(),
+        );
+        if someone_else {
+            let by = find_persona(&mut ctx.tx, &tenant, "persona", me.as_str()).await?;
+            for u in &unlinked {
+                ctx.notify(Notification::ChatUnlinked {
+                    tenant: tenant.clone(),
+                    persona: persona.id.to_string(),
+                    handle: persona.handle.clone(),
+                    platform: u.platform.clone(),
+                    workspace_id: u.workspace_id.clone(),
+                    user_id: u.user_id.clone(),
+                    by: me.to_string(),
+                    by_handle: by.handle.clone(),
+                });
+            }
+        }
+        Ok(Unlinked {
+            persona: persona.handle,
+            unlinked,
         })
     }
 }

@@ -10,6 +10,8 @@ use crate::error::{Error, Result};
 use crate::ids::{KeyId, PersonaId, TenantId};
 use crate::roles;
 use crate::scope::{Scope, ScopeSet, scopes_from_json, scopes_to_json};
+use crate::proof::{self, Proof};
+use crate::refs::{KeyRef, PersonaRef};
 use crate::{Event, ops::validate_handle};
 use chrono::{DateTime, Duration, Utc};
 use schemars::JsonSchema;
@@ -27,6 +29,19 @@ pub(crate) struct Issued {
     pub secret: ApiKeySecret,
 }
 
+/// The proof a secret handed to the caller carries for `persona`: its own only when the caller
+/// is that persona acting on its own proof ([`crate::proof`]); otherwise delegated, since the
+/// caller could keep it.
+async fn secret_proof(ctx: &mut OpCtx, persona: &PersonaId) -> Result<Proof> {
+    if ctx.principal.persona() != persona {
+        return Ok(Proof::Delegated);
+    }
+    Ok(match proof::of(&mut ctx.tx, &ctx.principal).await? {
+        Proof::Own => Proof::Own,
+        _ => Proof::Delegated,
+    })
+}
+
 /// Inserts a key and its first secret (already authorised).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn insert_key(
@@ -39,12 +54,13 @@ pub(crate) async fn insert_key(
     scopes: &ScopeSet,
     expires_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
+    proof: Proof,
 ) -> Result<Issued> {
     let key_id = KeyId::generate();
     let secret = ApiKeySecret::generate();
     let res = sqlx::query(
-        "INSERT INTO api_keys (tenant_id, id, persona_id, name, scopes, hint, created_at, created_by, expires_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO api_keys (tenant_id, id, persona_id, name, scopes, hint, created_at, created_by, expires_at, proof) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(tenant.as_str())
     .bind(key_id.as_str())
@@ -55,6 +71,7 @@ pub(crate) async fn insert_key(
     .bind(to_millis(now))
     .bind(issuer.as_str())
     .bind(expires_at.map(to_millis))
+    .bind(proof.as_str())
     .execute(&mut *conn)
     .await;
     if let Err(sqlx::Error::Database(e)) = &res
@@ -264,7 +281,7 @@ fn parse_duration(field: &str, text: &str) -> Result<Duration> {
 #[serde(deny_unknown_fields)]
 pub struct IssueInput {
     /// The persona the key acts as (id or handle), typically a service persona.
-    pub persona: String,
+    pub persona: PersonaRef,
     /// The scopes, minimum privilege: never more than you hold, and within the persona's roles.
     pub scopes: Vec<Scope>,
     /// A unique name for the key, e.g. `ci-deploy`; generated when omitted.
@@ -333,7 +350,7 @@ impl Operation for Issue {
             )));
         }
         let tenant = ctx.tenant().clone();
-        let persona = find_persona(&mut ctx.tx, &tenant, "persona", &input.persona).await?;
+        let persona = find_persona(&mut ctx.tx, &tenant, "persona", input.persona.as_str()).await?;
         if persona.status != "active" {
             return Err(Error::Conflict(format!(
                 "persona `{}` is revoked",
@@ -392,6 +409,7 @@ impl Operation for Issue {
         };
         let issuer = ctx.principal.persona.clone();
         let env = ctx.env.clone();
+        let proof = secret_proof(ctx, &persona.id).await?;
         let issued = insert_key(
             &mut ctx.tx,
             &env,
@@ -402,10 +420,12 @@ impl Operation for Issue {
             &scopes,
             expires_at,
             ctx.now,
+            proof,
         )
         .await?;
         ctx.audit("key_id", &issued.key_id);
         ctx.audit("persona", &persona.id);
+        ctx.audit("proof", proof.as_str());
         Ok(IssuedKey {
             key_id: issued.key_id.to_string(),
             name,
@@ -423,7 +443,7 @@ impl Operation for Issue {
 pub struct ListInput {
     /// Only this persona's keys (id or handle).
     #[serde(default)]
-    pub persona: Option<String>,
+    pub persona: Option<PersonaRef>,
     /// Include revoked and expired keys (default false).
     #[serde(default)]
     pub include_inactive: bool,
@@ -455,7 +475,11 @@ impl Operation for List {
     async fn execute(ctx: &mut OpCtx, input: ListInput) -> Result<KeyList> {
         let tenant = ctx.tenant().clone();
         let persona = match &input.persona {
-            Some(p) => Some(find_persona(&mut ctx.tx, &tenant, "persona", p).await?.id),
+            Some(p) => Some(
+                find_persona(&mut ctx.tx, &tenant, "persona", p.as_str())
+                    .await?
+                    .id,
+            ),
             None => None,
         };
         let keys = list_keys(
@@ -565,7 +589,7 @@ impl Operation for Compliance {
 #[serde(deny_unknown_fields)]
 pub struct RotateInput {
     /// The key (id or name).
-    pub key: String,
+    pub key: KeyRef,
     /// How long the old secret keeps working, e.g. `10m` (default: the server's grace window,
     /// 10 minutes unless configured; `0s` ends it at once; at most 7 days).
     #[serde(default)]
@@ -605,7 +629,7 @@ impl Operation for Rotate {
         let tenant = ctx.tenant().clone();
         let now = to_millis(ctx.now);
         let env = ctx.env.clone();
-        let key = find_key(&mut ctx.tx, &env, &tenant, &input.key, now).await?;
+        let key = find_key(&mut ctx.tx, &env, &tenant, input.key.as_str(), now).await?;
         check_key_authority(ctx, &key).await?;
         if key.state != "active" {
             return Err(Error::Conflict(format!(
@@ -626,14 +650,21 @@ impl Operation for Rotate {
         let secret = ApiKeySecret::generate();
         let key_id = KeyId::from_db(key.id.clone());
         insert_secret(&mut ctx.tx, &env, &tenant, &key_id, &secret, ctx.now).await?;
-        sqlx::query("UPDATE api_keys SET rotated_at = ?, hint = ? WHERE tenant_id = ? AND id = ?")
-            .bind(now)
-            .bind(secret.hint())
-            .bind(tenant.as_str())
-            .bind(&key.id)
-            .execute(&mut *ctx.tx)
-            .await?;
+        // Whoever receives the new secret holds the key now: it proves its persona only if
+        // that is who rotated it, from their own proof.
+        let proof = secret_proof(ctx, &PersonaId::from_db(key.persona_id.clone())).await?;
+        sqlx::query(
+            "UPDATE api_keys SET rotated_at = ?, hint = ?, proof = ? WHERE tenant_id = ? AND id = ?",
+        )
+        .bind(now)
+        .bind(secret.hint())
+        .bind(proof.as_str())
+        .bind(tenant.as_str())
+        .bind(&key.id)
+        .execute(&mut *ctx.tx)
+        .await?;
         ctx.audit("key_id", &key.id);
+        ctx.audit("proof", proof.as_str());
         ctx.audit("grace_seconds", grace.num_seconds());
         Ok(IssuedKey {
             key_id: key.id,
@@ -651,7 +682,7 @@ impl Operation for Rotate {
 #[serde(deny_unknown_fields)]
 pub struct RevokeInput {
     /// The key (id or name).
-    pub key: String,
+    pub key: KeyRef,
 }
 
 /// `keys.revoke`.
@@ -672,7 +703,7 @@ impl Operation for Revoke {
         let tenant = ctx.tenant().clone();
         let now = to_millis(ctx.now);
         let env = ctx.env.clone();
-        let key = find_key(&mut ctx.tx, &env, &tenant, &input.key, now).await?;
+        let key = find_key(&mut ctx.tx, &env, &tenant, input.key.as_str(), now).await?;
         check_key_authority(ctx, &key).await?;
         if key.state == "revoked" {
             return Err(Error::Conflict(format!(

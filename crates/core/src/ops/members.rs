@@ -5,6 +5,7 @@ use crate::catalogue::{OpCtx, Operation, Risk};
 use crate::error::{Error, Result};
 use crate::ids::{BuId, PersonaId, TenantId};
 use crate::principal::{PersonaKind, Principal};
+use crate::refs::{BuRef, PersonaRef};
 use crate::roles;
 use crate::scope::{Scope, ScopeSet};
 use crate::{Event, clock::to_millis};
@@ -304,7 +305,33 @@ pub struct CreatePersonaInput {
     pub roles: Vec<String>,
     /// Business unit (id or name) to place the persona in.
     #[serde(default)]
-    pub bu: Option<String>,
+    pub bu: Option<BuRef>,
+}
+
+/// Checks a new persona's fields and that the caller may grant its roles; returns the roles,
+/// sorted. Run before a second person is asked, so they are never asked about a call that
+/// could not run.
+fn check_new_persona(ctx: &OpCtx, input: &CreatePersonaInput) -> Result<Vec<String>> {
+    validate_handle("handle", &input.handle)?;
+    match (&input.kind, &input.email) {
+        (PersonaKind::Human, None) => {
+            return Err(Error::bad_input(
+                "email",
+                "a human persona needs an email address for the invite",
+            ));
+        }
+        (_, Some(e)) => validate_email("email", e)?,
+        _ => {}
+    }
+    if let Some(name) = &input.display_name
+        && name.chars().count() > 200
+    {
+        return Err(Error::bad_input(
+            "display_name",
+            "keep it under 200 characters",
+        ));
+    }
+    check_roles(&ctx.principal, "roles", &input.roles)
 }
 
 /// `members.create_persona`.
@@ -325,31 +352,31 @@ impl Operation for CreatePersona {
     ];
     type Input = CreatePersonaInput;
     type Output = PersonaView;
+    const GUARDED: bool = true;
+
+    /// A new human who may decide (or break the glass) grows the set of deciders.
+    async fn second_person(ctx: &mut OpCtx, input: &CreatePersonaInput) -> Result<Option<String>> {
+        check_new_persona(ctx, input)?;
+        let (decide, break_glass) =
+            crate::approvals::grants_deciding(input.roles.iter().map(String::as_str));
+        if input.kind != PersonaKind::Human || !(decide || break_glass) {
+            return Ok(None);
+        }
+        let tenant = ctx.tenant().clone();
+        crate::approvals::deciders_guard(
+            &mut ctx.tx,
+            &tenant,
+            ctx.now,
+            &format!("a new human `{}` who may decide approvals", input.handle),
+        )
+        .await
+    }
 
     async fn execute(ctx: &mut OpCtx, input: CreatePersonaInput) -> Result<PersonaView> {
-        validate_handle("handle", &input.handle)?;
-        match (&input.kind, &input.email) {
-            (PersonaKind::Human, None) => {
-                return Err(Error::bad_input(
-                    "email",
-                    "a human persona needs an email address for the invite",
-                ));
-            }
-            (_, Some(e)) => validate_email("email", e)?,
-            _ => {}
-        }
-        if let Some(name) = &input.display_name
-            && name.chars().count() > 200
-        {
-            return Err(Error::bad_input(
-                "display_name",
-                "keep it under 200 characters",
-            ));
-        }
-        let roles = check_roles(&ctx.principal, "roles", &input.roles)?;
+        let roles = check_new_persona(ctx, &input)?;
         let tenant = ctx.tenant().clone();
         let bu = match &input.bu {
-            Some(b) => Some(resolve_bu(&mut ctx.tx, &tenant, "bu", b).await?),
+            Some(b) => Some(resolve_bu(&mut ctx.tx, &tenant, "bu", b.as_str()).await?),
             None => None,
         };
         let id = insert_persona(
@@ -380,7 +407,7 @@ pub struct ListPersonasInput {
     pub kind: Option<PersonaKind>,
     /// Only personas in this business unit (id or name).
     #[serde(default)]
-    pub bu: Option<String>,
+    pub bu: Option<BuRef>,
     /// Include revoked personas (default false).
     #[serde(default)]
     pub include_revoked: bool,
@@ -412,7 +439,7 @@ impl Operation for ListPersonas {
     async fn execute(ctx: &mut OpCtx, input: ListPersonasInput) -> Result<PersonaList> {
         let tenant = ctx.tenant().clone();
         let bu = match &input.bu {
-            Some(b) => Some(resolve_bu(&mut ctx.tx, &tenant, "bu", b).await?),
+            Some(b) => Some(resolve_bu(&mut ctx.tx, &tenant, "bu", b.as_str()).await?),
             None => None,
         };
         let sql = format!(
@@ -438,9 +465,9 @@ impl Operation for ListPersonas {
 /// Input naming one persona.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct PersonaRef {
+pub struct OnePersona {
     /// Persona id or handle.
-    pub persona: String,
+    pub persona: PersonaRef,
 }
 
 /// Output of `members.get_persona`.
@@ -466,12 +493,12 @@ impl Operation for GetPersona {
     const RISK: Risk = Risk::Read;
     const IDEMPOTENT: bool = true;
     const EXAMPLES: &'static [&'static str] = &[r#"{"persona":"ci-bot"}"#];
-    type Input = PersonaRef;
+    type Input = OnePersona;
     type Output = PersonaDetail;
 
-    async fn execute(ctx: &mut OpCtx, input: PersonaRef) -> Result<PersonaDetail> {
+    async fn execute(ctx: &mut OpCtx, input: OnePersona) -> Result<PersonaDetail> {
         let tenant = ctx.tenant().clone();
-        let persona = find_persona(&mut ctx.tx, &tenant, "persona", &input.persona).await?;
+        let persona = find_persona(&mut ctx.tx, &tenant, "persona", input.persona.as_str()).await?;
         let scopes = roles::scopes_of(persona.roles.iter().map(String::as_str))
             .into_iter()
             .collect();
@@ -491,9 +518,35 @@ impl Operation for GetPersona {
 #[serde(deny_unknown_fields)]
 pub struct AssignRolesInput {
     /// Persona id or handle.
-    pub persona: String,
+    pub persona: PersonaRef,
     /// The persona's complete new set of roles (at least one).
     pub roles: Vec<String>,
+}
+
+/// Checks a role assignment: known roles the caller may grant, a persona still active whose
+/// current roles the caller may remove, and a tenant that keeps an admin. Returns the persona
+/// and the new roles, sorted.
+async fn check_assignment(
+    ctx: &mut OpCtx,
+    input: &AssignRolesInput,
+) -> Result<(PersonaView, Vec<String>)> {
+    let roles = check_roles(&ctx.principal, "roles", &input.roles)?;
+    let tenant = ctx.tenant().clone();
+    let persona = find_persona(&mut ctx.tx, &tenant, "persona", input.persona.as_str()).await?;
+    if persona.status != "active" {
+        return Err(Error::Conflict(format!(
+            "persona `{}` is revoked",
+            persona.handle
+        )));
+    }
+    check_grantable(&ctx.principal, &persona.roles)?;
+    if persona.roles.iter().any(|r| r == "tenant-admin")
+        && !roles.iter().any(|r| r == "tenant-admin")
+        && persona.kind == PersonaKind::Human
+    {
+        keep_an_admin(&mut ctx.tx, &tenant, &persona.id).await?;
+    }
+    Ok((persona, roles))
 }
 
 /// `members.assign_roles`.
@@ -512,24 +565,32 @@ impl Operation for AssignRoles {
         &[r#"{"persona":"ci-bot","roles":["developer","billing-viewer"]}"#];
     type Input = AssignRolesInput;
     type Output = PersonaView;
+    const GUARDED: bool = true;
+
+    /// Giving or taking away `approvals:decide` or `approvals:break_glass` changes who decides.
+    async fn second_person(ctx: &mut OpCtx, input: &AssignRolesInput) -> Result<Option<String>> {
+        let (persona, _) = check_assignment(ctx, input).await?;
+        let tenant = ctx.tenant().clone();
+        if persona.kind != PersonaKind::Human {
+            return Ok(None);
+        }
+        let before = crate::approvals::grants_deciding(persona.roles.iter().map(String::as_str));
+        let after = crate::approvals::grants_deciding(input.roles.iter().map(String::as_str));
+        if before == after {
+            return Ok(None);
+        }
+        crate::approvals::deciders_guard(
+            &mut ctx.tx,
+            &tenant,
+            ctx.now,
+            &format!("changing whether `{}` may decide approvals", persona.handle),
+        )
+        .await
+    }
 
     async fn execute(ctx: &mut OpCtx, input: AssignRolesInput) -> Result<PersonaView> {
-        let roles = check_roles(&ctx.principal, "roles", &input.roles)?;
+        let (persona, roles) = check_assignment(ctx, &input).await?;
         let tenant = ctx.tenant().clone();
-        let persona = find_persona(&mut ctx.tx, &tenant, "persona", &input.persona).await?;
-        if persona.status != "active" {
-            return Err(Error::Conflict(format!(
-                "persona `{}` is revoked",
-                persona.handle
-            )));
-        }
-        check_grantable(&ctx.principal, &persona.roles)?;
-        if persona.roles.iter().any(|r| r == "tenant-admin")
-            && !roles.iter().any(|r| r == "tenant-admin")
-            && persona.kind == PersonaKind::Human
-        {
-            keep_an_admin(&mut ctx.tx, &tenant, &persona.id).await?;
-        }
         set_roles(&mut ctx.tx, &tenant, &persona.id, &roles, ctx.now).await?;
         ctx.audit("persona", &persona.id);
         ctx.audit("previous_roles", &persona.roles);
@@ -542,7 +603,7 @@ impl Operation for AssignRoles {
 #[serde(deny_unknown_fields)]
 pub struct RevokeInput {
     /// Persona id or handle.
-    pub persona: String,
+    pub persona: PersonaRef,
     /// Why (kept in the audit ledger).
     #[serde(default)]
     pub reason: Option<String>,
@@ -621,7 +682,7 @@ impl Operation for DeletePersona {
         input: &RevokeInput,
     ) -> Result<serde_json::Map<String, serde_json::Value>> {
         let tenant = ctx.tenant().clone();
-        let persona = find_persona(&mut ctx.tx, &tenant, "persona", &input.persona).await?;
+        let persona = find_persona(&mut ctx.tx, &tenant, "persona", input.persona.as_str()).await?;
         check_authority(&ctx.principal, &persona)?;
         let mut facts = serde_json::Map::new();
         facts.insert("persona_id".into(), serde_json::json!(persona.id));
@@ -630,29 +691,17 @@ impl Operation for DeletePersona {
         Ok(facts)
     }
 
-    /// Binds the request to the persona's id: a handle freed by this deletion and reused later
-    /// can never redirect a second request to the new holder.
-    fn pinned_input(
-        input: &RevokeInput,
-        facts: &serde_json::Map<String, serde_json::Value>,
-    ) -> Option<serde_json::Value> {
-        let id = facts.get("persona_id")?.clone();
-        Some(serde_json::json!({ "persona": id, "reason": input.reason }))
-    }
-
-    fn describe(input: &RevokeInput, _: &serde_json::Map<String, serde_json::Value>) -> String {
+    fn describe(input: &RevokeInput, facts: &serde_json::Map<String, serde_json::Value>) -> String {
+        let who = super::named(facts, "persona", input.persona.as_str());
         match &input.reason {
-            Some(r) => format!(
-                "Delete persona `{}` and all its API keys ({r})",
-                input.persona
-            ),
-            None => format!("Delete persona `{}` and all its API keys", input.persona),
+            Some(r) => format!("Delete persona `{who}` and all its API keys ({r})"),
+            None => format!("Delete persona `{who}` and all its API keys"),
         }
     }
 
     async fn execute(ctx: &mut OpCtx, input: RevokeInput) -> Result<DeleteOutput> {
         let tenant = ctx.tenant().clone();
-        let persona = find_persona(&mut ctx.tx, &tenant, "persona", &input.persona).await?;
+        let persona = find_persona(&mut ctx.tx, &tenant, "persona", input.persona.as_str()).await?;
         check_authority(&ctx.principal, &persona)?;
         if persona.status == "active"
             && persona.kind == PersonaKind::Human
@@ -715,7 +764,7 @@ impl Operation for Revoke {
 
     async fn execute(ctx: &mut OpCtx, input: RevokeInput) -> Result<RevokeOutput> {
         let tenant = ctx.tenant().clone();
-        let persona = find_persona(&mut ctx.tx, &tenant, "persona", &input.persona).await?;
+        let persona = find_persona(&mut ctx.tx, &tenant, "persona", input.persona.as_str()).await?;
         if persona.status != "active" {
             return Err(Error::Conflict(format!(
                 "persona `{}` was already revoked at {}",
@@ -823,7 +872,7 @@ pub struct CreateBuInput {
     pub kind: String,
     /// Parent unit (id or name); omit for a top-level unit.
     #[serde(default)]
-    pub parent: Option<String>,
+    pub parent: Option<BuRef>,
 }
 
 /// `members.create_bu`.
@@ -848,7 +897,7 @@ impl Operation for CreateBu {
         validate_bu_kind(&input.kind)?;
         let tenant = ctx.tenant().clone();
         let parent = match &input.parent {
-            Some(p) => Some(resolve_bu(&mut ctx.tx, &tenant, "parent", p).await?),
+            Some(p) => Some(resolve_bu(&mut ctx.tx, &tenant, "parent", p.as_str()).await?),
             None => None,
         };
         let id = BuId::generate();
@@ -917,7 +966,7 @@ impl Operation for ListBus {
 #[serde(deny_unknown_fields)]
 pub struct UpdateBuInput {
     /// The unit (id or name).
-    pub bu: String,
+    pub bu: BuRef,
     /// New name.
     #[serde(default)]
     pub name: Option<String>,
@@ -926,7 +975,7 @@ pub struct UpdateBuInput {
     pub kind: Option<String>,
     /// New parent (id or name). A unit cannot be moved under itself or its descendants.
     #[serde(default)]
-    pub parent: Option<String>,
+    pub parent: Option<BuRef>,
     /// Make the unit top-level (no parent).
     #[serde(default)]
     pub top_level: bool,
@@ -949,7 +998,7 @@ impl Operation for UpdateBu {
 
     async fn execute(ctx: &mut OpCtx, input: UpdateBuInput) -> Result<BuView> {
         let tenant = ctx.tenant().clone();
-        let id = resolve_bu(&mut ctx.tx, &tenant, "bu", &input.bu).await?;
+        let id = resolve_bu(&mut ctx.tx, &tenant, "bu", input.bu.as_str()).await?;
         if input.top_level && input.parent.is_some() {
             return Err(Error::bad_input(
                 "top_level",
@@ -984,7 +1033,7 @@ impl Operation for UpdateBu {
                 .await?;
         }
         if let Some(parent) = &input.parent {
-            let parent = resolve_bu(&mut ctx.tx, &tenant, "parent", parent).await?;
+            let parent = resolve_bu(&mut ctx.tx, &tenant, "parent", parent.as_str()).await?;
             // Walk up from the new parent; meeting the unit itself would close a cycle.
             let cycle: i64 = sqlx::query_scalar(
                 "WITH RECURSIVE up(id) AS ( \
@@ -1028,10 +1077,10 @@ impl Operation for UpdateBu {
 #[serde(deny_unknown_fields)]
 pub struct MovePersonaInput {
     /// Persona id or handle.
-    pub persona: String,
+    pub persona: PersonaRef,
     /// Target business unit (id or name); omit or null to take the persona out of any unit.
     #[serde(default)]
-    pub bu: Option<String>,
+    pub bu: Option<BuRef>,
 }
 
 /// `members.move_persona`.
@@ -1051,9 +1100,12 @@ impl Operation for MovePersona {
 
     async fn execute(ctx: &mut OpCtx, input: MovePersonaInput) -> Result<PersonaView> {
         let tenant = ctx.tenant().clone();
-        let persona = find_persona(&mut ctx.tx, &tenant, "persona", &input.persona).await?;
+        let persona = find_persona(&mut ctx.tx, &tenant, "persona", input.persona.as_str()).await?;
+        // Where a persona sits decides whose budget and approvals it falls under: moving it is
+        // managing it.
+        check_authority(&ctx.principal, &persona)?;
         let bu = match &input.bu {
-            Some(b) => Some(resolve_bu(&mut ctx.tx, &tenant, "bu", b).await?),
+            Some(b) => Some(resolve_bu(&mut ctx.tx, &tenant, "bu", b.as_str()).await?),
             None => None,
         };
         sqlx::query("UPDATE personas SET bu_id = ? WHERE tenant_id = ? AND id = ?")

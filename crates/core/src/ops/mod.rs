@@ -47,6 +47,7 @@ pub(crate) fn all() -> Vec<OpSpec> {
         spec::<chat::ChatUnbind>(),
         spec::<chat::ChatListOp>(),
         spec::<chat::ChatLinkCode>(),
+        spec::<chat::ChatUnlink>(),
         spec::<chat::ChatInstallLink>(),
         spec::<approvals::Decide>(),
         spec::<approvals::BreakGlass>(),
@@ -55,6 +56,8 @@ pub(crate) fn all() -> Vec<OpSpec> {
         spec::<approvals::RoutesAdd>(),
         spec::<approvals::RoutesUpdate>(),
         spec::<approvals::RoutesRemove>(),
+        spec::<approvals::SettingsOp>(),
+        spec::<approvals::UpdateSettings>(),
         spec::<members::DeletePersona>(),
         spec::<tenant::ExportAll>(),
         spec::<billing::Ingest>(),
@@ -70,6 +73,20 @@ pub(crate) fn all() -> Vec<OpSpec> {
         spec::<billing::ChartOp>(),
         spec::<billing::SummaryOp>(),
     ]
+}
+
+/// The name a reference field resolved to (from a plan's `facts["names"]`), else the
+/// reference as given: for sentences people read about a call.
+pub(crate) fn named<'a>(
+    facts: &'a serde_json::Map<String, serde_json::Value>,
+    field: &str,
+    given: &'a str,
+) -> &'a str {
+    facts
+        .get("names")
+        .and_then(|n| n.get(field))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or(given)
 }
 
 /// RFC 3339 rendering used in every output.

@@ -28,7 +28,14 @@ async fn team() -> Team {
 }
 
 async fn team_with(require_sign_in: bool) -> Team {
-    let t = Env::with(|c| c.decisions_require_sign_in = require_sign_in).await;
+    let t = Env::with(|c| {
+        c.key_decisions = if require_sign_in {
+            tenantops_core::proof::KeyDecisions::SignInOnly
+        } else {
+            tenantops_core::proof::KeyDecisions::AnyKey
+        }
+    })
+    .await;
     let (created, admin) = t.tenant("acme").await;
     let mut made = Vec::new();
     for (handle, kind, role) in [
@@ -302,7 +309,7 @@ async fn two_approvers_at_the_same_moment_with_quorum_one_run_it_once() {
 #[tokio::test]
 async fn quorum_two_needs_two_distinct_people_and_runs_once_when_they_decide_together() {
     let tm = team().await;
-    tm.t.ok(
+    tm.t.ok_approved(
         &tm.admin,
         "approvals.routes_add",
         json!({
@@ -348,7 +355,7 @@ async fn a_decision_on_an_expired_request_is_refused_and_the_worker_expires_it()
 #[tokio::test]
 async fn an_approvers_role_removed_before_deciding_or_before_execution_voids_the_approval() {
     let tm = team().await;
-    tm.t.ok(
+    tm.t.ok_approved(
         &tm.admin,
         "approvals.routes_add",
         json!({
@@ -359,7 +366,7 @@ async fn an_approvers_role_removed_before_deciding_or_before_execution_voids_the
     .await;
     // Removed before deciding: the call itself is refused.
     let id = tm.raise(0).await;
-    tm.t.ok(
+    tm.t.ok_approved(
         &tm.admin,
         "members.assign_roles",
         json!({"persona":"carol","roles":["auditor"]}),
@@ -368,7 +375,7 @@ async fn an_approvers_role_removed_before_deciding_or_before_execution_voids_the
     assert!(denied(tm.decide(&tm.carol, &id, "approve").await).contains("approvals:decide"));
     // Removed after approving, before the quorum is met: the approval no longer stands.
     tm.decide(&tm.alice, &id, "approve").await.unwrap();
-    tm.t.ok(
+    tm.t.ok_approved(
         &tm.admin,
         "members.assign_roles",
         json!({"persona":"alice","roles":["auditor"]}),
@@ -571,7 +578,7 @@ async fn break_glass_needs_a_reason_runs_at_once_and_leaves_a_review_for_a_secon
 #[tokio::test]
 async fn breaching_the_sla_escalates_once_to_the_routes_escalation_persona() {
     let tm = team().await;
-    tm.t.ok(
+    tm.t.ok_approved(
         &tm.admin,
         "approvals.routes_add",
         json!({
@@ -606,7 +613,7 @@ async fn breaching_the_sla_escalates_once_to_the_routes_escalation_persona() {
 #[tokio::test]
 async fn routes_put_non_destructive_operations_behind_approval_when_their_condition_holds() {
     let tm = team().await;
-    tm.t.ok(
+    tm.t.ok_approved(
         &tm.admin,
         "approvals.routes_add",
         json!({
@@ -749,7 +756,7 @@ async fn a_repeated_call_joins_the_open_request_and_the_strictest_route_governs(
         a, b,
         "a double click must not create two approvable requests"
     );
-    tm.t.ok(
+    tm.t.ok_approved(
         &tm.admin,
         "approvals.routes_add",
         json!({
@@ -758,12 +765,12 @@ async fn a_repeated_call_joins_the_open_request_and_the_strictest_route_governs(
         }),
     )
     .await;
-    tm.t.ok(
+    tm.t.ok_approved(
         &tm.admin,
         "approvals.routes_add",
         json!({
             "name": "lax", "operation": "members.delete_persona",
-            "condition": [{"path": "input.persona", "op": "ne", "value": "nobody"}],
+            "condition": [{"path": "input.persona", "op": "ne", "value": "carol"}],
             "approvers": {"personas": ["alice"]}, "quorum": 1
         }),
     )

@@ -2,6 +2,7 @@
 
 mod approvals;
 mod billing;
+mod insider;
 mod isolation;
 mod lifecycle;
 mod scopes;

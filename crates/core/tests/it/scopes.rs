@@ -197,14 +197,14 @@ async fn the_last_human_tenant_admin_cannot_be_revoked_or_demoted() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Conflict(_)), "{err}");
-    // With a second admin it works.
+    // With a second admin it works (and, the set of deciders changing, with their approval).
     t.ok(
         &admin,
         "members.create_persona",
         json!({"handle":"ops","kind":"human","email":"ops@example.com","roles":["tenant-admin"]}),
     )
     .await;
-    t.ok(
+    t.ok_approved(
         &admin,
         "members.assign_roles",
         json!({"persona":"admin","roles":["auditor"]}),

@@ -20,6 +20,9 @@ pub struct Env {
     pub clock: ManualClock,
     pub dir: tempfile::TempDir,
     pub notes: RecordingNotifier,
+    /// People known to decide approvals, by tenant: (tenant id, persona id). Fixtures that grow
+    /// the set of deciders past two ask one of them for the second person's approval.
+    deciders: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 impl Env {
@@ -44,6 +47,7 @@ impl Env {
             clock,
             dir,
             notes,
+            deciders: Default::default(),
         }
     }
 
@@ -55,6 +59,10 @@ impl Env {
             .await
             .unwrap();
         let p = self.auth(&created.api_key).await.unwrap();
+        self.deciders
+            .lock()
+            .unwrap()
+            .push((created.tenant_id.to_string(), created.persona_id.to_string()));
         (created, p)
     }
 
@@ -69,7 +77,63 @@ impl Env {
     /// Calls and expects `done`; returns the output.
     pub async fn ok(&self, p: &Principal, op: &str, input: Value) -> Value {
         match self.core.call(p, op, input.clone()).await {
-            Ok(Outcome::Done { output }) => output,
+            Ok(Outcome::Done { output }) => {
+                self.note_decider(p, op, &output);
+                output
+            }
+            other => panic!("{op} {input}: expected done, got {other:?}"),
+        }
+    }
+
+    /// Remembers a new human who may decide, for [`Env::ok_approved`].
+    fn note_decider(&self, p: &Principal, op: &str, output: &Value) {
+        let deciding = output["roles"].as_array().is_some_and(|roles| {
+            roles.iter().any(|r| {
+                ["tenant-admin", "finance-approver", "security-admin"]
+                    .contains(&r.as_str().unwrap_or_default())
+            })
+        });
+        if op == "members.create_persona" && output["kind"] == "human" && deciding {
+            self.deciders.lock().unwrap().push((
+                p.tenant().to_string(),
+                output["id"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+
+    /// Calls and expects `done`; a call that waits for a second person (growing the set of
+    /// deciders) is approved by another known decider of the tenant, signed in with their own
+    /// console token. Returns the output.
+    pub async fn ok_approved(&self, p: &Principal, op: &str, input: Value) -> Value {
+        match self.core.call(p, op, input.clone()).await {
+            Ok(Outcome::Done { output }) => {
+                self.note_decider(p, op, &output);
+                output
+            }
+            Ok(Outcome::PendingApproval { request_id, .. }) => {
+                let tenant = p.tenant().to_string();
+                let second = self
+                    .deciders
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .find(|(t, d)| *t == tenant && *d != p.persona().to_string())
+                    .map(|(_, d)| d.clone())
+                    .unwrap_or_else(|| panic!("{op}: no second decider known for {tenant}"));
+                let second = self.sign_in(&tenant, &second).await;
+                let decided = self
+                    .ok(
+                        &second,
+                        "approvals.decide",
+                        json!({"request_id": request_id, "decision": "approve",
+                               "comment": "second person for the fixture"}),
+                    )
+                    .await;
+                assert_eq!(decided["request"]["state"], "succeeded", "{decided}");
+                let output = decided["request"]["result"].clone();
+                self.note_decider(p, op, &output);
+                output
+            }
             other => panic!("{op} {input}: expected done, got {other:?}"),
         }
     }
@@ -87,7 +151,10 @@ impl Env {
         if kind == "human" {
             input["email"] = json!(format!("{handle}@example.com"));
         }
-        let persona = self.ok(admin, "members.create_persona", input).await;
+        let persona = self
+            .ok_approved(admin, "members.create_persona", input)
+            .await;
+
         let key = self
             .ok(
                 admin,

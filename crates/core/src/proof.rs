@@ -1,0 +1,227 @@
+//! Identity proof: what a credential proves about *which human* is acting.
+//!
+//! The two-person rule needs two humans, not two credentials. An admin can issue an API key for a
+//! colleague, or (before this module) a chat link code for one, and then act as that colleague.
+//! So every credential carries how it was obtained, and only a person's *own* proof counts where
+//! it matters — deciding an approval, obtaining a chat link code:
+//!
+//! - a console JWT minted by the identity provider: the person's own sign-in;
+//! - an API key the persona issued (or rotated) for itself, from its own proof — or the
+//!   provisioning key `tenant create` handed the first admin (`api_keys.proof = 'own'`); a key
+//!   issued or rotated by anyone else is `delegated`, and so is one issued through a delegated
+//!   credential: proof propagates only through proof;
+//! - a chat account linked with a code its person obtained from their own proof
+//!   (`chat_links.proof = 'own'`), linked long enough ago (`tenants.chat_link_min_age_secs`), and
+//!   not the offline sandbox's workspace (unless the tenant is a demo).
+
+use crate::Env;
+use crate::clock::to_millis;
+use crate::error::{Error, Result};
+use crate::ids::TenantId;
+use crate::principal::{PersonaKind, Principal, Surface, Via};
+use chrono::{DateTime, Utc};
+use sqlx::SqliteConnection;
+
+/// What a credential proves about its person.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proof {
+    /// The person's own proof: a sign-in, a key they issued themselves, a chat link they made.
+    Own,
+    /// Someone else could hold it: a key issued or rotated by another persona, a link made from
+    /// a code that did not come from the person's own proof.
+    Delegated,
+    /// A chat link made before links carried proof: acts, never decides.
+    Legacy,
+}
+
+impl Proof {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proof::Own => "own",
+            Proof::Delegated => "delegated",
+            Proof::Legacy => "legacy",
+        }
+    }
+
+    /// Parses the stored name; an unknown value is an error, never a silent default.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "own" => Ok(Proof::Own),
+            "delegated" => Ok(Proof::Delegated),
+            "legacy" => Ok(Proof::Legacy),
+            other => Err(Error::Internal(format!("unknown proof `{other}` in the store"))),
+        }
+    }
+}
+
+/// A chat link's standing as a proof of identity.
+struct LinkProof {
+    proof: Proof,
+    linked_at: i64,
+    min_age_secs: i64,
+    sandbox: bool,
+    demo: bool,
+}
+
+async fn link_proof(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    platform: &str,
+    workspace: &str,
+    user: &str,
+) -> Result<Option<LinkProof>> {
+    let row: Option<(String, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT l.proof, l.linked_at, t.chat_link_min_age_secs, w.sandbox, t.demo \
+         FROM chat_links l \
+         JOIN tenants t ON t.id = l.tenant_id \
+         JOIN chat_workspaces w ON w.platform = l.platform AND w.workspace_id = l.workspace_id \
+           AND w.tenant_id = l.tenant_id \
+         WHERE l.tenant_id = ? AND l.platform = ? AND l.workspace_id = ? AND l.user_id = ?",
+    )
+    .bind(tenant.as_str())
+    .bind(platform)
+    .bind(workspace)
+    .bind(user)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|(proof, linked_at, min_age_secs, sandbox, demo)| {
+        Ok(LinkProof {
+            proof: Proof::parse(&proof)?,
+            linked_at,
+            min_age_secs,
+            sandbox: sandbox != 0,
+            demo: demo != 0,
+        })
+    })
+    .transpose()
+}
+
+/// What the principal's credential proves, read from the store now.
+pub(crate) async fn of(conn: &mut SqliteConnection, principal: &Principal) -> Result<Proof> {
+    match principal.via() {
+        Via::Jwt => Ok(Proof::Own),
+        Via::ApiKey { key_id } => {
+            let proof: Option<String> =
+                sqlx::query_scalar("SELECT proof FROM api_keys WHERE tenant_id = ? AND id = ?")
+                    .bind(principal.tenant().as_str())
+                    .bind(key_id.as_str())
+                    .fetch_optional(conn)
+                    .await?;
+            match proof {
+                Some(p) => Proof::parse(&p),
+                None => Ok(Proof::Delegated),
+            }
+        }
+        Via::Chat {
+            platform,
+            workspace,
+            user,
+        } => Ok(
+            link_proof(conn, principal.tenant(), platform, workspace, user)
+                .await?
+                .map_or(Proof::Delegated, |l| {
+                    // The sandbox plays people without their proof: only on demo tenants is it
+                    // as good as theirs.
+                    if l.sandbox && !l.demo {
+                        Proof::Delegated
+                    } else {
+                        l.proof
+                    }
+                }),
+        ),
+        // The requester's authority, executed on two people's word; it proves nobody new.
+        Via::Approval { .. } => Ok(Proof::Delegated),
+    }
+}
+
+/// How the deployment weighs API keys in decisions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KeyDecisions {
+    /// Keys the person issued for themselves count; delegated keys never do (the default).
+    #[default]
+    OwnKeysOnly,
+    /// No key counts: only a sign-in or a linked chat account (`TENANTOPS_DECISIONS_REQUIRE_SIGN_IN`).
+    SignInOnly,
+    /// Weakened: any key counts, even one someone else issued — a single operator scripting
+    /// alone. One insider holding a colleague's key can then be two people.
+    AnyKey,
+}
+
+/// Why `principal` may not make a decision (`what`: "an approval decision", …) on its own
+/// proof, or `None` when it may. Checked by every operation that records a decision.
+pub(crate) async fn decision_refusal(
+    conn: &mut SqliteConnection,
+    env: &Env,
+    principal: &Principal,
+    what: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<String>> {
+    if principal.kind() != PersonaKind::Human {
+        return Ok(Some(format!(
+            "{} personas never decide approvals; {what} needs a human",
+            principal.kind().as_str()
+        )));
+    }
+    if principal.surface() == Surface::Mcp {
+        return Ok(Some(format!(
+            "{what} is made by a person in chat, the console or the CLI, never through MCP: an \
+             agent's client cannot be the second person"
+        )));
+    }
+    Ok(match principal.via() {
+        Via::Jwt => None,
+        Via::Approval { .. } => Some(format!("{what} cannot be made by an approved request")),
+        Via::ApiKey { .. } => match env.key_decisions {
+            KeyDecisions::AnyKey => None,
+            KeyDecisions::SignInOnly => Some(format!(
+                "{what} needs your own sign-in (a console token or your linked chat account), \
+                 not an API key: this deployment counts no key as proof of who is deciding"
+            )),
+            KeyDecisions::OwnKeysOnly => match of(conn, principal).await? {
+                Proof::Own => None,
+                _ => Some(format!(
+                    "{what} needs your own proof of identity: this API key was issued by someone \
+                     else (or through a key that was), so it does not prove who is deciding. Sign \
+                     in (console token), use your linked chat account, or issue yourself a key \
+                     from your own sign-in"
+                )),
+            },
+        },
+        Via::Chat {
+            platform,
+            workspace,
+            user,
+        } => {
+            let Some(link) =
+                link_proof(conn, principal.tenant(), platform, workspace, user).await?
+            else {
+                return Ok(Some(format!("{what}: this chat account is no longer linked")));
+            };
+            if link.sandbox && !link.demo {
+                Some(format!(
+                    "{what} from the offline sandbox counts only on demo tenants: decide in the \
+                     real Slack or Discord, the console or the CLI"
+                ))
+            } else if link.proof != Proof::Own {
+                Some(format!(
+                    "{what} needs a chat account you linked yourself: this link was made from a \
+                     code issued by someone else (or before links carried proof). Get your own \
+                     code (members.chat_link_code, signed in as yourself) and run `/tenant link` \
+                     again"
+                ))
+            } else if to_millis(now) - link.linked_at < link.min_age_secs.saturating_mul(1000) {
+                let ready = crate::ops::ms_to_rfc3339(
+                    link.linked_at
+                        .saturating_add(link.min_age_secs.saturating_mul(1000)),
+                );
+                Some(format!(
+                    "{what}: this chat account was linked recently; a new link counts for \
+                     decisions from {ready} (the tenant's minimum link age)"
+                ))
+            } else {
+                None
+            }
+        }
+    })
+}
