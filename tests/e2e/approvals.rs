@@ -7,81 +7,40 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const JWT_SECRET: &str = "e2e-secret-e2e-secret-e2e-secret-0123456789";
-
-/// A sandbox whose binary accepts console (SSO) JWTs, the credential decisions require.
+/// A sandbox whose binary accepts console (SSO) JWTs (every sandbox does now).
 pub fn jwt_sandbox() -> Sandbox {
     Sandbox::new()
-        .with_var("TENANTOPS_JWT_ALGORITHM", "HS256")
-        .with_var("TENANTOPS_JWT_SECRET", JWT_SECRET)
-        .with_var("TENANTOPS_JWT_ISSUER", "https://console.projex.test")
-        .with_var("TENANTOPS_JWT_AUDIENCE", "tenantops")
-}
-
-/// A console token for a persona, as the identity provider would mint it.
-pub fn console_token(tenant: &str, persona: &str) -> String {
-    let exp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 3600;
-    let claims = json!({
-        "sub": persona, "tenant_id": tenant, "exp": exp,
-        "iss": "https://console.projex.test", "aud": "tenantops",
-    });
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
-    )
-    .unwrap()
 }
 
 /// A tenant with a requester (`ops`, tenant-admin, using an API key) and an approver (`alice`,
 /// security-admin, signed in with her console token), both human, and a persona to delete.
 fn team(sb: &Sandbox) -> (Tenant, String, String) {
     let t = sb.create_tenant("acme");
-    let mut keys = Vec::new();
-    for (handle, role) in [("ops", "tenant-admin"), ("alice", "security-admin")] {
-        let persona = sb.call_ok(
-            &t.api_key,
-            "members.create_persona",
-            json!({"handle": handle, "kind": "human", "email": format!("{handle}@acme.example"), "roles": [role]}),
-        );
-        if role == "security-admin" {
-            keys.push(console_token(&t.tenant_id, persona["id"].as_str().unwrap()));
-            continue;
-        }
-        let scopes: Vec<&str> = if role == "tenant-admin" {
-            vec![
-                "members:write",
-                "members:read",
-                "approvals:read",
-                "tenant:export",
-                "audit:read",
-                "keys:read",
-                "keys:write",
-                "webhooks:read",
-                "webhooks:write",
-                "connectors:read",
-                "ai:read",
-            ]
-        } else {
-            vec!["approvals:decide", "approvals:read", "members:read"]
-        };
-        let key = sb.call_ok(
-            &t.api_key,
-            "keys.issue",
-            json!({"persona": handle, "scopes": scopes}),
-        );
-        keys.push(api_key_of(&key));
-    }
+    let ops = sb.person(&t.api_key, &t.tenant_id, "ops", &["tenant-admin"]);
+    let alice = sb.person(&t.api_key, &t.tenant_id, "alice", &["security-admin"]);
+    // ops works with a key she issued herself; alice decides with her console sign-in.
+    let ops_key = sb.own_key(
+        &ops,
+        &[
+            "members:write",
+            "members:read",
+            "approvals:read",
+            "tenant:export",
+            "audit:read",
+            "keys:read",
+            "keys:write",
+            "webhooks:read",
+            "webhooks:write",
+            "connectors:read",
+            "ai:read",
+        ],
+    );
     sb.call_ok(
         &t.api_key,
         "members.create_persona",
         json!({"handle": "old-bot", "kind": "service", "roles": ["developer"]}),
     );
-    (t, keys[0].clone(), keys[1].clone())
+    (t, ops_key, alice.token)
 }
 
 fn deletions(sb: &Sandbox, admin: &str) -> usize {
@@ -288,21 +247,27 @@ fn export_all_waits_for_a_second_person_then_writes_one_archive() {
 }
 
 #[test]
-fn an_approver_can_decide_from_the_shell_with_an_api_key_unless_sign_in_is_required() {
-    for strict in [false, true] {
-        let sb = if strict {
-            Sandbox::new().with_var("TENANTOPS_DECISIONS_REQUIRE_SIGN_IN", "true")
-        } else {
-            Sandbox::new()
-        };
+fn only_a_key_the_approver_issued_themselves_decides_unless_sign_in_is_required_or_weakened() {
+    // (REQUIRE_SIGN_IN, BY_ANY_KEY): default, strict, weakened on purpose.
+    for (strict, any_key) in [(false, false), (true, false), (false, true)] {
+        let mut sb = Sandbox::new();
+        if strict {
+            sb = sb.with_var("TENANTOPS_DECISIONS_REQUIRE_SIGN_IN", "true");
+        }
+        if any_key {
+            sb = sb.with_var(
+                "TENANTOPS_DECISIONS_BY_ANY_KEY",
+                "i-accept-that-one-person-can-approve",
+            );
+        }
         let t = sb.create_tenant("acme");
-        sb.call_ok(&t.api_key, "members.create_persona",
-            json!({"handle": "alice", "kind": "human", "email": "alice@acme.example", "roles": ["security-admin"]}));
-        let alice = api_key_of(&sb.call_ok(
+        let alice = sb.person(&t.api_key, &t.tenant_id, "alice", &["security-admin"]);
+        let minted = api_key_of(&sb.call_ok(
             &t.api_key,
             "keys.issue",
             json!({"persona": "alice", "scopes": ["approvals:decide", "approvals:read"]}),
         ));
+        let own = sb.own_key(&alice, &["approvals:decide", "approvals:read"]);
         sb.call_ok(
             &t.api_key,
             "members.create_persona",
@@ -315,13 +280,35 @@ fn an_approver_can_decide_from_the_shell_with_an_api_key_unless_sign_in_is_requi
         );
         assert_eq!(run.status(), "pending_approval", "{}", run.stdout);
         let id = run.json()["request_id"].as_str().unwrap().to_owned();
-        let run = sb.call(
-            &alice,
-            "approvals.decide",
-            json!({"request_id": id, "decision": "approve"}),
-        );
+        let decide = |key: &str| {
+            sb.call(
+                key,
+                "approvals.decide",
+                json!({"request_id": id, "decision": "approve"}),
+            )
+        };
+        // The key the admin minted "for" alice decides only when the rule is weakened.
+        let run = decide(&minted);
+        if any_key {
+            assert_eq!(
+                run.done()["request"]["state"],
+                "succeeded",
+                "{}",
+                run.stdout
+            );
+            continue;
+        }
+        assert!(run.denied().contains("issued") || run.denied().contains("sign-in"));
+        let run = decide(&own);
         if strict {
-            assert!(run.denied().contains("own sign-in"));
+            assert!(run.denied().contains("own sign-in"), "{}", run.stdout);
+            let run = decide(&alice.token);
+            assert_eq!(
+                run.done()["request"]["state"],
+                "succeeded",
+                "{}",
+                run.stdout
+            );
         } else {
             assert_eq!(
                 run.done()["request"]["state"],
@@ -331,4 +318,64 @@ fn an_approver_can_decide_from_the_shell_with_an_api_key_unless_sign_in_is_requi
             );
         }
     }
+    // The weakening switch is spelled out or refused, and contradicting the strict one is refused.
+    let sb = Sandbox::new().with_var("TENANTOPS_DECISIONS_BY_ANY_KEY", "true");
+    let run = sb.run(&["tenant", "create", "--name", "x"]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("i-accept-that-one-person-can-approve"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn one_insider_cannot_be_two_people_from_the_shell() {
+    let sb = Sandbox::new();
+    let t = sb.create_tenant("acme");
+    let fin = sb.person(&t.api_key, &t.tenant_id, "fin", &["finance-approver"]);
+    let fin2 = sb.person(&t.api_key, &t.tenant_id, "fin2", &["finance-approver"]);
+    // A link code for a colleague: refused, for a peer and for an admin alike.
+    for (who, whom) in [(&fin.token, "fin2"), (&t.api_key, "fin")] {
+        let run = sb.call(who, "members.chat_link_code", json!({"persona": whom}));
+        assert!(
+            run.denied().contains("only its own person"),
+            "{}",
+            run.stdout
+        );
+    }
+    let _ = fin2;
+    // A sock puppet given decide rights by one admin waits for a second person.
+    let run = sb.call(
+        &t.api_key,
+        "members.create_persona",
+        json!({"handle": "sock", "kind": "human", "email": "me+sock@acme.example",
+               "roles": ["security-admin"]}),
+    );
+    assert_eq!(run.status(), "pending_approval", "{}", run.stdout);
+    let id = run.json()["request_id"].as_str().unwrap().to_owned();
+    let run = sb.call(
+        &t.api_key,
+        "approvals.decide",
+        json!({"request_id": id, "decision": "approve"}),
+    );
+    assert_eq!(run.code, 3, "{}", run.stdout);
+    // A route on a persona holds whether the caller names it by handle or by id.
+    let bot = sb.call_ok(
+        &t.api_key,
+        "members.create_persona",
+        json!({"handle": "ci-bot", "kind": "service", "roles": ["developer"]}),
+    );
+    sb.call_approved(
+        &t.api_key,
+        &t.tenant_id,
+        "approvals.routes_add",
+        json!({"name": "bots", "operation": "members.revoke",
+               "condition": [{"path": "input.persona", "op": "in", "value": ["ci-bot"]}],
+               "approvers": {"roles": ["finance-approver"]}}),
+    );
+    let run = sb.call(&t.api_key, "members.revoke", json!({"persona": bot["id"]}));
+    assert_eq!(run.status(), "pending_approval", "{}", run.stdout);
+    sb.run(&["audit", "verify", "--tenant", &t.tenant_id])
+        .code(0);
 }

@@ -122,26 +122,26 @@ fn chat_sandbox_plays_a_person_and_revokes_a_bot_with_one_tap() {
 }
 
 #[test]
-fn chat_sandbox_a_second_person_approves_and_rejects_with_a_comment() {
+fn chat_sandbox_on_a_demo_tenant_a_second_person_approves_and_rejects_with_a_comment() {
     let sb = Sandbox::new();
-    let t = sb.create_tenant("acme");
-    sb.call_ok(
-        &t.api_key,
-        "members.create_persona",
-        json!({"handle": "alice", "kind": "human", "email": "alice@acme.example", "roles": ["security-admin"]}),
-    );
+    let demo = Demo::start(&sb);
+    let admin = demo.word("admin key:", "tops_");
+    let seeded = demo.word("pending:", "apr_");
+    drop(demo);
+    // The seeded request is withdrawn first, so the buttons below are numbered from 1.
+    sb.call_ok(&admin, "approvals.withdraw", json!({"request_id": seeded}));
     let script = "\
 /tenant export_all reason=\"annual DSAR\"
-as alice
+as sam
 press 1
 as admin
 /tenant export_all reason=\"second DSAR\"
-as alice
+as sam
 press 4
 not during the freeze
 as nobody
 ";
-    let (code, out, err) = chat(&sb, &[], &[("TENANTOPS_API_KEY", &t.api_key)], script);
+    let (code, out, err) = chat(&sb, &[], &[], script);
     assert_eq!(code, 0, "{out}\n{err}");
     // The request is posted to #approvals with its buttons, approved by the second person and
     // executed once.
@@ -151,22 +151,65 @@ as nobody
         "{out}"
     );
     assert!(
-        after(&out, "press 1").contains("Approved by alice · executed"),
+        after(&out, "press 1").contains("Approved by sam · executed"),
         "{out}"
     );
     let exports = std::fs::read_dir(sb.dir().join("exports")).unwrap().count();
     assert_eq!(exports, 1, "executed exactly once");
     // Rejecting opens a modal; the comment typed on the terminal reaches the requester.
     let second = after(&out, "press 4");
-    assert!(second.contains("── modal for @alice ──"), "{out}");
+    assert!(second.contains("── modal for @sam ──"), "{out}");
     assert!(
-        second.contains("Rejected by alice: not during the freeze"),
+        second.contains("Rejected by sam: not during the freeze"),
         "{out}"
     );
     assert!(second.contains("── DM to @admin ──"), "{out}");
     assert!(
         after(&out, "as nobody").contains("Cannot play `nobody`"),
         "{out}"
+    );
+}
+
+#[test]
+fn chat_sandbox_outside_a_demo_plays_only_the_person_whose_key_it_is_and_never_decides() {
+    let sb = Sandbox::new();
+    let t = sb.create_tenant("acme");
+    let alice = sb.person(&t.api_key, &t.tenant_id, "alice", &["security-admin"]);
+    let alice_key = sb.own_key(
+        &alice,
+        &["approvals:decide", "approvals:read", "members:read"],
+    );
+    // The admin asks, then tries to play alice with the admin's own key: refused.
+    let script = "/tenant export_all reason=\"annual DSAR\"\nas alice\n";
+    let (code, out, err) = chat(&sb, &[], &[("TENANTOPS_API_KEY", &t.api_key)], script);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let refused = after(&out, "as alice");
+    assert!(
+        refused.contains("Cannot play `alice`") && refused.contains("own credential"),
+        "{out}"
+    );
+    let (code, _, err) = chat(
+        &sb,
+        &["--as", "alice"],
+        &[("TENANTOPS_API_KEY", &t.api_key)],
+        "/tenant whoami\n",
+    );
+    assert_eq!(code, 3, "{err}");
+    // With her own key alice is played, sees the request — and her tap does not count here.
+    let (code, out, err) = chat(
+        &sb,
+        &["--as", "alice"],
+        &[("TENANTOPS_API_KEY", &alice_key)],
+        "/approvals pending\npress 1\n",
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        after(&out, "press 1").contains("only on demo tenants"),
+        "{out}"
+    );
+    assert!(
+        !sb.dir().join("exports").exists(),
+        "nothing ran on one person's word"
     );
 }
 

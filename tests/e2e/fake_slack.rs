@@ -1,6 +1,6 @@
 //! A fake Slack for the end-to-end tests: the Web API methods tenantops calls
-//! (chat.postMessage, chat.update, chat.postEphemeral, conversations.open, views.open, the
-//! external file upload) and `response_url` targets, on 127.0.0.1. It records every call, checks
+//! (chat.postMessage, chat.update, chat.postEphemeral, conversations.open, views.open, users.info,
+//! the external file upload) and `response_url` targets, on 127.0.0.1. It records every call, checks
 //! the bot token, and answers the way Slack does. Also: signing requests as Slack signs them.
 
 #![allow(dead_code)]
@@ -43,6 +43,9 @@ struct Shared {
     socket: tokio::sync::broadcast::Sender<String>,
     /// Socket Mode connections made so far.
     sockets: Arc<AtomicU64>,
+    /// Users `users.info` knows besides the default (a non-admin member of T0ACME): id → (team,
+    /// workspace admin).
+    users: Arc<Mutex<std::collections::HashMap<String, (String, bool)>>>,
 }
 
 impl Default for Shared {
@@ -53,6 +56,7 @@ impl Default for Shared {
             addr: Arc::default(),
             socket: tokio::sync::broadcast::channel(64).0,
             sockets: Arc::default(),
+            users: Arc::default(),
         }
     }
 }
@@ -168,7 +172,7 @@ async fn api(
         return axum::Json(json!({"ok": false, "error": "invalid_auth"}));
     }
     let mut v = body_value(&headers, &body);
-    if method == "files.getUploadURLExternal"
+    if (method == "files.getUploadURLExternal" || method == "users.info")
         && let Some(q) = headers.get("x-query").and_then(|q| q.to_str().ok())
     {
         v = json!({ "query": q });
@@ -180,7 +184,12 @@ async fn api(
         method: method.clone(),
         body: v.clone(),
     });
-    let n = s.ts.fetch_add(1, Ordering::SeqCst) + 1;
+    // Reads (users.info) create nothing: they take no timestamp.
+    let n = if method == "users.info" {
+        0
+    } else {
+        s.ts.fetch_add(1, Ordering::SeqCst) + 1
+    };
     let ts = format!("1700000000.{n:06}");
     let channel = v["channel"].as_str().unwrap_or("C0").to_owned();
     let addr = s.addr.lock().unwrap().clone();
@@ -207,6 +216,34 @@ async fn api(
             "upload_url": format!("http://{addr}/upload/F{n}"), "file_id": format!("F{n}")}),
         "files.completeUploadExternal" => {
             json!({"ok": true, "files": [{"id": "F1", "title": "x"}]})
+        }
+        "users.info" => {
+            // GET users.info?user=U…: the user object with its workspace role flags.
+            let query = v["query"].as_str().unwrap_or_default().to_owned();
+            let pairs: Vec<(String, String)> =
+                serde_urlencoded::from_str(&query).unwrap_or_default();
+            match pairs
+                .iter()
+                .find(|(k, _)| k == "user")
+                .map(|(_, u)| u.clone())
+            {
+                None => json!({"ok": false, "error": "invalid_arguments"}),
+                Some(user) => {
+                    let (team, admin) = s
+                        .users
+                        .lock()
+                        .unwrap()
+                        .get(&user)
+                        .cloned()
+                        .unwrap_or_else(|| ("T0ACME".into(), false));
+                    json!({"ok": true, "user": {"id": user, "team_id": team, "name": user,
+                        "deleted": false, "is_bot": false, "is_app_user": false,
+                        "is_admin": admin, "is_owner": false, "is_primary_owner": false,
+                        "is_restricted": false, "is_ultra_restricted": false,
+                        "tz": "Europe/London", "tz_label": "GMT", "tz_offset": 0,
+                        "profile": {"real_name": user, "display_name": user}}})
+                }
+            }
         }
         _ => json!({"ok": true}),
     })
@@ -287,6 +324,15 @@ impl FakeSlack {
     /// A `response_url` served by the fake.
     pub fn response_url(&self, id: &str) -> String {
         format!("{}/response/{id}", self.base)
+    }
+
+    /// Makes `users.info` describe `user` as a member of `team`, a workspace admin or not.
+    pub fn user(&self, user: &str, team: &str, admin: bool) {
+        self.shared
+            .users
+            .lock()
+            .unwrap()
+            .insert(user.into(), (team.into(), admin));
     }
 
     /// Pushes a Socket Mode envelope to every connected client.

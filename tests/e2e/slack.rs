@@ -4,7 +4,7 @@
 use crate::approvals::serve_with;
 use crate::fake_slack::{self, BOT_TOKEN, FakeSlack, SIGNING_SECRET};
 use crate::mcp::{Running, url};
-use crate::support::{Sandbox, api_key_of};
+use crate::support::{Person, Sandbox, api_key_of, console_token};
 use serde_json::{Value, json};
 use std::process::Child;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,6 +41,7 @@ struct World {
     server: Child,
     addr: String,
     admin: String,
+    tenant: String,
 }
 
 impl Drop for World {
@@ -53,32 +54,39 @@ impl Drop for World {
 const TEAM: &str = "T0ACME";
 const APPROVALS: &str = "C0APPROVE";
 
+/// The Slack user who administers the fake workspace (it binds it).
+const WORKSPACE_ADMIN: &str = "U0ADMIN";
+
 fn world() -> World {
+    world_with(&[])
+}
+
+/// [`world`] with more settings for `serve`.
+fn world_with(extra: &[(&str, &str)]) -> World {
     let sb = Sandbox::new();
     let t = sb.create_tenant("acme");
     let admin = t.api_key;
-    sb.call_ok(
-        &admin,
-        "tenant.chat_bind",
-        json!({"platform": "slack", "workspace_id": TEAM, "name": "Acme", "approval_channel": APPROVALS}),
-    );
+    sb.links_decide_at_once(&admin);
     let fake = FakeSlack::start();
+    fake.user(WORKSPACE_ADMIN, TEAM, true);
     let api = fake.api_url();
-    let (server, addr) = serve_with(
-        &sb,
-        &[
-            ("TENANTOPS_SLACK_SIGNING_SECRET", SIGNING_SECRET),
-            ("TENANTOPS_SLACK_BOT_TOKEN", BOT_TOKEN),
-            ("TENANTOPS_SLACK_API_URL", &api),
-        ],
-    );
-    World {
+    let mut env = vec![
+        ("TENANTOPS_SLACK_SIGNING_SECRET", SIGNING_SECRET),
+        ("TENANTOPS_SLACK_BOT_TOKEN", BOT_TOKEN),
+        ("TENANTOPS_SLACK_API_URL", &api),
+    ];
+    env.extend_from_slice(extra);
+    let (server, addr) = serve_with(&sb, &env);
+    let w = World {
         sb,
         fake,
         server,
         addr,
         admin,
-    }
+        tenant: t.tenant_id,
+    };
+    w.bind(TEAM, json!({"approval_channel": APPROVALS}));
+    w
 }
 
 impl World {
@@ -157,19 +165,54 @@ impl World {
         .0
     }
 
-    /// Links Slack user `user` to persona `handle` through a one-time code.
+    /// Links Slack user `user` to persona `handle` with the one-time code that person asks for
+    /// from their own sign-in.
     fn link(&self, user: &str, handle: &str) {
-        let code = self.sb.call_ok(
+        let id = self.sb.call_ok(
             &self.admin,
-            "members.chat_link_code",
+            "members.get_persona",
             json!({"persona": handle}),
-        )["code"]
+        )["persona"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let own = console_token(&self.tenant, &id);
+        let code = self.sb.call_ok(&own, "members.chat_link_code", json!({}))["code"]
             .as_str()
             .unwrap()
             .to_owned();
         let (status, answer) = self.command(user, "/tenant", &format!("link {code}"));
         assert_eq!(status, 200);
         assert!(answer.to_string().contains(handle), "{answer}");
+    }
+
+    /// A human of the tenant (approved by a second person when it changes who decides).
+    fn person(&self, handle: &str, role: &str) -> Person {
+        self.sb.person(&self.admin, &self.tenant, handle, &[role])
+    }
+
+    /// Binds `team` the way a workspace admin does: a code from `tenant.chat_install_link`,
+    /// typed as `/tenant bind CODE` by an admin of the workspace; then `channels` (e.g. a digest
+    /// channel) through `tenant.chat_bind`.
+    fn bind(&self, team: &str, channels: Value) {
+        let mut input = json!({"platform": "slack"});
+        if let Some(c) = channels.get("approval_channel") {
+            input["approval_channel"] = c.clone();
+        }
+        let link = self
+            .sb
+            .call_ok(&self.admin, "tenant.chat_install_link", input);
+        let state = link["state"].as_str().unwrap();
+        let (status, answer) =
+            self.command_in(team, WORKSPACE_ADMIN, "/tenant", &format!("bind {state}"));
+        assert_eq!(status, 200);
+        assert!(answer.to_string().contains("Connected"), "{answer}");
+        if channels.get("digest_channel").is_some() {
+            let mut update = channels.clone();
+            update["platform"] = json!("slack");
+            update["workspace_id"] = json!(team);
+            self.sb.call_ok(&self.admin, "tenant.chat_bind", update);
+        }
     }
 }
 
@@ -209,14 +252,16 @@ fn signatures_are_checked_before_anything_and_unbound_or_unlinked_callers_are_to
     // A workspace bound to no tenant gets a short how-to, not an error page.
     let (s, answer) = w.command_in("T0OTHER", "U1", "/tenant", "whoami");
     assert_eq!(s, 200);
-    assert!(text_of(&answer).contains("tenant.chat_bind"), "{answer}");
+    assert!(
+        text_of(&answer).contains("tenant.chat_install_link"),
+        "{answer}"
+    );
     // An unlinked user is told how to link.
     let (s, answer) = w.command("U0NOBODY", "/tenant", "whoami");
     assert_eq!(s, 200);
     assert!(text_of(&answer).contains("/tenant link"), "{answer}");
     // A replayed request (the same signed body, within the window) is not acted on twice.
-    w.sb.call_ok(&w.admin, "members.create_persona",
-        json!({"handle": "rita", "kind": "human", "email": "rita@acme.example", "roles": ["billing-viewer"]}));
+    w.person("rita", "billing-viewer");
     w.link("U0RITA", "rita");
     let body = serde_urlencoded::to_string([
         ("team_id", TEAM),
@@ -261,8 +306,7 @@ fn signatures_are_checked_before_anything_and_unbound_or_unlinked_callers_are_to
 fn an_agents_destructive_mcp_call_is_approved_by_a_second_linked_human_with_one_click() {
     let w = world();
     let sb = &w.sb;
-    sb.call_ok(&w.admin, "members.create_persona",
-        json!({"handle": "alice", "kind": "human", "email": "alice@acme.example", "roles": ["security-admin"]}));
+    w.person("alice", "security-admin");
     w.link("U0ALICE", "alice");
     sb.call_ok(
         &w.admin,
@@ -365,10 +409,8 @@ fn an_agents_destructive_mcp_call_is_approved_by_a_second_linked_human_with_one_
 fn a_human_request_is_rejected_with_a_comment_and_the_requester_is_told_by_dm() {
     let w = world();
     let sb = &w.sb;
-    sb.call_ok(&w.admin, "members.create_persona",
-        json!({"handle": "alice", "kind": "human", "email": "alice@acme.example", "roles": ["security-admin"]}));
-    sb.call_ok(&w.admin, "members.create_persona",
-        json!({"handle": "bob", "kind": "human", "email": "bob@acme.example", "roles": ["tenant-admin"]}));
+    w.person("alice", "security-admin");
+    w.person("bob", "tenant-admin");
     w.link("U0ALICE", "alice");
     w.link("U0BOB", "bob");
     // Bob asks from Slack.
@@ -440,8 +482,7 @@ fn a_human_request_is_rejected_with_a_comment_and_the_requester_is_told_by_dm() 
 fn on_call_revokes_a_persona_with_one_tap_and_its_keys_stop_at_once() {
     let w = world();
     let sb = &w.sb;
-    sb.call_ok(&w.admin, "members.create_persona",
-        json!({"handle": "oncall", "kind": "human", "email": "oncall@acme.example", "roles": ["tenant-admin"]}));
+    w.person("oncall", "tenant-admin");
     w.link("U0ONCALL", "oncall");
     let bot = sb.service_key(&w.admin, "ci-bot", &["developer"], &["keys:read"]);
     sb.call_ok(&bot, "whoami", json!({}));
@@ -495,8 +536,7 @@ fn on_call_revokes_a_persona_with_one_tap_and_its_keys_stop_at_once() {
 fn billing_for_finance_and_secrets_only_to_the_person_who_asked() {
     let w = world();
     let sb = &w.sb;
-    sb.call_ok(&w.admin, "members.create_persona",
-        json!({"handle": "fin", "kind": "human", "email": "fin@acme.example", "roles": ["tenant-admin"]}));
+    w.person("fin", "tenant-admin");
     w.link("U0FIN", "fin");
     sb.call_ok(&w.admin, "billing.set_prices", json!({"currency": "USD", "prices": [
         {"sku": "api.requests", "unit": "request", "unit_price": "0.0004", "description": "API requests"}]}));
@@ -548,22 +588,13 @@ fn billing_for_finance_and_secrets_only_to_the_person_who_asked() {
 fn socket_mode_needs_no_public_url_and_a_redelivered_envelope_acts_once() {
     let sb = Sandbox::new();
     let t = sb.create_tenant("acme");
-    sb.call_ok(
-        &t.api_key,
-        "tenant.chat_bind",
-        json!({"platform": "slack", "workspace_id": TEAM, "approval_channel": APPROVALS}),
-    );
-    sb.call_ok(&t.api_key, "members.create_persona",
-        json!({"handle": "oncall", "kind": "human", "email": "oncall@acme.example", "roles": ["tenant-admin"]}));
-    let code = sb.call_ok(
-        &t.api_key,
-        "members.chat_link_code",
-        json!({"persona": "oncall"}),
-    )["code"]
+    let oncall = sb.person(&t.api_key, &t.tenant_id, "oncall", &["tenant-admin"]);
+    let code = sb.call_ok(&oncall.token, "members.chat_link_code", json!({}))["code"]
         .as_str()
         .unwrap()
         .to_owned();
     let fake = FakeSlack::start();
+    fake.user(WORKSPACE_ADMIN, TEAM, true);
     let api = fake.api_url();
     // Socket Mode only: no signing secret, so the HTTP endpoints refuse.
     let (server, addr) = serve_with(
@@ -576,14 +607,39 @@ fn socket_mode_needs_no_public_url_and_a_redelivered_envelope_acts_once() {
     );
     let _server = Killed(server);
     fake.wait_for_socket();
-    let envelope = |id: &str, trigger: &str, text: &str| {
+    let envelope_as = |user: &str, id: &str, trigger: &str, text: &str| {
         json!({
             "type": "slash_commands", "envelope_id": id, "accepts_response_payload": true,
-            "payload": {"team_id": TEAM, "channel_id": "C0GENERAL", "user_id": "U0ONCALL",
+            "payload": {"team_id": TEAM, "channel_id": "C0GENERAL", "user_id": user,
                 "command": "/tenant", "text": text, "api_app_id": "A0APP",
                 "response_url": fake.response_url(id), "trigger_id": trigger}
         })
     };
+    let envelope = |id: &str, trigger: &str, text: &str| envelope_as("U0ONCALL", id, trigger, text);
+    // A workspace admin binds it over Socket Mode too.
+    let state = sb.call_ok(
+        &t.api_key,
+        "tenant.chat_install_link",
+        json!({"platform": "slack", "approval_channel": APPROVALS}),
+    )["state"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    fake.push(envelope_as(
+        WORKSPACE_ADMIN,
+        "e0",
+        "trig.0",
+        &format!("bind {state}"),
+    ));
+    let calls = fake.wait_for("the bind ack", |c| {
+        c.iter()
+            .any(|x| x.method == "socket_ack" && x.body["envelope_id"] == "e0")
+    });
+    let ack = calls
+        .iter()
+        .find(|x| x.body["envelope_id"] == "e0")
+        .unwrap();
+    assert!(ack.body.to_string().contains("Connected"), "{}", ack.body);
     fake.push(envelope("e1", "trig.1", &format!("link {code}")));
     let calls = fake.wait_for("the link ack", |c| {
         c.iter()
@@ -775,27 +831,15 @@ fn the_oauth_install_binds_the_workspace_and_its_token_is_stored_encrypted() {
 
 #[test]
 fn the_scheduled_billing_digest_is_posted_once_per_period() {
-    let sb = Sandbox::new();
-    let t = sb.create_tenant("acme");
-    sb.call_ok(
-        &t.api_key,
-        "tenant.chat_bind",
-        json!({"platform": "slack", "workspace_id": TEAM, "digest_channel": "C0FINANCE", "digest_every": "7d"}),
-    );
-    sb.call_ok(&t.api_key, "billing.set_prices", json!({"currency": "USD", "prices": [
+    let w = world_with(&[("TENANTOPS_SLACK_DIGEST_CHECK", "100ms")]);
+    let (sb, t) = (&w.sb, &w.admin);
+    sb.call_ok(t, "billing.set_prices", json!({"currency": "USD", "prices": [
         {"sku": "api.requests", "unit": "request", "unit_price": "0.0004", "description": "API requests"}]}));
-    let fake = FakeSlack::start();
-    let api = fake.api_url();
-    let (server, _addr) = serve_with(
-        &sb,
-        &[
-            ("TENANTOPS_SLACK_SIGNING_SECRET", SIGNING_SECRET),
-            ("TENANTOPS_SLACK_BOT_TOKEN", BOT_TOKEN),
-            ("TENANTOPS_SLACK_API_URL", &api),
-            ("TENANTOPS_SLACK_DIGEST_CHECK", "100ms"),
-        ],
+    w.bind(
+        TEAM,
+        json!({"digest_channel": "C0FINANCE", "digest_every": "7d"}),
     );
-    let _server = Killed(server);
+    let fake = &w.fake;
     fake.wait_for("the digest with its chart", |c| {
         c.iter()
             .any(|x| x.method == "chat.postMessage" && x.body["channel"] == "C0FINANCE")
@@ -809,10 +853,61 @@ fn the_scheduled_billing_digest_is_posted_once_per_period() {
         .filter(|x| x.body["channel"] == "C0FINANCE")
         .count();
     assert_eq!(digests, 1, "once per period, not once per check");
-    // The digest ran as the admin who bound the workspace, through the schedule.
-    let entries = sb.call_ok(&t.api_key, "audit.list", json!({"limit": 50}));
+    // The digest ran as the admin who set it up, through the schedule.
+    let entries = sb.call_ok(t, "audit.list", json!({"limit": 50}));
     assert!(
         entries.to_string().contains("scheduled-digest"),
         "{entries}"
     );
+}
+
+#[test]
+fn a_slack_workspace_is_bound_only_with_proof_that_it_is_yours() {
+    let w = world();
+    // Naming another organisation's team id binds nothing.
+    let run = w.sb.call(
+        &w.admin,
+        "tenant.chat_bind",
+        json!({"platform": "slack", "workspace_id": "T0VICTIM", "approval_channel": "C0X"}),
+    );
+    let err = run.error(2, "bad_input");
+    assert!(
+        err["message"].as_str().unwrap().contains("/tenant bind"),
+        "{err}"
+    );
+    w.fake.user("U0OWNER", "T0VICTIM", true);
+    w.fake.user("U0MEMBER", "T0VICTIM", false);
+    let code = |admin: &str| {
+        w.sb.call_ok(
+            admin,
+            "tenant.chat_install_link",
+            json!({"platform": "slack"}),
+        )["state"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // The squatter's code, typed in the victim's workspace by a plain member or by an admin of
+    // another workspace (a shared channel): refused, nothing bound.
+    let squat = code(&w.admin);
+    for user in ["U0MEMBER", WORKSPACE_ADMIN] {
+        let (s, answer) = w.command_in("T0VICTIM", user, "/tenant", &format!("bind {squat}"));
+        assert_eq!(s, 200);
+        assert!(
+            text_of(&answer).contains("Only a workspace admin"),
+            "{answer}"
+        );
+    }
+    let listed = w.sb.call_ok(&w.admin, "tenant.chat_list", json!({}));
+    assert!(!listed.to_string().contains("T0VICTIM"), "{listed}");
+    // The victim's own owner binds it to the victim's tenant.
+    let victim = w.sb.create_tenant("victim");
+    let theirs = code(&victim.api_key);
+    let (_, answer) = w.command_in("T0VICTIM", "U0OWNER", "/tenant", &format!("bind {theirs}"));
+    assert!(text_of(&answer).contains("Connected"), "{answer}");
+    let listed = w.sb.call_ok(&victim.api_key, "tenant.chat_list", json!({}));
+    assert!(listed.to_string().contains("T0VICTIM"), "{listed}");
+    // From then on, the squatter's unused code cannot take it over.
+    let (_, answer) = w.command_in("T0VICTIM", "U0OWNER", "/tenant", &format!("bind {squat}"));
+    assert!(text_of(&answer).contains("another tenant"), "{answer}");
 }

@@ -130,11 +130,53 @@ pub struct Tenant {
     pub api_key: String,
 }
 
+/// The console's JWT secret in every sandbox: tests sign people in the way ProjexCloud's
+/// identity provider would.
+pub const JWT_SECRET: &str = "e2e-secret-e2e-secret-e2e-secret-0123456789";
+/// The console's issuer.
+pub const JWT_ISSUER: &str = "https://console.projex.test";
+
+/// A console token for a persona, as the identity provider would mint it: the person's own
+/// sign-in, the proof decisions and link codes need.
+pub fn console_token(tenant: &str, persona: &str) -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let claims = json!({
+        "sub": persona, "tenant_id": tenant, "exp": exp, "iss": JWT_ISSUER, "aud": "tenantops",
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// The environment that makes `tenantops` accept console tokens.
+pub const JWT_ENV: [(&str, &str); 4] = [
+    ("TENANTOPS_JWT_ALGORITHM", "HS256"),
+    ("TENANTOPS_JWT_SECRET", JWT_SECRET),
+    ("TENANTOPS_JWT_ISSUER", JWT_ISSUER),
+    ("TENANTOPS_JWT_AUDIENCE", "tenantops"),
+];
+
+/// A person of a tenant: persona id and their own console sign-in.
+#[derive(Clone, Debug)]
+pub struct Person {
+    pub id: String,
+    pub token: String,
+}
+
 /// A temp directory, a database in it, and the environment every run gets.
 pub struct Sandbox {
     dir: tempfile::TempDir,
     vars: Vec<(String, String)>,
     transcript: Mutex<Vec<Run>>,
+    /// Credentials of people who may decide, by tenant: (tenant id, credential).
+    deciders: Mutex<Vec<(String, String)>>,
 }
 
 impl Default for Sandbox {
@@ -148,8 +190,12 @@ impl Sandbox {
     pub fn new() -> Self {
         Self {
             dir: tempfile::tempdir().expect("create a temp dir"),
-            vars: Vec::new(),
+            vars: JWT_ENV
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             transcript: Mutex::new(Vec::new()),
+            deciders: Mutex::new(Vec::new()),
         }
     }
 
@@ -237,7 +283,82 @@ impl Sandbox {
     pub fn create_tenant(&self, name: &str) -> Tenant {
         let run = self.run(&["tenant", "create", "--name", name]);
         run.code(0);
-        tenant_from(run.json())
+        let t = tenant_from(run.json());
+        self.deciders
+            .lock()
+            .unwrap()
+            .push((t.tenant_id.clone(), t.api_key.clone()));
+        t
+    }
+
+    /// Creates a human persona with `roles` and returns it with its own console sign-in. When
+    /// the creation changes who may decide (the two-person rule guards the set of deciders),
+    /// another decider created earlier in this sandbox approves it.
+    #[track_caller]
+    pub fn person(&self, admin: &str, tenant: &str, handle: &str, roles: &[&str]) -> Person {
+        let input = json!({"handle": handle, "kind": "human",
+                           "email": format!("{handle}@acme.example"), "roles": roles});
+        let created = self.call_approved(admin, tenant, "members.create_persona", input);
+        let id = created["id"].as_str().unwrap().to_owned();
+        let token = console_token(tenant, &id);
+        let deciding = roles
+            .iter()
+            .any(|r| ["tenant-admin", "finance-approver", "security-admin"].contains(r));
+        if deciding {
+            self.deciders
+                .lock()
+                .unwrap()
+                .push((tenant.to_owned(), token.clone()));
+        }
+        Person { id, token }
+    }
+
+    /// `call`, and when it waits for a second person, another decider of `tenant` known to
+    /// this sandbox approves it; returns the output.
+    #[track_caller]
+    pub fn call_approved(&self, key: &str, tenant: &str, op: &str, input: Value) -> Value {
+        let run = self.call(key, op, input);
+        if run.status() != "pending_approval" {
+            return run.done().clone();
+        }
+        let id = run.json()["request_id"].as_str().unwrap().to_owned();
+        let second = self
+            .deciders
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(t, c)| t == tenant && c != key)
+            .map(|(_, c)| c.clone())
+            .unwrap_or_else(|| panic!("{op} waits for a second person and none is known"));
+        let out = self.call_ok(
+            &second,
+            "approvals.decide",
+            json!({"request_id": id, "decision": "approve", "comment": "second person"}),
+        );
+        assert_eq!(out["request"]["state"], "succeeded", "{out}");
+        out["request"]["result"].clone()
+    }
+
+    /// A key `person` issues for themselves from their own sign-in: their own proof, which
+    /// decides approvals.
+    #[track_caller]
+    pub fn own_key(&self, person: &Person, scopes: &[&str]) -> String {
+        api_key_of(&self.call_ok(
+            &person.token,
+            "keys.issue",
+            json!({"persona": person.id, "scopes": scopes, "expires_in": "1d"}),
+        ))
+    }
+
+    /// Lets new chat links decide at once (a tenant's default is 24 h), while the tenant still
+    /// has a single decider (later, shortening it needs a second person).
+    #[track_caller]
+    pub fn links_decide_at_once(&self, admin: &str) {
+        self.call_ok(
+            admin,
+            "approvals.update_settings",
+            json!({"chat_link_min_age": "0s"}),
+        );
     }
 
     /// `call OP --input INPUT` with `key` in `TENANTOPS_API_KEY`.

@@ -246,9 +246,10 @@ impl Core {
             actor: ledger::Actor {
                 persona: Some(persona.clone()),
                 kind: Some("human".into()),
-                via: match platform {
-                    Platform::Slack => "slack:oauth-install".into(),
-                    Platform::Discord => "discord:bind-in-server".into(),
+                via: match (platform, bot_token.is_some()) {
+                    (Platform::Slack, true) => "slack:oauth-install".into(),
+                    (Platform::Slack, false) => "slack:bind-in-workspace".into(),
+                    (Platform::Discord, _) => "discord:bind-in-server".into(),
                 },
                 surface: platform.as_str().into(),
             },
@@ -572,7 +573,15 @@ impl Core {
                 let old = Proof::parse(old)?;
                 if old == Proof::Own || proof != Proof::Own {
                     tx_audit_link(
-                        tx, env, tenant, platform, workspace_id, user_id, persona, old, true,
+                        tx,
+                        env,
+                        tenant,
+                        platform,
+                        workspace_id,
+                        user_id,
+                        persona,
+                        old,
+                        true,
                     )
                     .await?;
                     return Ok(());
@@ -596,7 +605,15 @@ impl Core {
         .execute(&mut **tx)
         .await?;
         tx_audit_link(
-            tx, env, tenant, platform, workspace_id, user_id, persona, proof, relinked,
+            tx,
+            env,
+            tenant,
+            platform,
+            workspace_id,
+            user_id,
+            persona,
+            proof,
+            relinked,
         )
         .await
     }
@@ -698,7 +715,9 @@ impl Core {
         .fetch_optional(&mut *tx)
         .await?;
         let Some((persona, kind, status)) = persona else {
-            return Err(Error::NotFound(format!("no persona `{handle}` in the demo tenant")));
+            return Err(Error::NotFound(format!(
+                "no persona `{handle}` in the demo tenant"
+            )));
         };
         if status != "active" || kind != "human" {
             return Err(Error::denied(

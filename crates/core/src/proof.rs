@@ -50,7 +50,9 @@ impl Proof {
             "own" => Ok(Proof::Own),
             "delegated" => Ok(Proof::Delegated),
             "legacy" => Ok(Proof::Legacy),
-            other => Err(Error::Internal(format!("unknown proof `{other}` in the store"))),
+            other => Err(Error::Internal(format!(
+                "unknown proof `{other}` in the store"
+            ))),
         }
     }
 }
@@ -196,7 +198,9 @@ pub(crate) async fn decision_refusal(
             let Some(link) =
                 link_proof(conn, principal.tenant(), platform, workspace, user).await?
             else {
-                return Ok(Some(format!("{what}: this chat account is no longer linked")));
+                return Ok(Some(format!(
+                    "{what}: this chat account is no longer linked"
+                )));
             };
             if link.sandbox && !link.demo {
                 Some(format!(

@@ -252,80 +252,73 @@ pub(crate) async fn resolve(
     reference: &str,
 ) -> Result<Resolved> {
     let reference = reference.trim();
-    let found: Option<(String, String)> = match kind {
-        RefKind::Persona => {
-            sqlx::query_as(
+    let found: Option<(String, String)> =
+        match kind {
+            RefKind::Persona => sqlx::query_as(
                 "SELECT id, handle FROM personas WHERE tenant_id = ? AND (id = ? OR handle = ?)",
             )
             .bind(tenant.as_str())
             .bind(reference)
             .bind(reference)
             .fetch_optional(conn)
-            .await?
-        }
-        RefKind::Key if reference.starts_with(crate::apikey::PREFIX) => {
-            let secret = ApiKeySecret::parse(reference)
-                .map_err(|e| Error::bad_input(field, e.to_string()))?;
-            sqlx::query_as(
-                "SELECT k.id, k.name FROM api_key_secrets s \
+            .await?,
+            RefKind::Key if reference.starts_with(crate::apikey::PREFIX) => {
+                let secret = ApiKeySecret::parse(reference)
+                    .map_err(|e| Error::bad_input(field, e.to_string()))?;
+                sqlx::query_as(
+                    "SELECT k.id, k.name FROM api_key_secrets s \
                  JOIN api_keys k ON k.tenant_id = s.tenant_id AND k.id = s.key_id \
                  WHERE s.digest = ? AND s.tenant_id = ?",
-            )
-            .bind(&secret.digest(env.pepper())[..])
-            .bind(tenant.as_str())
-            .fetch_optional(conn)
-            .await?
-        }
-        RefKind::Key => {
-            sqlx::query_as(
-                "SELECT id, name FROM api_keys WHERE tenant_id = ? AND (id = ? OR name = ?)",
-            )
-            .bind(tenant.as_str())
-            .bind(reference)
-            .bind(reference)
-            .fetch_optional(conn)
-            .await?
-        }
-        RefKind::Bu => {
-            sqlx::query_as(
+                )
+                .bind(&secret.digest(env.pepper())[..])
+                .bind(tenant.as_str())
+                .fetch_optional(conn)
+                .await?
+            }
+            RefKind::Key => {
+                sqlx::query_as(
+                    "SELECT id, name FROM api_keys WHERE tenant_id = ? AND (id = ? OR name = ?)",
+                )
+                .bind(tenant.as_str())
+                .bind(reference)
+                .bind(reference)
+                .fetch_optional(conn)
+                .await?
+            }
+            RefKind::Bu => sqlx::query_as(
                 "SELECT id, name FROM business_units WHERE tenant_id = ? AND (id = ? OR name = ?)",
             )
             .bind(tenant.as_str())
             .bind(reference)
             .bind(reference)
             .fetch_optional(conn)
-            .await?
-        }
-        RefKind::Route => {
-            sqlx::query_as(
+            .await?,
+            RefKind::Route => sqlx::query_as(
                 "SELECT id, name FROM approval_routes WHERE tenant_id = ? AND (id = ? OR name = ?)",
             )
             .bind(tenant.as_str())
             .bind(reference)
             .bind(reference)
             .fetch_optional(conn)
-            .await?
-        }
-        RefKind::Request => {
-            sqlx::query_as(
-                "SELECT id, operation FROM approval_requests WHERE tenant_id = ? AND id = ?",
-            )
-            .bind(tenant.as_str())
-            .bind(reference)
-            .fetch_optional(conn)
-            .await?
-        }
-        RefKind::Invoice => {
-            sqlx::query_as(
+            .await?,
+            RefKind::Request => {
+                sqlx::query_as(
+                    "SELECT id, operation FROM approval_requests WHERE tenant_id = ? AND id = ?",
+                )
+                .bind(tenant.as_str())
+                .bind(reference)
+                .fetch_optional(conn)
+                .await?
+            }
+            RefKind::Invoice => sqlx::query_as(
                 "SELECT id, number FROM invoices WHERE tenant_id = ? AND (id = ? OR number = ?)",
             )
             .bind(tenant.as_str())
             .bind(reference)
             .bind(reference)
             .fetch_optional(conn)
-            .await?
-        }
-    };
+            .await?,
+        };
     let Some((id, name)) = found else {
         // A secret pasted as a key reference is never echoed back.
         let shown = if kind == RefKind::Key && reference.starts_with(crate::apikey::PREFIX) {

@@ -370,6 +370,15 @@ pub(crate) async fn serve(
         }
     };
     config.create_db = false;
+    if config.key_decisions == tenantops_core::proof::KeyDecisions::AnyKey {
+        eprintln!(
+            "warning: {}={} weakens the two-person rule: any API key decides approvals, even \
+             one issued for a colleague, so one person can approve their own request",
+            crate::config::WEAKEN_VAR,
+            crate::config::WEAKEN_PHRASE
+        );
+        tracing::warn!("the two-person rule is weakened: any API key decides approvals");
+    }
     config
         .notifiers
         .push(std::sync::Arc::new(crate::metrics::MetricsNotifier(

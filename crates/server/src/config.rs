@@ -5,8 +5,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::PathBuf;
 use tenantops_core::jwt::JwtConfig;
-use tenantops_core::secrets::MasterKey;
 use tenantops_core::proof::KeyDecisions;
+use tenantops_core::secrets::MasterKey;
 use tenantops_core::{Config, MasterKeySource};
 
 /// Options every command that opens the database shares.

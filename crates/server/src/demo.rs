@@ -164,10 +164,48 @@ async fn call(core: &Core, who: &Principal, op: &str, input: Value) -> Result<Va
     }
 }
 
+/// Runs one operation as `who`; when it waits for a second person (growing the set of people who
+/// may decide), `second` approves it. Returns the output.
+async fn approved(
+    core: &Core,
+    who: &Principal,
+    second: Option<&Principal>,
+    op: &str,
+    input: Value,
+) -> Result<Value> {
+    match core.call(who, op, input).await {
+        Ok(Outcome::PendingApproval { request_id, .. }) => {
+            let Some(second) = second else {
+                bail!("{op}: waits for a second person ({request_id}) and none is seeded yet");
+            };
+            let decided = call(
+                core,
+                second,
+                "approvals.decide",
+                json!({ "request_id": request_id, "decision": "approve",
+                        "comment": "demo seeding: the second person" }),
+            )
+            .await?;
+            let request = &decided["request"];
+            if request["state"] != "succeeded" {
+                bail!(
+                    "{op}: approved but {}: {}",
+                    request["state"],
+                    request["error"]
+                );
+            }
+            Ok(request["result"].clone())
+        }
+        Ok(Outcome::Done { output }) => Ok(output),
+        Ok(Outcome::Denied { reason }) => bail!("{op}: denied: {reason}"),
+        Err(e) => bail!("{op}: {e}"),
+    }
+}
+
 async fn seed(core: &Core) -> Result<Demo> {
     let tenant_name = "Acme Robotics";
     let created = core
-        .create_tenant(tenant_name, Some("it@acme-robotics.example"))
+        .create_tenant_with(tenant_name, Some("it@acme-robotics.example"), true)
         .await?;
     let admin = core.authenticate(&created.api_key, Surface::Cli).await?;
     let c = |op: &'static str, input: Value| call(core, &admin, op, input);
@@ -192,6 +230,12 @@ async fn seed(core: &Core) -> Result<Demo> {
         json!({ "persona": "admin", "bu": "acme" }),
     )
     .await?;
+    // The sandbox plays anyone on a demo tenant: the second person the two-person rule asks for
+    // while seeding is Fiona, played there.
+    tenantops_slack::sandbox::bind(core, &admin)
+        .await
+        .map_err(|e| anyhow!("binding the chat sandbox: {e}"))?;
+    let mut second: Option<Principal> = None;
     for (handle, name, roles, bu) in [
         ("fiona", "Fiona Marsh", &["finance-approver"][..], "fpa"),
         ("sam", "Sam Okafor", &["security-admin"][..], "security"),
@@ -202,12 +246,28 @@ async fn seed(core: &Core) -> Result<Demo> {
             "platform",
         ),
     ] {
-        c(
+        approved(
+            core,
+            &admin,
+            second.as_ref(),
             "members.create_persona",
             json!({ "handle": handle, "kind": "human", "display_name": name, "roles": roles,
                     "bu": bu, "email": format!("{handle}@acme-robotics.example") }),
         )
         .await?;
+        if second.is_none() {
+            let user = tenantops_slack::sandbox::link(core, None, handle)
+                .await
+                .map_err(|e| anyhow!("linking {handle} to the chat sandbox: {e}"))?;
+            second = Some(
+                core.authenticate_chat(
+                    tenantops_core::chat::Platform::Slack,
+                    tenantops_slack::sandbox::TEAM,
+                    &user,
+                )
+                .await?,
+            );
+        }
     }
     for (handle, kind, name, roles, bu) in [
         (
@@ -298,7 +358,10 @@ async fn seed(core: &Core) -> Result<Demo> {
     }
     c("billing.close_period", json!({ "period": period })).await?;
 
-    c(
+    approved(
+        core,
+        &admin,
+        second.as_ref(),
         "approvals.routes_add",
         json!({ "name": "key-revocations", "operation": "keys.revoke",
                 "approvers": {"roles": ["security-admin"]}, "quorum": 1, "sla": "4h",
@@ -317,11 +380,8 @@ async fn seed(core: &Core) -> Result<Demo> {
         other => bail!("tenant.export_all should wait for approval, got {other:?}"),
     };
 
-    tenantops_slack::sandbox::bind(core, &admin)
-        .await
-        .map_err(|e| anyhow!("binding the chat sandbox: {e}"))?;
     for (handle, _) in PEOPLE {
-        tenantops_slack::sandbox::link(core, &[&admin], handle)
+        tenantops_slack::sandbox::link(core, None, handle)
             .await
             .map_err(|e| anyhow!("linking {handle} to the chat sandbox: {e}"))?;
     }

@@ -4,10 +4,10 @@
 //!
 //! Who is played: the sandbox workspace (`TSANDBOX`) belongs to one tenant of the database. The
 //! first run binds it with a credential (`TENANTOPS_API_KEY`, e.g. the admin key `tenant create`
-//! printed); afterwards no credential is needed. The person is `--as HANDLE`, else the
-//! credential's persona, else `admin` (the first admin `tenant create` makes). A person not yet
-//! linked is linked with a one-time code issued by the credential's persona or by whoever is
-//! played at the moment.
+//! printed); afterwards no credential is needed on a demo tenant. The person is `--as HANDLE`,
+//! else the credential's persona, else `admin` (the first admin `tenant create` makes). On a demo
+//! tenant (`tenantops demo`) the sandbox plays anyone; on any other tenant it plays only the
+//! person whose own key is given, and its decisions there never count (the core refuses them).
 
 mod session;
 
@@ -146,8 +146,7 @@ async fn setup(core: &Core, args: &ChatArgs) -> Result<(Option<Principal>, Strin
         (None, Some(p)) => human_handle(core, p).await?,
         (None, None) => "admin".to_owned(),
     };
-    let issuers: Vec<&Principal> = issuer.iter().collect();
-    sandbox::link(core, &issuers, &handle)
+    sandbox::link(core, issuer.as_ref(), &handle)
         .await
         .map_err(|why| Refusal(exit::DENIED, cannot_play(&handle, &why)))?;
     Ok((issuer, handle))
@@ -179,7 +178,8 @@ async fn human_handle(core: &Core, p: &Principal) -> Result<String, Refusal> {
 /// Why `handle` cannot be played, and what to do.
 fn cannot_play(handle: &str, why: &str) -> String {
     format!(
-        "cannot play `{handle}`: {why}\nhint: linking a person to the sandbox needs a key of \
-         someone with authority over them: set TENANTOPS_API_KEY (e.g. a tenant admin's key)"
+        "cannot play `{handle}`: {why}\nhint: outside a demo tenant the sandbox plays only the \
+         person whose own key TENANTOPS_API_KEY is, and its decisions never count there: decide \
+         in Slack, Discord, the console or the CLI"
     )
 }

@@ -154,6 +154,24 @@ impl SlackApi {
         self.post(&channel, content, None).await
     }
 
+    /// Whether `user` is an admin or owner of the workspace `team` (Slack's `users.info`): the
+    /// proof a workspace is bound by one of its own admins. A user of another workspace (in a
+    /// shared channel), a deleted user or a guest never is.
+    pub async fn is_workspace_admin(&self, user: &str, team: &str) -> Result<bool, ApiError> {
+        let session = self.client.open_session(self.token()?);
+        let info = session
+            .users_info(&SlackApiUsersInfoRequest::new(user.into()))
+            .await
+            .map_err(call_err("users.info"))?;
+        let u = info.user;
+        let flag = |f: Option<bool>| f.unwrap_or(false);
+        Ok(u.team_id.as_ref().is_some_and(|t| t.to_string() == team)
+            && !flag(u.deleted)
+            && !flag(u.flags.is_restricted)
+            && !flag(u.flags.is_ultra_restricted)
+            && (flag(u.flags.is_admin) || flag(u.flags.is_owner) || flag(u.flags.is_primary_owner)))
+    }
+
     /// Opens a modal.
     pub async fn open_view(&self, trigger_id: &str, view: SlackView) -> Result<(), ApiError> {
         let session = self.client.open_session(self.token()?);

@@ -39,16 +39,65 @@ impl Reply {
 }
 
 /// What an unbound workspace is told.
-fn how_to_bind(team: &str) -> Reply {
+fn how_to_bind() -> Reply {
     Reply::text(
         "This workspace isn't connected to tenantops yet",
-        format!(
-            "A tenant admin connects it once:\n`tenantops call tenant.chat_bind --input \
-             '{{\"platform\":\"slack\",\"workspace_id\":\"{team}\",\"approval_channel\":\"C…\"}}'`\n\
-             or installs the app through its Slack install link. Then each person links their \
-             account with `/tenant link CODE`."
-        ),
+        "A tenant admin gets a one-time code with `tenantops call tenant.chat_install_link --input \
+         '{\"platform\":\"slack\",\"approval_channel\":\"C…\"}'` and then either opens its install \
+         link (Slack's OAuth consent) or has an admin of this workspace type `/tenant bind CODE` here. \
+         Then each person links their own account with `/tenant link CODE`.",
     )
+}
+
+/// `/tenant bind CODE`: binds this workspace to the tenant whose admin issued the code, typed by
+/// one of the workspace's own admins — Slack says so (`users.info`), which proves the workspace
+/// is theirs. Naming a team id never binds it.
+async fn bind(slack: &Slack, team: &str, user: &str, code: &str) -> Reply {
+    if code.is_empty() {
+        return Reply::text(
+            "Connect this workspace",
+            "Usage: `/tenant bind CODE` — a tenant admin gets the code with \
+             `tenant.chat_install_link {\"platform\":\"slack\"}`; an admin of this workspace types it.",
+        );
+    }
+    match slack.api.is_workspace_admin(user, team).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return Reply::text(
+                "Only a workspace admin can connect it",
+                "Slack says you are not an admin or owner of this workspace: ask one of them to \
+                 type `/tenant bind CODE`.",
+            );
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot check the binder's Slack role");
+            return Reply::text(
+                "Cannot check your Slack role",
+                "tenantops could not ask Slack whether you administer this workspace; try again, \
+                 or use the install link instead.",
+            );
+        }
+    }
+    match slack
+        .core
+        .complete_chat_install(Platform::Slack, code, team, None, None)
+        .await
+    {
+        Ok(installed) => Reply::text(
+            "Connected",
+            format!(
+                "This workspace is now connected to tenantops{}. Each person links their own \
+                 account with `/tenant link CODE`.",
+                installed
+                    .workspace
+                    .approval_channel
+                    .as_deref()
+                    .map(|c| format!("; approval requests go to <#{c}>"))
+                    .unwrap_or_default()
+            ),
+        ),
+        Err(e) => Reply::private(render::error(&e)),
+    }
 }
 
 /// Handles one command.
@@ -64,19 +113,24 @@ pub async fn handle(slack: Slack, cmd: SlackCommandEvent) -> Reply {
         .replace("&amp;", "&");
     let team = cmd.team_id.to_string();
     let user = cmd.user_id.to_string();
-    match slack.core.chat_workspace(Platform::Slack, &team).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return how_to_bind(&team),
-        Err(e) => return internal(&e),
-    }
     let mut words = text.split_whitespace();
     let first = words.next().unwrap_or_default();
+    if group == "tenant" && first == "bind" {
+        let code = words.next().unwrap_or_default();
+        return bind(&slack, &team, &user, code).await;
+    }
+    match slack.core.chat_workspace(Platform::Slack, &team).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return how_to_bind(),
+        Err(e) => return internal(&e),
+    }
     if group == "tenant" && first == "link" {
         let code = words.next().unwrap_or_default();
         if code.is_empty() {
             return Reply::text(
                 "Link your account",
-                "Usage: `/tenant link CODE` — get a code with `members.chat_link_code` (CLI, console or an admin).",
+                "Usage: `/tenant link CODE` — ask for your own code with `members.chat_link_code`, \
+                 signed in as yourself (console or CLI).",
             );
         }
         return match slack

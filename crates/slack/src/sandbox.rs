@@ -58,66 +58,57 @@ pub fn handle_of(user: &str) -> Option<String> {
     String::from_utf8(bytes?).ok()
 }
 
-/// Binds the sandbox workspace to `principal`'s tenant (`tenant.chat_bind`, which needs
-/// `connectors:write`), approval requests going to `#approvals`.
+/// Binds the sandbox workspace to `principal`'s tenant (needs `connectors:write`), approval
+/// requests going to `#approvals`. The workspace is marked as the sandbox: its decisions count
+/// only on demo tenants.
 pub async fn bind(core: &Core, principal: &Principal) -> Result<(), String> {
-    let input = json!({
-        "platform": "slack",
-        "workspace_id": TEAM,
-        "name": "tenantops sandbox",
-        "approval_channel": APPROVALS,
-    });
-    match core.call(principal, "tenant.chat_bind", input).await {
-        Ok(Outcome::Done { .. }) => Ok(()),
-        Ok(Outcome::Denied { reason }) => Err(reason),
-        Ok(Outcome::PendingApproval { request_id, .. }) => Err(format!(
-            "binding the sandbox waits for approval ({request_id}); try again once it is approved"
-        )),
-        Err(e) => Err(e.to_string()),
-    }
+    core.bind_sandbox(principal, TEAM, APPROVALS)
+        .await
+        .map_err(|e| e.to_string())
 }
 
-/// Makes sure the sandbox user of `handle` is linked to that persona, linking it with a one-time
-/// code (`members.chat_link_code`) issued by the first of `issuers` allowed to; returns the user
-/// id. The code is used at once and never shown.
-pub async fn link(core: &Core, issuers: &[&Principal], handle: &str) -> Result<String, String> {
+/// Makes sure the sandbox user of `handle` is linked to that persona; returns the user id. On a
+/// demo tenant the sandbox plays anyone. On any other tenant it plays a person only with their
+/// own credential `me`: a one-time code that person asks for (`members.chat_link_code`) links
+/// them, used at once and never shown.
+pub async fn link(core: &Core, me: Option<&Principal>, handle: &str) -> Result<String, String> {
     let user = user_id(handle);
     match core.authenticate_chat(Platform::Slack, TEAM, &user).await {
         Ok(_) => return Ok(user),
         Err(Error::Unauthenticated(_)) => {}
         Err(e) => return Err(e.to_string()),
     }
-    let mut why = format!("nobody here may link `{handle}`");
-    for issuer in issuers {
-        let issued = core
-            .call(
-                issuer,
-                "members.chat_link_code",
-                json!({ "persona": handle }),
-            )
-            .await;
-        let code = match issued {
-            Ok(Outcome::Done { output }) => output["code"].as_str().unwrap_or_default().to_owned(),
-            Ok(Outcome::Denied { reason }) => {
-                why = reason;
-                continue;
-            }
-            Ok(Outcome::PendingApproval { request_id, .. }) => {
-                why = format!("issuing a link code waits for approval ({request_id})");
-                continue;
-            }
-            Err(e) => {
-                why = e.to_string();
-                continue;
-            }
-        };
-        return core
-            .link_chat(Platform::Slack, TEAM, &user, &code)
-            .await
-            .map(|_| user)
-            .map_err(|e| e.to_string());
+    match core.link_sandbox_demo(TEAM, &user, handle).await {
+        Ok(_) => return Ok(user),
+        Err(Error::Denied { .. }) => {}
+        Err(e) => return Err(e.to_string()),
     }
-    Err(why)
+    let not_yours = || {
+        format!(
+            "on this tenant the sandbox plays a person only with their own credential: set \
+             TENANTOPS_API_KEY to a key of `{handle}` (one they issued themselves)"
+        )
+    };
+    let Some(me) = me else {
+        return Err(not_yours());
+    };
+    let code = match core.call(me, "members.chat_link_code", json!({})).await {
+        Ok(Outcome::Done { output }) if output["persona"] == handle => {
+            output["code"].as_str().unwrap_or_default().to_owned()
+        }
+        Ok(Outcome::Done { .. }) => return Err(not_yours()),
+        Ok(Outcome::Denied { reason }) => return Err(reason),
+        Ok(Outcome::PendingApproval { request_id, .. }) => {
+            return Err(format!(
+                "issuing a link code waits for approval ({request_id})"
+            ));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    core.link_chat(Platform::Slack, TEAM, &user, &code)
+        .await
+        .map(|_| user)
+        .map_err(|e| e.to_string())
 }
 
 /// What the adapter sent to the fake Slack.

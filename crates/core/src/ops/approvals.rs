@@ -787,15 +787,8 @@ async fn validate_route(ctx: &mut OpCtx, mut input: RouteAddInput) -> Result<Rou
     // object however a caller names it, and a rename cannot escape it.
     let tenant = ctx.tenant().clone();
     let env = ctx.env.clone();
-    approvals::canonical_conditions(
-        &mut ctx.tx,
-        &env,
-        &tenant,
-        spec,
-        &mut input.condition,
-        true,
-    )
-    .await?;
+    approvals::canonical_conditions(&mut ctx.tx, &env, &tenant, spec, &mut input.condition, true)
+        .await?;
     if !(1..=10).contains(&input.quorum) {
         return Err(Error::bad_input(
             "quorum",
@@ -1100,15 +1093,14 @@ pub struct Settings {
 
 async fn read_settings(ctx: &mut OpCtx) -> Result<Settings> {
     let tenant = ctx.tenant().clone();
-    let secs: i64 =
-        sqlx::query_scalar("SELECT chat_link_min_age_secs FROM tenants WHERE id = ?")
-            .bind(tenant.as_str())
-            .fetch_one(&mut *ctx.tx)
-            .await?;
+    let secs: i64 = sqlx::query_scalar("SELECT chat_link_min_age_secs FROM tenants WHERE id = ?")
+        .bind(tenant.as_str())
+        .fetch_one(&mut *ctx.tx)
+        .await?;
     let deciders = approvals::decider_count(&mut ctx.tx, &tenant, ctx.now).await?;
     Ok(Settings {
         chat_link_min_age: humantime::format_duration(std::time::Duration::from_secs(
-            secs.max(0) as u64,
+            secs.max(0) as u64
         ))
         .to_string(),
         chat_link_min_age_secs: secs,

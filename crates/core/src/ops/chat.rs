@@ -3,14 +3,14 @@
 
 use super::members::{check_authority, find_persona};
 use super::ms_to_rfc3339;
-use crate::notify::Notification;
-use crate::proof::Proof;
-use crate::refs::PersonaRef;
 use crate::catalogue::{OpCtx, Operation, Risk};
 use crate::chat::{self, LINK_CODE_TTL, Platform, Workspace};
 use crate::clock::to_millis;
 use crate::error::{Error, Result};
+use crate::notify::Notification;
 use crate::principal::PersonaKind;
+use crate::proof::Proof;
+use crate::refs::PersonaRef;
 use crate::scope::Scope;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -132,10 +132,9 @@ async fn nobody_can_get_a_link_code_for_a_colleague() {
         assert!(why.contains("only its own person"), "{why}");
     }
     // Naming oneself, by handle or id, is fine.
-    let me = tn
-        .t
-        .ok(&tn.fin, "members.chat_link_code", json!({"persona": "fin"}))
-        .await;
+    let me =
+        tn.t.ok(&tn.fin, "members.chat_link_code", json!({"persona": "fin"}))
+            .await;
     assert_eq!(me["proof"], "own");
 }
 
@@ -144,9 +143,8 @@ async fn a_link_made_from_a_delegated_key_acts_but_never_decides() {
     let tn = tenant().await;
     tn.bind_slack("T0ACME").await;
     // The admin mints a key for fin2 and, holding it, links his own Slack user as fin2.
-    let key = tn
-        .t
-        .ok(
+    let key =
+        tn.t.ok(
             &tn.admin,
             "keys.issue",
             json!({"persona":"fin2","scopes":["approvals:decide","approvals:read"]}),
@@ -198,23 +196,21 @@ async fn a_link_is_never_re_pointed_and_an_admins_unlink_is_told_to_its_person()
     tn.link(&tn.fin, "T0ACME", "U0SHARED").await;
     // fin2's own code, typed from the account already linked to fin: refused.
     let code = tn.t.ok(&tn.fin2, "members.chat_link_code", json!({})).await;
-    let err = tn
-        .t
-        .core
-        .link_chat(
-            Platform::Slack,
-            "T0ACME",
-            "U0SHARED",
-            code["code"].as_str().unwrap(),
-        )
-        .await
-        .unwrap_err();
+    let err =
+        tn.t.core
+            .link_chat(
+                Platform::Slack,
+                "T0ACME",
+                "U0SHARED",
+                code["code"].as_str().unwrap(),
+            )
+            .await
+            .unwrap_err();
     assert!(matches!(err, Error::Conflict(_)), "{err}");
     assert!(err.to_string().contains("never re-pointed"), "{err}");
     // An admin unlinks it: audited, and the person is told.
-    let out = tn
-        .t
-        .ok(
+    let out =
+        tn.t.ok(
             &tn.admin,
             "members.chat_unlink",
             json!({"persona":"fin","platform":"slack"}),
@@ -244,15 +240,17 @@ async fn by_default_only_a_key_its_person_issued_from_their_own_sign_in_decides(
             .unwrap(),
     );
     // A key the admin issued "for" ops: ops' name, the admin's hands.
-    let minted = tn
-        .t
-        .ok(
+    let minted =
+        tn.t.ok(
             &tn.admin,
             "keys.issue",
             json!({"persona":"ops","scopes":["approvals:decide","approvals:read"]}),
         )
         .await;
-    let minted = tn.t.auth(minted["api_key"].as_str().unwrap()).await.unwrap();
+    let minted =
+        tn.t.auth(minted["api_key"].as_str().unwrap())
+            .await
+            .unwrap();
     let why = denied(tn.decide(&minted, &id).await);
     assert!(why.contains("issued by someone else"), "{why}");
     // ops issues one from her own sign-in: that one is hers.
@@ -266,16 +264,14 @@ async fn by_default_only_a_key_its_person_issued_from_their_own_sign_in_decides(
         .await;
     let own_secret = own["api_key"].as_str().unwrap().to_owned();
     // If the admin rotates it, whoever holds the new secret is not provably ops any more.
-    tn.t
-        .ok(&tn.admin, "keys.rotate", json!({"key":"ops-laptop"}))
+    tn.t.ok(&tn.admin, "keys.rotate", json!({"key":"ops-laptop"}))
         .await;
     let rotated = tn.t.auth(&own_secret).await.unwrap();
     let why = denied(tn.decide(&rotated, &id).await);
     assert!(why.contains("issued by someone else"), "{why}");
-    let own = tn
-        .t
-        .ok(&tn.ops, "keys.rotate", json!({"key":"ops-laptop"}))
-        .await;
+    let own =
+        tn.t.ok(&tn.ops, "keys.rotate", json!({"key":"ops-laptop"}))
+            .await;
     let own = tn.t.auth(own["api_key"].as_str().unwrap()).await.unwrap();
     match tn.decide(&own, &id).await.unwrap() {
         Outcome::Done { output } => assert_eq!(output["request"]["state"], "succeeded"),
@@ -296,13 +292,12 @@ async fn a_sock_puppet_given_decide_rights_alone_waits_for_a_second_person() {
     let err = tn.decide(&tn.admin, &id).await.unwrap_err_or_denied();
     assert!(err.contains("second person"), "{err}");
     // Giving an existing non-decider the right, or taking it from one, is the same.
-    tn.t
-        .ok(
-            &tn.admin,
-            "members.create_persona",
-            json!({"handle":"dev","kind":"human","email":"dev@acme.example","roles":["developer"]}),
-        )
-        .await;
+    tn.t.ok(
+        &tn.admin,
+        "members.create_persona",
+        json!({"handle":"dev","kind":"human","email":"dev@acme.example","roles":["developer"]}),
+    )
+    .await;
     pending(
         tn.t.call(
             &tn.admin,
@@ -332,13 +327,12 @@ async fn a_sock_puppet_given_decide_rights_alone_waits_for_a_second_person() {
         .unwrap(),
     );
     // A role that changes nothing about deciding is not held up.
-    tn.t
-        .ok(
-            &tn.admin,
-            "members.assign_roles",
-            json!({"persona":"dev","roles":["developer","billing-viewer"]}),
-        )
-        .await;
+    tn.t.ok(
+        &tn.admin,
+        "members.assign_roles",
+        json!({"persona":"dev","roles":["developer","billing-viewer"]}),
+    )
+    .await;
     // A second person approves the sock puppet's creation; then it exists.
     match tn.decide(&tn.ops, &id).await.unwrap() {
         Outcome::Done { output } => assert_eq!(output["request"]["state"], "succeeded"),
@@ -350,8 +344,7 @@ async fn a_sock_puppet_given_decide_rights_alone_waits_for_a_second_person() {
 async fn revoking_the_other_deciders_does_not_make_one_insider_the_only_one() {
     let tn = tenant().await;
     for who in ["ops", "fin", "fin2"] {
-        tn.t
-            .ok(&tn.admin, "members.revoke", json!({"persona": who}))
+        tn.t.ok(&tn.admin, "members.revoke", json!({"persona": who}))
             .await;
     }
     // Alone for a week after revoking everyone else, the admin still needs a second person.
@@ -394,13 +387,12 @@ async fn bootstrapping_with_one_admin_is_not_held_up() {
 #[tokio::test]
 async fn shortening_the_link_age_needs_a_second_person_lengthening_does_not() {
     let tn = tenant().await;
-    tn.t
-        .ok(
-            &tn.admin,
-            "approvals.update_settings",
-            json!({"chat_link_min_age":"48h"}),
-        )
-        .await;
+    tn.t.ok(
+        &tn.admin,
+        "approvals.update_settings",
+        json!({"chat_link_min_age":"48h"}),
+    )
+    .await;
     pending(
         tn.t.call(
             &tn.admin,
@@ -415,50 +407,38 @@ async fn shortening_the_link_age_needs_a_second_person_lengthening_does_not() {
 #[tokio::test]
 async fn a_route_on_a_persona_or_key_holds_whether_the_caller_names_it_by_id_or_name() {
     let tn = tenant().await;
-    let bot = tn
-        .t
-        .ok(
+    let bot =
+        tn.t.ok(
             &tn.admin,
             "members.create_persona",
             json!({"handle":"ci-bot","kind":"service","roles":["developer"]}),
         )
         .await;
     let bot_id = bot["id"].as_str().unwrap().to_owned();
-    let key = tn
-        .t
-        .ok(
+    let key =
+        tn.t.ok(
             &tn.admin,
             "keys.issue",
             json!({"persona":"ci-bot","name":"prod-deploy","scopes":["keys:read"]}),
         )
         .await;
     for (name, op, path, value) in [
-        (
-            "bots",
-            "members.revoke",
-            "input.persona",
-            json!(["ci-bot"]),
-        ),
+        ("bots", "members.revoke", "input.persona", json!(["ci-bot"])),
         ("prod", "keys.revoke", "input.key", json!("prod-deploy")),
     ] {
         let clause_op = if value.is_array() { "in" } else { "eq" };
-        tn.t
-            .ok_approved(
-                &tn.admin,
-                "approvals.routes_add",
-                json!({"name": name, "operation": op,
+        tn.t.ok_approved(
+            &tn.admin,
+            "approvals.routes_add",
+            json!({"name": name, "operation": op,
                        "condition": [{"path": path, "op": clause_op, "value": value}],
                        "approvers": {"roles": ["finance-approver"]}}),
-            )
-            .await;
+        )
+        .await;
     }
     // By id, by name, by the key's secret itself: each waits for approval.
     for input in [json!({"persona": bot_id}), json!({"persona": "ci-bot"})] {
-        pending(
-            tn.t.call(&tn.admin, "members.revoke", input)
-                .await
-                .unwrap(),
-        );
+        pending(tn.t.call(&tn.admin, "members.revoke", input).await.unwrap());
     }
     for reference in [
         key["key_id"].as_str().unwrap(),
@@ -473,10 +453,7 @@ async fn a_route_on_a_persona_or_key_holds_whether_the_caller_names_it_by_id_or_
     }
     // The three spellings of one key are one request (one digest), bound to the key's id; the
     // secret never entered it.
-    let mine = tn
-        .t
-        .ok(&tn.admin, "approvals.mine", json!({}))
-        .await;
+    let mine = tn.t.ok(&tn.admin, "approvals.mine", json!({})).await;
     let keys: Vec<&Value> = mine["requests"]
         .as_array()
         .unwrap()
@@ -493,33 +470,27 @@ async fn a_route_on_a_persona_or_key_holds_whether_the_caller_names_it_by_id_or_
 async fn an_approved_move_goes_to_the_unit_approved_even_if_names_are_swapped_meanwhile() {
     let tn = tenant().await;
     for bu in ["emea", "apac"] {
-        tn.t
-            .ok(
-                &tn.admin,
-                "members.create_bu",
-                json!({"name": bu, "kind": "region"}),
-            )
-            .await;
+        tn.t.ok(
+            &tn.admin,
+            "members.create_bu",
+            json!({"name": bu, "kind": "region"}),
+        )
+        .await;
     }
-    tn.t
-        .ok(
-            &tn.admin,
-            "members.create_persona",
-            json!({"handle":"ci-bot","kind":"service","roles":["developer"]}),
-        )
-        .await;
-    tn.t
-        .ok_approved(
-            &tn.admin,
-            "approvals.routes_add",
-            json!({"name":"moves","operation":"members.move_persona",
+    tn.t.ok(
+        &tn.admin,
+        "members.create_persona",
+        json!({"handle":"ci-bot","kind":"service","roles":["developer"]}),
+    )
+    .await;
+    tn.t.ok_approved(
+        &tn.admin,
+        "approvals.routes_add",
+        json!({"name":"moves","operation":"members.move_persona",
                    "approvers":{"roles":["finance-approver"]}}),
-        )
-        .await;
-    let emea = tn
-        .t
-        .ok(&tn.admin, "members.list_bus", json!({}))
-        .await["units"]
+    )
+    .await;
+    let emea = tn.t.ok(&tn.admin, "members.list_bus", json!({})).await["units"]
         .as_array()
         .unwrap()
         .iter()
@@ -537,13 +508,12 @@ async fn an_approved_move_goes_to_the_unit_approved_even_if_names_are_swapped_me
     );
     // Someone swaps the names before the approval.
     for (bu, name) in [("emea", "tmp"), ("apac", "emea"), ("tmp", "apac")] {
-        tn.t
-            .ok(
-                &tn.admin,
-                "members.update_bu",
-                json!({"bu": bu, "name": name}),
-            )
-            .await;
+        tn.t.ok(
+            &tn.admin,
+            "members.update_bu",
+            json!({"bu": bu, "name": name}),
+        )
+        .await;
     }
     match tn.decide(&tn.fin, &id).await.unwrap() {
         Outcome::Done { output } => {
@@ -557,13 +527,12 @@ async fn an_approved_move_goes_to_the_unit_approved_even_if_names_are_swapped_me
 #[tokio::test]
 async fn moving_a_persona_needs_authority_over_it() {
     let tn = tenant().await;
-    tn.t
-        .ok(
-            &tn.admin,
-            "members.create_bu",
-            json!({"name":"jail","kind":"cost-center"}),
-        )
-        .await;
+    tn.t.ok(
+        &tn.admin,
+        "members.create_bu",
+        json!({"name":"jail","kind":"cost-center"}),
+    )
+    .await;
     // A security admin (members:write, but not every scope of a tenant admin) tries to move one.
     let sec = tn
         .t
@@ -573,10 +542,9 @@ async fn moving_a_persona_needs_authority_over_it() {
             json!({"handle":"sec","kind":"human","email":"sec@acme.example","roles":["security-admin"]}),
         )
         .await;
-    let sec = tn
-        .t
-        .sign_in(tn.created.tenant_id.as_str(), sec["id"].as_str().unwrap())
-        .await;
+    let sec =
+        tn.t.sign_in(tn.created.tenant_id.as_str(), sec["id"].as_str().unwrap())
+            .await;
     let why = denied(
         tn.t.call(
             &sec,

@@ -59,10 +59,10 @@ impl Env {
             .await
             .unwrap();
         let p = self.auth(&created.api_key).await.unwrap();
-        self.deciders
-            .lock()
-            .unwrap()
-            .push((created.tenant_id.to_string(), created.persona_id.to_string()));
+        self.deciders.lock().unwrap().push((
+            created.tenant_id.to_string(),
+            created.persona_id.to_string(),
+        ));
         (created, p)
     }
 

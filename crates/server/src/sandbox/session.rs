@@ -7,7 +7,6 @@ use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
-use tenantops_core::chat::Platform;
 use tenantops_core::{Core, Principal};
 use tenantops_slack::sandbox::text::{self, Names, Text};
 use tenantops_slack::sandbox::{
@@ -262,13 +261,7 @@ impl Session {
             Ok(h) => h,
             Err(m) => return say(&m),
         };
-        let current = self
-            .core
-            .authenticate_chat(Platform::Slack, TEAM, &self.user)
-            .await
-            .ok();
-        let issuers: Vec<&Principal> = self.issuer.iter().chain(current.as_ref()).collect();
-        match sandbox::link(&self.core, &issuers, &handle).await {
+        match sandbox::link(&self.core, self.issuer.as_ref(), &handle).await {
             Ok(user) => {
                 say(&format!("Now playing @{handle}."));
                 self.handle = handle;
