@@ -635,6 +635,10 @@ impl Operation for Rotate {
             .await?;
         ctx.audit("key_id", &key.id);
         ctx.audit("grace_seconds", grace.num_seconds());
+        ctx.emit(Event::KeyRotated {
+            tenant: tenant.clone(),
+            key: key_id,
+        });
         Ok(IssuedKey {
             key_id: key.id,
             name: key.name,
