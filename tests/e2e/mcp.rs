@@ -42,7 +42,7 @@ fn script() -> String {
         .into_owned()
 }
 
-fn command(args: &[&str]) -> Command {
+pub(crate) fn command(args: &[&str]) -> Command {
     let mut cmd = Command::new(python());
     cmd.arg(script())
         .args(args)

@@ -192,7 +192,7 @@ def stream(args):
     session = {"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-11-25"}
     http.post(args.url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=session)
     with http.stream("GET", args.url, headers={**session, "Accept": "text/event-stream"}) as sse:
-        emit(step="open", status=sse.status_code, session=bool(sid))
+        emit(step="open", status=sse.status_code, session=bool(sid), session_id=sid)
         started = time.monotonic()
         try:
             for _ in sse.iter_bytes():

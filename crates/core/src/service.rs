@@ -103,6 +103,13 @@ pub enum Event {
         /// The key.
         key: KeyId,
     },
+    /// An API key was rotated: its previous secret now ends with the grace window.
+    KeyRotated {
+        /// Its tenant.
+        tenant: TenantId,
+        /// The key.
+        key: KeyId,
+    },
     /// A request reached its quorum (or broke the glass) and must now execute.
     RequestApproved {
         /// Its tenant.
@@ -590,7 +597,9 @@ impl Core {
 
     /// Re-checks a principal that may have been authenticated a while ago (a long-lived MCP or
     /// chat session): its persona must still be active, its key unrevoked, its credential
-    /// unexpired; its scopes shrink to what its persona's roles grant now.
+    /// unexpired; its scopes shrink to what its persona's roles grant now, and its
+    /// [`Principal::valid_until`] moves up to the end of a rotation's grace window when its
+    /// secret was rotated away since.
     pub async fn refresh(&self, principal: &Principal) -> Result<Principal> {
         let env = &self.env;
         let now = env.clock.now();
@@ -608,6 +617,7 @@ impl Core {
         if refusal.is_none() && principal.valid_until.is_some_and(|t| t <= now) {
             refusal = Some("the credential has expired");
         }
+        let mut valid_until = principal.valid_until;
         if refusal.is_none()
             && let Some(digest) = &principal.secret_digest
         {
@@ -620,7 +630,11 @@ impl Core {
             .await?;
             match not_after {
                 Some(None) => {}
-                Some(Some(t)) if t > to_millis(now) => {}
+                Some(Some(t)) if t > to_millis(now) => {
+                    // A rotation since sign-in gave this secret an end.
+                    let end = crate::clock::from_millis(t);
+                    valid_until = Some(valid_until.map_or(end, |v| v.min(end)));
+                }
                 Some(Some(_)) => {
                     refusal = Some(
                         "this secret was replaced by a rotation and its grace window has ended",
@@ -652,6 +666,7 @@ impl Core {
             .await?;
         Ok(Principal {
             scopes: principal.scopes.intersection(&roles).copied().collect(),
+            valid_until,
             ..principal.clone()
         })
     }

@@ -27,28 +27,34 @@ pub fn unauthorized(message: &str, credential_sent: bool) -> Response {
     r
 }
 
+/// The credential the request presents (`Authorization: Bearer <credential>`), if any.
+pub fn presented(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+}
+
 /// Authenticates the request's bearer credential for `surface`.
 pub async fn authenticate(
     core: &Core,
     headers: &HeaderMap,
     surface: Surface,
 ) -> Result<Principal, Response> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
+    if headers.get(header::AUTHORIZATION).is_none() {
         return Err(unauthorized(
             "send Authorization: Bearer <API key or tenant JWT>",
             false,
         ));
-    };
-    let Some(token) = value.to_str().ok().and_then(|v| {
-        v.strip_prefix("Bearer ")
-            .or_else(|| v.strip_prefix("bearer "))
-    }) else {
+    }
+    let Some(token) = presented(headers) else {
         return Err(unauthorized(
             "the Authorization header must be `Bearer <credential>`",
             true,
         ));
     };
-    core.authenticate(token.trim(), surface)
+    core.authenticate(token, surface)
         .await
         .map_err(|e| match e {
             Error::Unauthenticated(reason) => unauthorized(&reason, true),

@@ -1,11 +1,12 @@
 //! MCP over streamable HTTP at `/mcp`: bearer authentication in front of rmcp's service, session
-//! ownership (a session is usable only by the credential that opened it), and revocation that
-//! ends open streams and sessions at once.
+//! ownership (a session is usable only by the credential that opened it), and connections that
+//! end exactly when their credential does: revoked, expired, or rotated away at the end of its
+//! grace window.
 
 use crate::bearer;
 use crate::handler::{Caller, McpServer};
 use crate::limits::Limits;
-use crate::live::{Live, credential_key, is_revocation};
+use crate::live::{CredentialId, Live, affects_credentials, until};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -31,7 +32,8 @@ pub struct HttpOptions {
     pub limits: Limits,
     /// `Host` values accepted (DNS-rebinding protection); empty accepts any.
     pub allowed_hosts: Vec<String>,
-    /// How often live credentials are re-checked for revocations made by other processes.
+    /// How often live credentials are re-checked for revocations and rotations made by other
+    /// processes.
     pub sweep_every: Duration,
 }
 
@@ -87,6 +89,10 @@ async fn authenticate(State(gate): State<Gate>, mut request: Request, next: Next
         Ok(p) => p,
         Err(r) => return r,
     };
+    let credential = CredentialId::new(
+        &principal,
+        bearer::presented(request.headers()).unwrap_or_default(),
+    );
     let session = request
         .headers()
         .get(SESSION_HEADER)
@@ -94,7 +100,7 @@ async fn authenticate(State(gate): State<Gate>, mut request: Request, next: Next
         .map(str::to_owned);
     if let Some(id) = &session
         && let Some(owner) = gate.live.session_owner(id)
-        && owner != credential_key(&principal)
+        && owner != credential
     {
         // Indistinguishable from an unknown session: another credential's session is not
         // something this caller may learn about, let alone use.
@@ -118,9 +124,9 @@ async fn authenticate(State(gate): State<Gate>, mut request: Request, next: Next
         .and_then(|v| v.to_str().ok())
         && gate.live.session_owner(id).is_none()
     {
-        gate.live.bind_session(id, &principal);
+        gate.live.bind_session(id, &credential, &principal);
     }
-    let (token, guard) = gate.live.enter(&principal);
+    let (token, guard) = gate.live.enter(&credential, &principal);
     let (parts, body) = response.into_parts();
     let stream = body
         .into_data_stream()
@@ -132,7 +138,8 @@ async fn authenticate(State(gate): State<Gate>, mut request: Request, next: Next
     Response::from_parts(parts, Body::from_stream(stream))
 }
 
-/// Re-checks live credentials on every revocation event and every `every`; closes what ended.
+/// Re-checks live credentials when the first of them is due to end, on every event that may
+/// end or shorten one, and every `every`; closes what ended.
 async fn watch(
     core: Core,
     live: Live,
@@ -144,10 +151,14 @@ async fn watch(
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let next_end = live.next_end();
         tokio::select! {
             () = shutdown.cancelled() => return,
+            // A new credential may end before the timer below: re-arm it.
+            () = live.added() => continue,
+            () = until(&core, next_end) => {}
             event = events.recv() => match event {
-                Ok(e) if is_revocation(&e) => {}
+                Ok(e) if affects_credentials(&e) => {}
                 Ok(_) => continue,
                 Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return,

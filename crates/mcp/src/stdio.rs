@@ -1,9 +1,10 @@
 //! MCP over stdio for desktop clients: one credential (from the environment) for the whole
-//! process, re-checked on every request; the server stops as soon as it is revoked.
+//! process, re-checked on every request; the server stops as soon as it is revoked, expires or
+//! is rotated away (at the end of the grace window).
 
 use crate::handler::{Caller, McpServer};
 use crate::limits::Limits;
-use crate::live::is_revocation;
+use crate::live::{affects_credentials, until};
 use rmcp::ServiceExt;
 use std::time::Duration;
 use tenantops_core::{Core, Error, Principal};
@@ -21,7 +22,8 @@ pub enum StdioError {
 }
 
 /// Serves MCP on stdin/stdout as `principal` until the client disconnects or the credential
-/// ends. Revocations by this or another process are noticed within `sweep_every`.
+/// ends: at its `valid_until` (re-read after every rotation), at once on a revocation by this
+/// process, and within `sweep_every` on one by another process.
 pub async fn serve(
     core: Core,
     principal: Principal,
@@ -34,19 +36,22 @@ pub async fn serve(
     let watch = async {
         let mut events = core.subscribe();
         let mut tick = tokio::time::interval(sweep_every);
+        let mut current = principal.clone();
         loop {
             tokio::select! {
                 event = events.recv() => match event {
-                    Ok(e) if !is_revocation(&e) => continue,
+                    Ok(e) if !affects_credentials(&e) => continue,
                     Err(RecvError::Closed) => std::future::pending::<()>().await,
                     _ => {}
                 },
+                () = until(&core, current.valid_until()) => {}
                 _ = tick.tick() => {}
             }
-            match core.refresh(&principal).await {
+            match core.refresh(&current).await {
                 Err(Error::Unauthenticated(reason)) => return reason,
                 Err(e) => tracing::warn!(error = %e, "re-checking the MCP credential failed"),
-                Ok(_) => {}
+                // Keeps the end a rotation gave the secret since.
+                Ok(refreshed) => current = refreshed,
             }
         }
     };

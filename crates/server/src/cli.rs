@@ -1,7 +1,7 @@
 //! The command line: parsing (clap) and the commands. Each command prints one JSON document on
 //! stdout and human-readable errors on stderr, and returns an exit code from [`crate::exit`].
 
-use crate::config::{DbArgs, DiscordArgs, McpArgs, SlackArgs, core_config};
+use crate::config::{DbArgs, DiscordArgs, McpArgs, SecretArg, SlackArgs, core_config};
 use crate::exit;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -42,7 +42,7 @@ enum Command {
         input: String,
         /// The credential: an API key (tops_…) or a tenant-scoped JWT.
         #[arg(long, env = "TENANTOPS_API_KEY", hide_env_values = true)]
-        api_key: Option<String>,
+        api_key: Option<SecretArg>,
     },
     /// Serve HTTP (health, metrics) and run the approvals worker.
     Serve {
@@ -67,7 +67,7 @@ enum Command {
         stdio: bool,
         /// The credential: an API key (tops_…) or a tenant-scoped JWT.
         #[arg(long, env = "TENANTOPS_API_KEY", hide_env_values = true)]
-        api_key: Option<String>,
+        api_key: Option<SecretArg>,
         #[command(flatten)]
         mcp: McpArgs,
     },
@@ -204,7 +204,7 @@ pub async fn run(cli: Cli) -> u8 {
             stdio: _,
             api_key,
             mcp,
-        } => mcp_stdio(&cli.db, api_key, mcp).await,
+        } => mcp_stdio(&cli.db, api_key.map(SecretArg::into_inner), mcp).await,
         Command::Tenant {
             command: TenantCommand::Create { name, admin_email },
         } => {
@@ -224,7 +224,15 @@ pub async fn run(cli: Cli) -> u8 {
             operation,
             input,
             api_key,
-        } => call(&cli.db, operation, input, api_key).await,
+        } => {
+            call(
+                &cli.db,
+                operation,
+                input,
+                api_key.map(SecretArg::into_inner),
+            )
+            .await
+        }
         Command::Audit {
             command:
                 AuditCommand::Verify {

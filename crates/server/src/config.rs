@@ -9,6 +9,34 @@ use tenantops_core::proof::KeyDecisions;
 use tenantops_core::secrets::MasterKey;
 use tenantops_core::{Config, MasterKeySource};
 
+/// A secret given as a flag or in the environment (an API key, a JWT): `Debug` never shows it.
+#[derive(Clone)]
+pub struct SecretArg(String);
+
+impl SecretArg {
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The secret itself, owned.
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+impl From<String> for SecretArg {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl std::fmt::Debug for SecretArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// Options every command that opens the database shares.
 #[derive(Args, Debug, Clone)]
 pub struct DbArgs {

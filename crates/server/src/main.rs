@@ -1,9 +1,18 @@
 //! `tenantops`: every operation of the ProjexCloud Tenant Admin guide, from the shell, chat and MCP.
 
+/// Shadows std's `eprintln!` in this crate (every module below is in its textual scope): the
+/// line goes through the secret scrubber on its way to stderr, like every log event.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {
+        $crate::logging::eprintln(format_args!($($arg)*))
+    };
+}
+
 mod cli;
 mod config;
 mod demo;
 mod exit;
+mod logging;
 mod metrics;
 mod sandbox;
 mod serve;
@@ -12,7 +21,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse_args();
-    init_tracing();
+    logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -28,26 +37,4 @@ fn main() -> ExitCode {
     // command is done, e.g. after its credential was revoked.
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     ExitCode::from(code)
-}
-
-/// Logs go to stderr (stdout carries the JSON results). `TENANTOPS_LOG` (or `RUST_LOG`) sets the
-/// filter, e.g. `debug` or `tenantops_core=trace`; the default shows warnings only. serenity stays
-/// at `warn` unless named, as its debug spans hold request bodies and tokens.
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = std::env::var("TENANTOPS_LOG")
-        .ok()
-        .or_else(|| std::env::var("RUST_LOG").ok())
-        .unwrap_or_else(|| "warn".into());
-    // serenity's request spans carry request bodies and interaction tokens: never below warn,
-    // unless asked for by name.
-    let filter = if filter.contains("serenity") {
-        filter
-    } else {
-        format!("{filter},serenity=warn")
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .init();
 }

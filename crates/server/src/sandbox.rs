@@ -28,7 +28,7 @@ pub struct ChatArgs {
     /// A credential to connect the sandbox workspace and link people with (needed on the first
     /// run against a database, e.g. the admin key `tenant create` printed).
     #[arg(long, env = "TENANTOPS_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
+    pub api_key: Option<crate::config::SecretArg>,
     /// How often the approvals worker escalates, expires and resumes requests.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub approval_tick: Duration,
@@ -90,7 +90,7 @@ pub async fn run(db: &DbArgs, args: ChatArgs) -> u8 {
 /// Binds the sandbox workspace if needed and links the person to play; returns the
 /// credential's principal (if any) and the handle played.
 async fn setup(core: &Core, args: &ChatArgs) -> Result<(Option<Principal>, String), Refusal> {
-    let issuer = match args.api_key.as_deref().map(str::trim) {
+    let issuer = match args.api_key.as_ref().map(|k| k.expose().trim()) {
         Some(key) if !key.is_empty() => match core.authenticate(key, Surface::Cli).await {
             Ok(p) => Some(p),
             Err(Error::Unauthenticated(reason)) => {

@@ -666,6 +666,10 @@ impl Operation for Rotate {
         ctx.audit("key_id", &key.id);
         ctx.audit("proof", proof.as_str());
         ctx.audit("grace_seconds", grace.num_seconds());
+        ctx.emit(Event::KeyRotated {
+            tenant: tenant.clone(),
+            key: key_id,
+        });
         Ok(IssuedKey {
             key_id: key.id,
             name: key.name,
