@@ -429,6 +429,43 @@ fn an_export_checked_against_another_tenants_verifier_key_fails() {
 }
 
 #[test]
+fn a_checkpoint_saved_with_jq_is_accepted_and_a_malformed_one_still_refused() {
+    let sb = Sandbox::new();
+    let (t, entries) = tenant_with_history(&sb, "acme");
+    let cp = sb.call_ok(&t.api_key, "audit.checkpoint", json!({}));
+    let note = cp["checkpoint"].as_str().unwrap();
+    assert!(note.ends_with('\n') && !note.ends_with("\n\n"), "{note:?}");
+    // `call audit.checkpoint | jq -r .output.checkpoint > kept.txt`: the note and a newline.
+    let kept = sb.dir().join("kept.txt");
+    let verify = |text: &str| {
+        std::fs::write(&kept, text).unwrap();
+        sb.run(&[
+            "audit",
+            "verify",
+            "--tenant",
+            &t.tenant_id,
+            "--checkpoint",
+            kept.to_str().unwrap(),
+        ])
+    };
+    for saved in [format!("{note}\n"), note.to_owned()] {
+        let run = verify(&saved);
+        run.code(0);
+        assert_eq!(run.json()["ok"], true, "{saved:?}");
+        // `audit verify` appends no entry, and the kept checkpoint still matches.
+        assert_eq!(run.json()["report"]["entries"], entries + 1);
+    }
+    for saved in [
+        format!("{note}\n\n"),
+        note.trim_end().to_owned(),
+        format!("{note}\nextra\n"),
+    ] {
+        let error = assert_broken_at(&verify(&saved), None);
+        assert!(error.contains("checkpoint"), "{saved:?}: {error}");
+    }
+}
+
+#[test]
 fn rewriting_an_entry_together_with_its_stored_hash_is_caught_by_the_chain() {
     let sb = Sandbox::new();
     let (t, entries) = tenant_with_history(&sb, "acme");

@@ -74,6 +74,7 @@ fn the_metering_feed_posts_usage_and_is_warned_past_a_soft_cap() {
     let batch = json!([
         {"id": "1", "source": "sdk-meter", "time": now, "sku": "api.requests", "quantity": 60},
         {"id": "2", "source": "sdk-meter", "time": now, "sku": "nope", "quantity": 1},
+        {"id": "4", "source": "sdk-meter", "time": "0001-01-01T00:00:00Z", "sku": "api.requests", "quantity": 1},
     ])
     .to_string();
     let (status, headers, body) = post(&addr, "/api/usage", Some(&meter), &batch);
@@ -85,6 +86,8 @@ fn the_metering_feed_posts_usage_and_is_warned_past_a_soft_cap() {
             .unwrap()
             .contains("unknown SKU")
     );
+    let old = body["rejected"][1]["reason"].as_str().unwrap();
+    assert!(old.contains("too old"), "{body}");
     assert!(!headers.iter().any(|(k, _)| k == "warning"));
     // Re-sent: nothing counts twice. Then over the cap: still 200, with a warning naming it.
     let (_, _, again) = post(&addr, "/api/usage", Some(&meter), &batch);

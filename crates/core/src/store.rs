@@ -9,6 +9,40 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+/// Creates an empty database file readable and writable by its owner only, unless one exists:
+/// it holds every tenant's data. SQLite gives the `-wal` and `-shm` files it creates beside it
+/// the database file's own permissions.
+fn create_private(path: &Path) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        // Exactly owner-only, whatever the umask.
+        #[cfg(unix)]
+        Ok(file) => {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| cannot_create(path, e))
+        }
+        #[cfg(not(unix))]
+        Ok(_) => Ok(()),
+        // Another process got there first, or an existing database is opened.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(cannot_create(path, e)),
+    }
+}
+
+fn cannot_create(path: &Path, e: std::io::Error) -> Error {
+    Error::Config(format!(
+        "cannot create the database {}: {e}; check that its directory exists and is writable",
+        path.display()
+    ))
+}
+
 /// A write transaction.
 pub type Tx = Transaction<'static, Sqlite>;
 
@@ -28,6 +62,9 @@ impl Store {
                  --db / TENANTOPS_DB at the right file",
                 path.display()
             )));
+        }
+        if create {
+            create_private(path)?;
         }
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
@@ -90,5 +127,42 @@ impl Store {
     /// Closes every connection, checkpointing the WAL.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_database_and_its_wal_files_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = Store::open(&path, true).await.unwrap();
+        // A committed write: the WAL and its index exist while the store is open.
+        let mut tx = store.begin_write().await.unwrap();
+        sqlx::query("CREATE TABLE probe (x INTEGER)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let file = dir.path().join(format!("t.db{suffix}"));
+            let mode = std::fs::metadata(&file)
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+        }
+        store.close().await;
+        // Opening it again (even with `create`) leaves an existing database as it is.
+        let store = Store::open(&path, true).await.unwrap();
+        assert!(store.is_empty().await.unwrap());
+        store.close().await;
+        let missing = Store::open(&dir.path().join("absent.db"), false).await;
+        assert!(missing.is_err());
+        assert!(!dir.path().join("absent.db").exists());
     }
 }

@@ -162,7 +162,7 @@ enum AuditCommand {
         #[arg(long, requires = "dir")]
         key: Option<String>,
         /// A checkpoint kept from earlier (a file holding the signed note from
-        /// `call audit.checkpoint`); repeatable. The ledger must be consistent with each: this
+        /// `call audit.checkpoint`, e.g. saved with `jq -r .output.checkpoint`); repeatable. The ledger must be consistent with each: this
         /// catches a rollback to an older, validly signed state.
         #[arg(long = "checkpoint", value_name = "FILE")]
         checkpoints: Vec<PathBuf>,
@@ -245,7 +245,9 @@ pub async fn run(cli: Cli) -> u8 {
             let mut trusted = Vec::new();
             for path in &checkpoints {
                 match std::fs::read_to_string(path) {
-                    Ok(note) => trusted.push(note),
+                    // As `jq -r` saves it, with a newline after the note's own last one.
+                    Ok(text) => trusted
+                        .push(tenantops_core::ledger::checkpoint::note_from_file(&text).to_owned()),
                     Err(e) => {
                         eprintln!("error: --checkpoint {}: {e}", path.display());
                         return exit::BAD_INPUT;

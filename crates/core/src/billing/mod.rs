@@ -4,6 +4,10 @@
 //! Money is `Decimal`, never floating point; quantities are stored as integer millionths of a
 //! unit; periods are calendar months in UTC (an event's time, whatever its offset, is placed by
 //! its UTC instant); amounts are rounded to 2 decimals half away from zero per line.
+//!
+//! An event may be dated from the start of the previous period (late usage lands there until
+//! the period is closed) to [`MAX_FUTURE`] from now; outside that, or in a closed period, it is
+//! rejected with its reason.
 
 pub mod chart;
 pub mod document;
@@ -53,6 +57,14 @@ pub fn previous_period(start: DateTime<Utc>) -> DateTime<Utc> {
     period_start(start - Duration::days(1))
 }
 
+/// The earliest time a usage event may carry at `now`: the start of the previous period. The
+/// current period takes usage as it happens and the previous one takes late usage until it is
+/// closed (it can be closed once it has ended); anything older belongs to a period that should
+/// long be invoiced, or comes from a reporter with a broken clock (a time in year 1).
+pub fn earliest_usage(now: DateTime<Utc>) -> DateTime<Utc> {
+    previous_period(period_start(now))
+}
+
 /// Parses `YYYY-MM` into the period's start.
 pub fn parse_period(field: &str, text: &str) -> Result<DateTime<Utc>> {
     let bad = || {
@@ -94,6 +106,47 @@ pub fn from_micro(m: i64) -> Decimal {
 pub fn amount(qty_micro: i64, unit_price: Decimal) -> Decimal {
     (Decimal::new(qty_micro, QTY_SCALE) * unit_price)
         .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+}
+
+/// Splits the amount of a quantity summed from parts (a SKU's period usage by business unit)
+/// among the parts, to the cent, so that they add up to exactly [`amount`] of the whole: each
+/// part gets its exact share rounded down, and the cents left over go one each to the parts with
+/// the largest remainders (ties: the larger part, then the earlier one). Rounding each part on
+/// its own would not add up: 0.4 and 0.4 at 0.0125 would be 0.01 each, their sum only 0.01.
+pub fn split_amount(qty_micro: &[i64], unit_price: Decimal) -> Vec<Decimal> {
+    // Exact shares, in cents.
+    let exact: Vec<Decimal> = qty_micro
+        .iter()
+        .map(|&q| Decimal::new(q, QTY_SCALE) * unit_price * Decimal::ONE_HUNDRED)
+        .collect();
+    let whole = exact
+        .iter()
+        .sum::<Decimal>()
+        .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
+    let mut cents: Vec<Decimal> = exact.iter().map(|e| e.floor()).collect();
+    let mut left = whole - cents.iter().sum::<Decimal>();
+    let mut order: Vec<usize> = (0..exact.len()).collect();
+    order.sort_by(|&a, &b| {
+        (exact[b] - cents[b])
+            .cmp(&(exact[a] - cents[a]))
+            .then(exact[b].cmp(&exact[a]))
+            .then(a.cmp(&b))
+    });
+    for i in order {
+        if left <= Decimal::ZERO {
+            break;
+        }
+        cents[i] += Decimal::ONE;
+        left -= Decimal::ONE;
+    }
+    cents
+        .into_iter()
+        .map(|c| {
+            let mut c = c;
+            c.rescale(0);
+            Decimal::from_i128_with_scale(c.mantissa(), 2)
+        })
+        .collect()
 }
 
 /// One SKU of the price book.
@@ -678,10 +731,20 @@ fn required<'e>(v: &'e Option<String>, name: &str) -> std::result::Result<&'e st
     }
 }
 
+/// The times an ingestion takes usage for.
+struct Window {
+    /// [`earliest_usage`].
+    earliest: DateTime<Utc>,
+    /// Its period, `YYYY-MM`.
+    earliest_label: String,
+    /// Periods that are closed.
+    closed: HashSet<i64>,
+}
+
 fn check_event<'a>(
     ev: &UsageEvent,
     drivers: &'a Drivers,
-    closed: &HashSet<i64>,
+    window: &Window,
     now: DateTime<Utc>,
 ) -> std::result::Result<Row<'a>, String> {
     let id = required(&ev.id, "id")?;
@@ -699,8 +762,16 @@ fn check_event<'a>(
     if ts > now + MAX_FUTURE {
         return Err(format!("time {time} is in the future"));
     }
+    if ts < window.earliest {
+        return Err(format!(
+            "time {time} is too old: usage is taken only for the current period and the \
+             previous one ({}), from {} on",
+            window.earliest_label,
+            crate::ops::rfc3339(window.earliest)
+        ));
+    }
     let period = to_millis(period_start(ts));
-    if closed.contains(&period) {
+    if window.closed.contains(&period) {
         return Err(format!(
             "time {time} falls in {}, a closed period",
             period_label(period_start(ts))
@@ -975,7 +1046,12 @@ pub async fn ingest(
 ) -> Result<IngestReport> {
     let book = price_book(conn, tenant).await?;
     let drivers = drivers(conn, tenant, &book).await?;
-    let closed = closed_periods(conn, tenant).await?;
+    let earliest = earliest_usage(now);
+    let window = Window {
+        earliest,
+        earliest_label: period_label(earliest),
+        closed: closed_periods(conn, tenant).await?,
+    };
     let tenant_text: Text = Arc::from(tenant.as_str());
     let mut report = IngestReport::default();
     let mut rows = Vec::with_capacity(events.len());
@@ -983,7 +1059,7 @@ pub async fn ingest(
         // Each event is checked on its own: a malformed or invalid one is rejected, the rest
         // still land.
         let checked = match &event.0 {
-            Ok(ev) => check_event(ev, &drivers, &closed, now).map_err(|e| (ev.id.clone(), e)),
+            Ok(ev) => check_event(ev, &drivers, &window, now).map_err(|e| (ev.id.clone(), e)),
             Err(m) => Err((m.id.clone(), m.reason.clone())),
         };
         match checked {
@@ -1200,6 +1276,49 @@ mod tests {
         );
         assert!(to_micro(Decimal::from_str("0.0000001").unwrap()).is_none());
         assert_eq!(from_micro(1_500_000), Decimal::from_str("1.5").unwrap());
+    }
+
+    #[test]
+    fn split_amounts_add_up_to_the_amount_of_the_whole() {
+        let p = |s: &str| Decimal::from_str(s).unwrap();
+        let micro = |s: &str| to_micro(p(s)).unwrap();
+        // The issue's case: two halves of a cent make one cent, not two.
+        let parts = split_amount(&[micro("0.4"), micro("0.4")], p("0.0125"));
+        assert_eq!(parts, [p("0.01"), p("0.00")]);
+        // The cent left over goes to the largest remainder.
+        let parts = split_amount(&[micro("0.4"), micro("0.6")], p("0.0125"));
+        assert_eq!(parts, [p("0.00"), p("0.01")]);
+        let parts = split_amount(&[micro("1"), micro("1"), micro("1")], p("0.01"));
+        assert_eq!(parts, [p("0.01"), p("0.01"), p("0.01")]);
+        let parts = split_amount(&[micro("1"), micro("1"), micro("1")], p("0.01666"));
+        assert_eq!(parts.iter().sum::<Decimal>(), p("0.05"));
+        assert!(split_amount(&[], p("1")).is_empty());
+        assert_eq!(split_amount(&[micro("7"), 0], p("0")), [p("0"), p("0")]);
+        // Many parts at an awkward price: the sum is always the whole's amount, and no part is
+        // more than a cent away from its exact share.
+        let mut seed = 7u64;
+        for _ in 0..200 {
+            let n = (seed % 40) as usize + 1;
+            let qty: Vec<i64> = (0..n)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((seed >> 33) % 5_000_000) as i64
+                })
+                .collect();
+            let price = p("0.0123457");
+            let parts = split_amount(&qty, price);
+            assert_eq!(
+                parts.iter().sum::<Decimal>(),
+                amount(qty.iter().sum(), price)
+            );
+            for (q, a) in qty.iter().zip(&parts) {
+                let exact = Decimal::new(*q, QTY_SCALE) * price;
+                assert!((exact - a).abs() < p("0.01"), "{q} → {a}");
+                assert_eq!(a.scale(), 2);
+            }
+        }
     }
 
     #[test]

@@ -89,6 +89,22 @@ pub struct Checkpoint {
     pub root: Hash,
 }
 
+/// A signed note as saved in a file by a person or a tool: the note with at most one line ending
+/// after it, which is taken off. A signed note ends with exactly one newline after its signature
+/// lines, and `jq -r .output.checkpoint > FILE` (or an editor) adds one more; anything else — a
+/// missing final newline, a blank line more, other text — is left for
+/// [`CheckpointVerifier::verify`] to refuse.
+#[must_use]
+pub fn note_from_file(text: &str) -> &str {
+    match text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+    {
+        Some(note) if note.ends_with('\n') => note,
+        _ => text,
+    }
+}
+
 /// Formats a key as the `name+hexid` label used in signed-note messages.
 fn key_label(name: &str, id: u32) -> String {
     format!("{name}+{id:08x}")
@@ -532,6 +548,38 @@ mod tests {
                 Err(CheckpointError::MalformedNote(_))
             ));
         }
+    }
+
+    #[test]
+    fn a_saved_note_may_end_with_one_more_newline_and_no_other_change() {
+        let v = verifier();
+        let note = signer().sign(3, &sample_root()).unwrap();
+        let expected = v.verify(&note).unwrap();
+        // As `jq -r` writes it (and with a CRLF editor), and as written exactly.
+        for saved in [format!("{note}\n"), format!("{note}\r\n"), note.clone()] {
+            assert_eq!(
+                v.verify(note_from_file(&saved)).unwrap(),
+                expected,
+                "{saved:?}"
+            );
+        }
+        // The library itself stays strict.
+        assert!(matches!(
+            v.verify(&format!("{note}\n")),
+            Err(CheckpointError::MalformedNote(_))
+        ));
+        // Real malformations are still refused.
+        for saved in [
+            format!("{note}\n\n"),
+            format!("{note}\n\r\n"),
+            format!("{note} \n"),
+            format!("{note}x\n"),
+            note[..note.len() - 1].to_owned(),
+            format!("\n{note}"),
+        ] {
+            assert!(v.verify(note_from_file(&saved)).is_err(), "{saved:?}");
+        }
+        assert_eq!(note_from_file(&note), note);
     }
 
     #[test]

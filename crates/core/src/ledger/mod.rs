@@ -451,9 +451,12 @@ pub async fn export(
     }
     let key = verifier_key;
     let cp_dir = dir.join(export_files::CHECKPOINTS_DIR);
-    std::fs::create_dir_all(&cp_dir).map_err(io)?;
-    std::fs::write(dir.join(export_files::VERIFIER_KEY), format!("{key}\n")).map_err(io)?;
-    std::fs::write(dir.join(export_files::TENANT), format!("{tenant}\n")).map_err(io)?;
+    private_dir(&cp_dir).map_err(io)?;
+    let write = |path: std::path::PathBuf, text: &str| {
+        private_file(&path).and_then(|mut f| f.write_all(text.as_bytes()))
+    };
+    write(dir.join(export_files::VERIFIER_KEY), &format!("{key}\n")).map_err(io)?;
+    write(dir.join(export_files::TENANT), &format!("{tenant}\n")).map_err(io)?;
     // Read entries and checkpoints in one snapshot so they agree with each other.
     let mut conn = pool.begin().await?;
     let mut notes: Vec<(i64, String)> =
@@ -468,11 +471,10 @@ pub async fn export(
             .await?;
     notes.push(head);
     for (size, note) in &notes {
-        std::fs::write(cp_dir.join(format!("{size:012}.txt")), note).map_err(io)?;
+        write(cp_dir.join(format!("{size:012}.txt")), note).map_err(io)?;
     }
-    let mut out = std::io::BufWriter::new(
-        std::fs::File::create(dir.join(export_files::ENTRIES)).map_err(io)?,
-    );
+    let mut out =
+        std::io::BufWriter::new(private_file(&dir.join(export_files::ENTRIES)).map_err(io)?);
     let mut count = 0u64;
     {
         let mut rows = sqlx::query_scalar::<_, String>(
@@ -490,6 +492,37 @@ pub async fn export(
     out.get_ref().sync_all().map_err(io)?;
     conn.rollback().await?;
     Ok(count)
+}
+
+/// Creates `dir` and its missing parents owner-only (an existing directory is left as it is).
+fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Creates or truncates a file of an export, readable and writable by its owner only: a ledger
+/// holds the tenant's activity.
+fn private_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
 }
 
 /// Verifies an exported ledger with no database. `trusted_key` should come from somewhere other

@@ -60,9 +60,10 @@ impl Operation for Ingest {
     const SUMMARY: &'static str = "Ingest a batch of usage events (idempotent by source and id)";
     const HELP: &'static str = "Records usage events of the metering feed. Each event names its id, source, time, \
         SKU, quantity and the API key, persona or BU that drove it. A (source, id) already seen is ignored, \
-        forever. Events with an unknown SKU, a negative quantity, a time in the future or in a closed period \
-        are rejected one by one with a reason; the rest of the batch lands. SKUs past their soft cap are \
-        reported (requests still succeed).";
+        forever. Event times must fall between the start of the previous period and 5 minutes from now: \
+        late usage for last month lands until that month is closed. Events with an unknown SKU, a negative \
+        quantity, a time outside that window or in a closed period are rejected one by one with a reason; \
+        the rest of the batch lands. SKUs past their soft cap are reported (requests still succeed).";
     const SCOPE: Option<Scope> = Some(Scope::USAGE_WRITE);
     const RISK: Risk = Risk::Write;
     const IDEMPOTENT: bool = true;
@@ -973,16 +974,24 @@ impl Operation for ShowbackOp {
             total: Decimal::ZERO,
             quantities: Map::new(),
         };
-        for (sku, bu, qty, _) in sums {
+        // Each SKU's amount — as metered and invoiced, rounded once — is split among the units
+        // to the cent, so that the showback adds up to the period's spend.
+        let mut sums = sums;
+        sums.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        for group in sums.chunk_by(|a, b| a.0 == b.0) {
+            let sku = &group[0].0;
             let price = book
                 .prices
-                .get(&sku)
+                .get(sku)
                 .map(|p| p.unit_price)
                 .unwrap_or_default();
-            let unit = by_id.get_mut(&bu).unwrap_or(&mut unassigned);
-            unit.direct += amount(qty, price);
-            unit.quantities
-                .insert(sku, json!(from_micro(qty).to_string()));
+            let qty: Vec<i64> = group.iter().map(|r| r.2).collect();
+            for ((_, bu, qty, _), share) in group.iter().zip(billing::split_amount(&qty, price)) {
+                let unit = by_id.get_mut(bu).unwrap_or(&mut unassigned);
+                unit.direct += share;
+                unit.quantities
+                    .insert(sku.clone(), json!(from_micro(*qty).to_string()));
+            }
         }
         // Roll up: a unit's total is its direct cost plus its descendants'.
         let ids: Vec<String> = units.iter().map(|u| u.0.clone()).collect();

@@ -967,6 +967,8 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             let mode = fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
+            let mode = fs::metadata(&export_dir).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
         }
         let archive_bytes = fs::read(&path).unwrap();
         assert_eq!(out.bytes, archive_bytes.len() as u64);

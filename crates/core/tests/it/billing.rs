@@ -221,6 +221,120 @@ async fn bad_events_are_rejected_one_by_one_and_the_rest_lands() {
     assert!(reasons[&7].contains("not a decimal"));
 }
 
+#[tokio::test]
+async fn event_times_must_fall_in_the_previous_or_the_current_period() {
+    // Now: 2026-11-15T12:00Z. October still takes late usage; September is too old.
+    let (t, admin) = priced().await;
+    let batch = |tag: &str| {
+        vec![
+            ev(
+                &format!("{tag}-year-1"),
+                "0001-01-01T00:00:00Z",
+                "api.requests",
+                json!(1),
+            ),
+            ev(
+                &format!("{tag}-epoch"),
+                "1970-01-01T00:00:00Z",
+                "api.requests",
+                json!(1),
+            ),
+            ev(
+                &format!("{tag}-sep"),
+                "2026-09-30T23:59:59.999Z",
+                "api.requests",
+                json!(1),
+            ),
+            ev(
+                &format!("{tag}-oct"),
+                "2026-10-01T00:00:00Z",
+                "api.requests",
+                json!(2),
+            ),
+            ev(
+                &format!("{tag}-oct-offset"),
+                "2026-09-30T20:00:00-04:00",
+                "api.requests",
+                json!(4),
+            ),
+            ev(
+                &format!("{tag}-nov"),
+                "2026-11-15T12:04:59Z",
+                "api.requests",
+                json!(8),
+            ),
+            ev(
+                &format!("{tag}-future"),
+                "2026-11-15T12:05:01Z",
+                "api.requests",
+                json!(16),
+            ),
+            ev(
+                &format!("{tag}-far"),
+                "9999-12-31T23:59:59Z",
+                "api.requests",
+                json!(32),
+            ),
+        ]
+    };
+    let reasons = |r: &Value| -> BTreeMap<u64, String> {
+        r["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                (
+                    x["index"].as_u64().unwrap(),
+                    x["reason"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let r = ingest(&t, &admin, batch("a")).await;
+    assert_eq!(r["accepted"], 3, "{r}");
+    let why = reasons(&r);
+    assert_eq!(
+        why.keys().copied().collect::<Vec<_>>(),
+        [0, 1, 2, 6, 7],
+        "{r}"
+    );
+    for i in [0, 1, 2] {
+        assert!(
+            why[&i].contains("too old") && why[&i].contains("2026-10-01T00:00:00Z"),
+            "{why:?}"
+        );
+    }
+    assert!(
+        why[&6].contains("future") && why[&7].contains("future"),
+        "{why:?}"
+    );
+    assert_eq!(r["rejected"][0]["id"], "a-year-1");
+    let oct = t
+        .ok(&admin, "billing.live_meter", json!({"period": "2026-10"}))
+        .await;
+    assert_eq!(dv(&meter_line(&oct, "api.requests")["quantity"]), d("6"));
+    let sep = t
+        .ok(&admin, "billing.live_meter", json!({"period": "2026-09"}))
+        .await;
+    assert!(sep["lines"].as_array().unwrap().is_empty(), "{sep}");
+
+    // A month on, October is too old (though never closed) and November is the late one.
+    t.clock
+        .set(Utc.with_ymd_and_hms(2026, 12, 15, 12, 0, 0).unwrap());
+    let r = ingest(&t, &admin, batch("b")).await;
+    assert_eq!(r["accepted"], 2, "{r}");
+    let why = reasons(&r);
+    assert_eq!(
+        why.keys().copied().collect::<Vec<_>>(),
+        [0, 1, 2, 3, 4, 7],
+        "{r}"
+    );
+    assert!(
+        why[&3].contains("too old") && why[&3].contains("(2026-11)"),
+        "{why:?}"
+    );
+}
+
 /// A small deterministic generator, so the test needs no RNG crate.
 struct Lcg(u64);
 impl Lcg {
@@ -373,6 +487,159 @@ async fn showback_rolls_costs_up_a_three_level_bu_tree() {
     assert_eq!(dd["by_persona"][0]["name"], "sales-bot");
     assert_eq!(dd["by_key"].as_array().unwrap().len(), 2);
     assert_eq!(dd["by_persona"][0]["share_percent"], 53);
+}
+
+/// A business unit (under `parent`) with a service persona in it and a key; returns the key id.
+async fn unit_with_key(t: &Env, admin: &Principal, name: &str, parent: Option<&str>) -> String {
+    let mut bu = json!({"name": name, "kind": "team"});
+    if let Some(p) = parent {
+        bu["parent"] = json!(p);
+    }
+    t.ok(admin, "members.create_bu", bu).await;
+    let handle = format!("{name}-bot");
+    t.ok(
+        admin,
+        "members.create_persona",
+        json!({"handle": handle, "kind": "service", "roles": ["developer"], "bu": name}),
+    )
+    .await;
+    let k = t
+        .ok(
+            admin,
+            "keys.issue",
+            json!({"persona": handle, "scopes": ["keys:read"]}),
+        )
+        .await;
+    k["key_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn showback_adds_up_to_the_metered_spend_to_the_cent() {
+    let (t, admin) = priced().await;
+    t.ok(&admin, "billing.set_prices", json!({"prices": [
+        {"sku": "archive.gb", "unit_price": "0.0125", "unit": "GB-day", "description": "Archive"},
+    ]}))
+    .await;
+    let showback_sum = |s: &Value| -> Decimal {
+        s["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| dv(&u["direct"]))
+            .sum()
+    };
+    // Two units using 0.4 GB-day each: half a cent each, one cent metered and invoiced.
+    let red = unit_with_key(&t, &admin, "red", None).await;
+    let blue = unit_with_key(&t, &admin, "blue", None).await;
+    let mut events = Vec::new();
+    for (i, key) in [&red, &blue].into_iter().enumerate() {
+        let mut e = ev(
+            &format!("half-{i}"),
+            "2026-10-05T10:00:00Z",
+            "archive.gb",
+            json!("0.4"),
+        );
+        e["key_id"] = json!(key);
+        events.push(e);
+    }
+    ingest(&t, &admin, events).await;
+    let m = t
+        .ok(&admin, "billing.live_meter", json!({"period": "2026-10"}))
+        .await;
+    assert_eq!(dv(&m["total"]), d("0.01"));
+    let s = t
+        .ok(&admin, "billing.showback", json!({"period": "2026-10"}))
+        .await;
+    assert_eq!(dv(&s["total"]), d("0.01"), "{s}");
+    assert_eq!(showback_sum(&s), d("0.01"), "{s}");
+
+    // A realistic month: nested units, unattributed usage, four SKUs at sub-cent prices.
+    let prices = [
+        ("api.requests", d("0.0004")),
+        ("storage.gb", d("0.023")),
+        ("ai.tokens", d("0.000002")),
+        ("archive.gb", d("0.0125")),
+    ];
+    let mut keys = vec![red, blue];
+    for (name, parent) in [
+        ("platform", None),
+        ("data", Some("platform")),
+        ("ml", Some("data")),
+        ("web", Some("platform")),
+        ("sales", None),
+        ("sales-emea", Some("sales")),
+    ] {
+        keys.push(unit_with_key(&t, &admin, name, parent).await);
+    }
+    let names = [
+        "red",
+        "blue",
+        "platform",
+        "data",
+        "ml",
+        "web",
+        "sales",
+        "sales-emea",
+    ];
+    let mut exact: BTreeMap<&str, Decimal> = BTreeMap::new();
+    let mut rng = Lcg(1234);
+    let mut events = Vec::new();
+    for i in 0..4000 {
+        let (sku, price) = &prices[(rng.next() % 4) as usize];
+        let who = (rng.next() % (keys.len() as u64 + 1)) as usize;
+        let qty = Decimal::new((rng.next() % 3_000_000) as i64, 3);
+        let mut e = ev(
+            &format!("m{i}"),
+            &format!(
+                "2026-11-{:02}T{:02}:00:00Z",
+                1 + rng.next() % 14,
+                rng.next() % 24
+            ),
+            sku,
+            json!(qty.to_string()),
+        );
+        let unit = if who < keys.len() {
+            e["key_id"] = json!(keys[who]);
+            names[who]
+        } else {
+            "(no business unit)"
+        };
+        *exact.entry(unit).or_default() += qty * price;
+        events.push(e);
+    }
+    for batch in events.chunks(1000) {
+        ingest(&t, &admin, batch.to_vec()).await;
+    }
+    let m = t.ok(&admin, "billing.live_meter", json!({})).await;
+    let s = t.ok(&admin, "billing.showback", json!({"csv": true})).await;
+    assert_eq!(dv(&s["total"]), dv(&m["total"]), "{s}");
+    assert_eq!(showback_sum(&s), dv(&m["total"]), "{s}");
+    // Roots plus unattributed usage are the whole too, and every unit is within a cent per SKU
+    // of its exact cost.
+    let roots: Decimal = s["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["parent_id"].is_null())
+        .map(|u| dv(&u["total"]))
+        .sum();
+    assert_eq!(roots, dv(&m["total"]));
+    for u in s["units"].as_array().unwrap() {
+        let name = u["name"].as_str().unwrap();
+        let exact = exact.get(name).copied().unwrap_or_default();
+        let off = (dv(&u["direct"]) - exact).abs();
+        assert!(off < d("0.04"), "{name}: {} against {exact}", u["direct"]);
+    }
+    // The CSV says the same.
+    let mut r = csv::Reader::from_reader(s["csv"].as_str().unwrap().as_bytes());
+    let direct = r
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "DirectCost")
+        .unwrap();
+    let csv_sum: Decimal = r.records().map(|x| d(&x.unwrap()[direct])).sum();
+    assert_eq!(csv_sum, dv(&m["total"]));
 }
 
 #[tokio::test]

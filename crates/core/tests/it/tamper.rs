@@ -232,6 +232,24 @@ async fn exported_ledger_verifies_offline_and_catches_an_edited_line() {
         .unwrap()
         .unwrap();
     assert_eq!(report.entries, 9);
+    // Owner-only: the directories 0700, every file 0600.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let cps = dir.join("checkpoints");
+        assert_eq!((mode(&dir), mode(&cps)), (0o700, 0o700));
+        let files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .chain(std::fs::read_dir(&cps).unwrap())
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .collect();
+        assert!(files.len() >= 4, "{files:?}");
+        for f in files {
+            assert_eq!(mode(&f), 0o600, "{}", f.display());
+        }
+    }
 
     let path = dir.join("entries.jsonl");
     let text = std::fs::read_to_string(&path).unwrap();
