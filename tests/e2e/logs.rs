@@ -203,21 +203,13 @@ fn no_secret_reaches_any_log_at_trace_on_any_surface() {
     let sb = Sandbox::new().with_var("TENANTOPS_LOG", "trace");
     let t = sb.create_tenant("acme");
     let admin = t.api_key.clone();
-    sb.call_ok(
-        &admin,
-        "members.create_persona",
-        json!({"handle": "alice", "kind": "human", "email": "alice@acme.example", "roles": ["tenant-admin"]}),
-    );
+    let alice = sb.person(&admin, &t.tenant_id, "alice", &["tenant-admin"]);
     sb.call_ok(
         &admin,
         "members.create_persona",
         json!({"handle": "ci-bot", "kind": "service", "roles": ["developer"]}),
     );
-    sb.call_ok(
-        &admin,
-        "tenant.chat_bind",
-        json!({"platform": "slack", "workspace_id": TEAM, "name": "Acme", "approval_channel": "C0APPROVE"}),
-    );
+
     // The CLI: issue and rotate.
     let mut handed_out: Vec<String> = Vec::new();
     let cli_key = api_key_of(&sb.call_ok(
@@ -267,17 +259,14 @@ fn no_secret_reaches_any_log_at_trace_on_any_surface() {
         json!([{"type": 3, "name": "code", "value": install_code}]),
     );
     assert!(bound.contains("Connected"), "{bound}");
-    let link_code = |persona: &str| {
-        sb.call_ok(
-            &admin,
-            "members.chat_link_code",
-            json!({"persona": persona}),
-        )["code"]
+    // alice asks for her own link codes, signed in as herself.
+    let link_code = || {
+        sb.call_ok(&alice.token, "members.chat_link_code", json!({}))["code"]
             .as_str()
             .unwrap()
             .to_owned()
     };
-    let discord_link = link_code("alice");
+    let discord_link = link_code();
     let linked = discord(
         &addr,
         1_400_000_000_000_000_002,
@@ -309,8 +298,26 @@ fn no_secret_reaches_any_log_at_trace_on_any_surface() {
     let from_discord = [keys_in(&issued), keys_in(&rotated)].concat();
     assert_eq!(from_discord.len(), 2, "{issued}\n{rotated}");
 
-    // Slack: link alice, issue and rotate.
-    let slack_link = link_code("alice");
+    // Slack: alice (an admin of the workspace) binds it with an install code, links herself,
+    // issues and rotates.
+    fake_slack.user(ALICE_SLACK, TEAM, true);
+    let slack_install = sb.call_ok(
+        &admin,
+        "tenant.chat_install_link",
+        json!({"platform": "slack", "approval_channel": "C0APPROVE"}),
+    )["state"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bound = slack(
+        &addr,
+        &fake_slack,
+        0,
+        "/tenant",
+        &format!("bind {slack_install}"),
+    );
+    assert!(bound.contains("Connected"), "{bound}");
+    let slack_link = link_code();
     let linked = slack(
         &addr,
         &fake_slack,
@@ -412,6 +419,7 @@ fn no_secret_reaches_any_log_at_trace_on_any_surface() {
     }
     needles.extend([
         install_code,
+        slack_install,
         discord_link.clone(),
         discord_link[5..].to_owned(),
         slack_link.clone(),

@@ -759,7 +759,7 @@ impl Core {
                     }
                 };
                 let step = match self.gate(&mut ctx, spec, canon).await {
-                    Ok(Some(pending)) => Ok(Step::Pending(pending)),
+                    Ok(Some(pending)) => Ok(Step::Pending(Box::new(pending))),
                     Ok(None) => (spec.run)(&mut ctx, canon.value).await.map(Step::Done),
                     Err(e) => Err(e),
                 };
@@ -770,7 +770,8 @@ impl Core {
         let (mut tx, mut detail, effects) = ctx.into_parts();
         let signer = ledger::signer(&env.master, &principal.tenant)?;
         match step {
-            Ok(Step::Pending((outcome, notification))) => {
+            Ok(Step::Pending(pending)) => {
+                let (outcome, notification) = *pending;
                 sqlx::query("RELEASE op").execute(&mut *tx).await?;
                 tx.commit().await?;
                 env.notify(&notification);
@@ -1451,7 +1452,7 @@ impl<'a> CallInput<'a> {
 /// How far a write call got.
 enum Step {
     /// Waiting for approval.
-    Pending((Outcome, Notification)),
+    Pending(Box<(Outcome, Notification)>),
     /// Ran, with this output.
     Done(Value),
 }
