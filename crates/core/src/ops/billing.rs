@@ -741,9 +741,9 @@ impl Operation for Invoices {
 /// Input naming an invoice.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct InvoiceRef {
+pub struct OneInvoice {
     /// Invoice number (e.g. `INV-000007`) or id.
-    pub invoice: String,
+    pub invoice: crate::refs::InvoiceRef,
 }
 
 /// A rendered document.
@@ -825,11 +825,11 @@ impl Operation for InvoicePdf {
     const IDEMPOTENT: bool = true;
     const MAX_INPUT_BYTES: usize = 1024;
     const EXAMPLES: &'static [&'static str] = &[r#"{"invoice":"INV-000001"}"#];
-    type Input = InvoiceRef;
+    type Input = OneInvoice;
     type Output = Rendered;
 
-    async fn execute(ctx: &mut OpCtx, input: InvoiceRef) -> Result<Rendered> {
-        let inv = find_invoice(ctx, &input.invoice).await?;
+    async fn execute(ctx: &mut OpCtx, input: OneInvoice) -> Result<Rendered> {
+        let inv = find_invoice(ctx, input.invoice.as_str()).await?;
         let doc = invoice_doc(ctx, &inv).await?;
         let pdf = billing::document::invoice_pdf(&doc);
         Ok(Rendered {
@@ -856,11 +856,11 @@ impl Operation for InvoiceCsv {
     const IDEMPOTENT: bool = true;
     const MAX_INPUT_BYTES: usize = 1024;
     const EXAMPLES: &'static [&'static str] = &[r#"{"invoice":"INV-000001"}"#];
-    type Input = InvoiceRef;
+    type Input = OneInvoice;
     type Output = Rendered;
 
-    async fn execute(ctx: &mut OpCtx, input: InvoiceRef) -> Result<Rendered> {
-        let inv = find_invoice(ctx, &input.invoice).await?;
+    async fn execute(ctx: &mut OpCtx, input: OneInvoice) -> Result<Rendered> {
+        let inv = find_invoice(ctx, input.invoice.as_str()).await?;
         let doc = invoice_doc(ctx, &inv).await?;
         let csv = billing::document::invoice_csv(&doc);
         Ok(Rendered {
