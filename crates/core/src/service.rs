@@ -297,17 +297,17 @@ impl Core {
         let tenant = TenantId::generate();
         let signer = ledger::signer(&env.master, &tenant)?;
         let mut tx = env.store.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO tenants (id, name, created_at, audit_verifier, demo, chat_link_min_age_secs) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+        crate::store::tenants::insert(
+            &mut tx,
+            &crate::store::tenants::NewTenant {
+                id: &tenant,
+                name,
+                created_at: to_millis(now),
+                audit_verifier: &signer.verifier_key(),
+                demo,
+                chat_link_min_age_secs: if demo { 0 } else { DEFAULT_LINK_MIN_AGE_SECS },
+            },
         )
-        .bind(tenant.as_str())
-        .bind(name)
-        .bind(to_millis(now))
-        .bind(signer.verifier_key())
-        .bind(demo as i64)
-        .bind(if demo { 0 } else { DEFAULT_LINK_MIN_AGE_SECS })
-        .execute(&mut *tx)
         .await?;
         ledger::init(&mut tx, &tenant, &signer).await?;
         let persona = ops::members::insert_persona(

@@ -1093,10 +1093,7 @@ pub struct Settings {
 
 async fn read_settings(ctx: &mut OpCtx) -> Result<Settings> {
     let tenant = ctx.tenant().clone();
-    let secs: i64 = sqlx::query_scalar("SELECT chat_link_min_age_secs FROM tenants WHERE id = ?")
-        .bind(tenant.as_str())
-        .fetch_one(&mut *ctx.tx)
-        .await?;
+    let secs = crate::store::tenants::link_min_age_secs(&mut ctx.tx, &tenant).await?;
     let deciders = approvals::decider_count(&mut ctx.tx, &tenant, ctx.now).await?;
     Ok(Settings {
         chat_link_min_age: humantime::format_duration(std::time::Duration::from_secs(
@@ -1160,11 +1157,7 @@ impl Operation for UpdateSettings {
     async fn second_person(ctx: &mut OpCtx, input: &UpdateSettingsInput) -> Result<Option<String>> {
         let new = link_age(&input.chat_link_min_age)?;
         let tenant = ctx.tenant().clone();
-        let old: i64 =
-            sqlx::query_scalar("SELECT chat_link_min_age_secs FROM tenants WHERE id = ?")
-                .bind(tenant.as_str())
-                .fetch_one(&mut *ctx.tx)
-                .await?;
+        let old = crate::store::tenants::link_min_age_secs(&mut ctx.tx, &tenant).await?;
         if new >= old {
             return Ok(None);
         }
@@ -1180,11 +1173,7 @@ impl Operation for UpdateSettings {
     async fn execute(ctx: &mut OpCtx, input: UpdateSettingsInput) -> Result<Settings> {
         let secs = link_age(&input.chat_link_min_age)?;
         let tenant = ctx.tenant().clone();
-        sqlx::query("UPDATE tenants SET chat_link_min_age_secs = ? WHERE id = ?")
-            .bind(secs)
-            .bind(tenant.as_str())
-            .execute(&mut *ctx.tx)
-            .await?;
+        crate::store::tenants::set_link_min_age_secs(&mut ctx.tx, &tenant, secs).await?;
         ctx.audit("chat_link_min_age_secs", secs);
         read_settings(ctx).await
     }

@@ -1,10 +1,11 @@
-//! The SQLite store: one file in WAL mode, migrations embedded in the binary, and write
+//! The SQLite engine: one file in WAL mode, migrations embedded in the binary, and write
 //! transactions that take the write lock up front (`BEGIN IMMEDIATE`) so that concurrent writers
 //! — in this process or another — queue on the busy timeout instead of failing mid-transaction.
 
+use super::{Tx, TxInner};
 use crate::error::{Error, Result};
+use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -42,9 +43,6 @@ fn cannot_create(path: &Path, e: std::io::Error) -> Error {
         path.display()
     ))
 }
-
-/// A write transaction.
-pub type Tx = Transaction<'static, Sqlite>;
 
 /// The database handle shared by every part of the core.
 #[derive(Clone, Debug)]
@@ -108,20 +106,24 @@ impl Store {
 
     /// Starts a write transaction holding SQLite's write lock from its first statement.
     pub async fn begin_write(&self) -> Result<Tx> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(Tx {
+            inner: TxInner::Sqlite(self.pool.begin_with("BEGIN IMMEDIATE").await?),
+        })
     }
 
     /// Starts a read transaction: a consistent snapshot that does not take the write lock.
     pub async fn begin_read(&self) -> Result<Tx> {
-        Ok(self.pool.begin().await?)
+        Ok(Tx {
+            inner: TxInner::Sqlite(self.pool.begin().await?),
+        })
     }
 
     /// Whether any tenant exists yet (used to decide whether a missing key file is an error).
     pub async fn is_empty(&self) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(n == 0)
+        let mut tx = self.begin_read().await?;
+        let empty = super::tenants::none_yet(&mut tx).await?;
+        tx.rollback().await?;
+        Ok(empty)
     }
 
     /// Closes every connection, checkpointing the WAL.

@@ -1,0 +1,146 @@
+//! The store: one handle over the database engine, transactions that work the same on every
+//! engine, and the repositories (one module per kind of data) that own every SQL statement.
+//!
+//! Everything above this module speaks in typed functions (`store::personas::status(tx, …)`)
+//! and [`Tx`]; no operation writes SQL or names an engine type. A repository's statement is
+//! written once, in SQL that SQLite and PostgreSQL both accept (`$1` placeholders, `ON CONFLICT`,
+//! `CAST(… AS BIGINT)`, `IS DISTINCT FROM`), and compiled against both engines by [`on!`]: the
+//! compiler checks that every bound and decoded type exists on both. What differs between the
+//! engines — connecting, pragmas, taking the write lock, schema introspection — lives in one
+//! module per engine.
+
+pub(crate) mod sqlite;
+pub(crate) mod tenants;
+
+use crate::error::Result;
+use sqlx::{Postgres, Sqlite, Transaction};
+
+/// The database engines tenantops runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// One SQLite file (WAL): the embedded default.
+    Sqlite,
+    /// PostgreSQL 15 or newer: several replicas on one database.
+    Postgres,
+}
+
+/// A transaction on whichever engine the store runs: the only handle repositories take.
+pub struct Tx {
+    pub(crate) inner: TxInner,
+}
+
+pub(crate) enum TxInner {
+    Sqlite(Transaction<'static, Sqlite>),
+    // Constructed by the PostgreSQL engine; until it lands, repositories are already compiled
+    // against it so that their SQL stays portable.
+    #[allow(dead_code)]
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// Runs `body` with `$c` bound to the transaction's connection, compiled once per engine:
+/// `on!(tx, c => sqlx::query("…").bind(x).execute(c).await.map(|r| r.rows_affected()))`. The
+/// body must type-check for both `SqliteConnection` and `PgConnection`, and evaluate to the same
+/// type on both (so map engine-specific results, like a query result, to plain values).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! on {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match &mut $tx.inner {
+            $crate::store::TxInner::Sqlite(t) => {
+                let $c: &mut sqlx::SqliteConnection = &mut **t;
+                $body
+            }
+            $crate::store::TxInner::Postgres(t) => {
+                let $c: &mut sqlx::PgConnection = &mut **t;
+                $body
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on;
+
+impl Tx {
+    /// The engine this transaction runs on.
+    pub fn engine(&self) -> Engine {
+        match self.inner {
+            TxInner::Sqlite(_) => Engine::Sqlite,
+            TxInner::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// Commits.
+    pub async fn commit(self) -> Result<()> {
+        match self.inner {
+            TxInner::Sqlite(t) => t.commit().await?,
+            TxInner::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+
+    /// Rolls back.
+    pub async fn rollback(self) -> Result<()> {
+        match self.inner {
+            TxInner::Sqlite(t) => t.rollback().await?,
+            TxInner::Postgres(t) => t.rollback().await?,
+        }
+        Ok(())
+    }
+
+    /// Marks a point the transaction can return to ([`Tx::rollback_to`]) without losing what
+    /// came before it; `name` is a fixed identifier.
+    pub async fn savepoint(&mut self, name: &'static str) -> Result<()> {
+        self.run(Savepoint::Set, name).await
+    }
+
+    /// Forgets a savepoint, keeping what was done since.
+    pub async fn release(&mut self, name: &'static str) -> Result<()> {
+        self.run(Savepoint::Release, name).await
+    }
+
+    /// Undoes everything since the savepoint (which stays set).
+    pub async fn rollback_to(&mut self, name: &'static str) -> Result<()> {
+        self.run(Savepoint::RollbackTo, name).await
+    }
+
+    async fn run(&mut self, what: Savepoint, name: &'static str) -> Result<()> {
+        debug_assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        let sql = match what {
+            Savepoint::Set => format!("SAVEPOINT {name}"),
+            Savepoint::Release => format!("RELEASE SAVEPOINT {name}"),
+            Savepoint::RollbackTo => format!("ROLLBACK TO SAVEPOINT {name}"),
+        };
+        on!(self, c => sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(c).await.map(|_| ()))?;
+        Ok(())
+    }
+}
+
+enum Savepoint {
+    Set,
+    Release,
+    RollbackTo,
+}
+
+// Until every statement has moved into a repository, code that still speaks SQLite directly
+// reaches the connection through this (the PostgreSQL engine removes it).
+impl std::ops::Deref for Tx {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &Self::Target {
+        match &self.inner {
+            TxInner::Sqlite(t) => t,
+            TxInner::Postgres(_) => unreachable!("no PostgreSQL transaction is made yet"),
+        }
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match &mut self.inner {
+            TxInner::Sqlite(t) => t,
+            TxInner::Postgres(_) => unreachable!("no PostgreSQL transaction is made yet"),
+        }
+    }
+}
+
+pub use sqlite::Store;
