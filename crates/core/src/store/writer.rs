@@ -1,0 +1,179 @@
+//! Group commit: one writer runs the write transactions of many concurrent callers in batches
+//! that share one `COMMIT` — one fsync — while each caller's work still succeeds or fails alone.
+//!
+//! A caller hands the writer a job: a function of a transaction. The writer takes whatever jobs
+//! are waiting, opens one write transaction, and runs each job inside a savepoint of its own; a
+//! job that fails is rolled back to its savepoint and the next one runs. Then the batch commits,
+//! and only then is each caller answered — with its job's result, or with the commit's error
+//! if the commit failed (then nothing of the batch happened). While a batch commits, the next
+//! one gathers, so under load the fsync is shared by everyone who arrived during the previous
+//! one, and a lone caller pays exactly one transaction, as before.
+//!
+//! A job runs while other callers wait: it must do database work (and cheap computation) only,
+//! never wait for another job (that would deadlock the writer) or for the network.
+
+use super::{Store, Tx};
+use crate::error::{Error, Result};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use std::panic::AssertUnwindSafe;
+use tokio::sync::{mpsc, oneshot};
+
+/// What a job tells the writer when it is done: whether to keep its changes, and how to answer
+/// its caller once the batch's commit is known.
+type Answer = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+type Job = Box<dyn FnOnce(Tx) -> BoxFuture<'static, (Tx, bool, Answer)> + Send>;
+
+/// The handle through which every write of this process reaches the database.
+#[derive(Clone)]
+pub struct Writer {
+    queue: mpsc::UnboundedSender<Job>,
+}
+
+/// How many jobs one batch takes at most (bounds the latency of the last job of a batch).
+pub const MAX_BATCH: usize = 512;
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer").finish_non_exhaustive()
+    }
+}
+
+impl Writer {
+    /// Starts the writer task over `store`. It ends when every handle is dropped.
+    pub fn spawn(store: Store) -> Self {
+        let (queue, jobs) = mpsc::unbounded_channel();
+        tokio::spawn(run(store, jobs));
+        Self { queue }
+    }
+
+    /// Runs `work` in a write transaction shared with other callers' work, in a savepoint of
+    /// its own: an `Err` from `work` rolls back exactly what `work` did. Returns `work`'s result
+    /// once the transaction is durably committed (or the commit's error).
+    pub async fn run<R, F>(&self, work: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(Tx) -> BoxFuture<'static, (Tx, Result<R>)> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel::<Result<R>>();
+        let job: Job = Box::new(move |tx| {
+            Box::pin(async move {
+                let (tx, result) = work(tx).await;
+                let keep = result.is_ok();
+                let answer: Answer = Box::new(move |committed| {
+                    let _ = reply.send(match committed {
+                        Ok(()) => result,
+                        Err(e) => Err(Error::Internal(e)),
+                    });
+                });
+                (tx, keep, answer)
+            })
+        });
+        self.queue
+            .send(job)
+            .map_err(|_| Error::Internal("the database writer has stopped".into()))?;
+        answer.await.map_err(|_| {
+            Error::Internal("the database writer stopped before answering".into())
+        })?
+    }
+}
+
+async fn run(store: Store, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    loop {
+        let Some(first) = jobs.recv().await else {
+            return;
+        };
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&store, &mut batch).await;
+    }
+}
+
+/// Runs and commits one batch, answering every job.
+async fn commit_batch(store: &Store, batch: &mut Vec<Job>) {
+    let mut answers: Vec<Answer> = Vec::with_capacity(batch.len());
+    let mut tx = match store.begin_write().await {
+        Ok(tx) => tx,
+        Err(e) => {
+            let why = format!("cannot start a write transaction: {e}");
+            fail_unrun(batch, &why).await;
+            return;
+        }
+    };
+    let mut jobs = batch.drain(..);
+    while let Some(job) = jobs.next() {
+        if let Err(e) = tx.savepoint("job").await {
+            let why = format!("the write transaction broke: {e}");
+            for a in answers {
+                a(Err(why.clone()));
+            }
+            let rest: Vec<Job> = jobs.collect();
+            fail_jobs(rest, &why).await;
+            return;
+        }
+        match AssertUnwindSafe(job(tx)).catch_unwind().await {
+            Ok((returned, keep, answer)) => {
+                tx = returned;
+                let settled = if keep {
+                    tx.release("job").await
+                } else {
+                    match tx.rollback_to("job").await {
+                        Ok(()) => tx.release("job").await,
+                        Err(e) => Err(e),
+                    }
+                };
+                answers.push(answer);
+                if let Err(e) = settled {
+                    let why = format!("the write transaction broke: {e}");
+                    for a in answers {
+                        a(Err(why.clone()));
+                    }
+                    let rest: Vec<Job> = jobs.collect();
+                    fail_jobs(rest, &why).await;
+                    return;
+                }
+            }
+            Err(_) => {
+                // The job panicked with the transaction: it is gone, and with it everything this
+                // batch did. Nobody of it is answered as if it had committed.
+                tracing::error!("a write job panicked; its batch was rolled back");
+                let why = "an internal error rolled the write back; try again".to_owned();
+                for a in answers {
+                    a(Err(why.clone()));
+                }
+                let rest: Vec<Job> = jobs.collect();
+                fail_jobs(rest, &why).await;
+                return;
+            }
+        }
+    }
+    drop(jobs);
+    let committed = tx
+        .commit()
+        .await
+        .map_err(|e| format!("the commit failed: {e}"));
+    for a in answers {
+        a(committed.clone());
+    }
+}
+
+async fn fail_unrun(batch: &mut Vec<Job>, why: &str) {
+    let jobs: Vec<Job> = batch.drain(..).collect();
+    fail_jobs(jobs, why).await;
+}
+
+/// Answers jobs that never ran with an error. A job answers only after running, so each runs
+/// on a throwaway transaction that is rolled back... no: jobs that cannot run are dropped, and
+/// dropping a job drops its reply channel, which its caller sees as the writer's failure.
+async fn fail_jobs(jobs: Vec<Job>, why: &str) {
+    if !jobs.is_empty() {
+        tracing::warn!(jobs = jobs.len(), reason = why, "write jobs not run");
+    }
+    drop(jobs);
+}
