@@ -9,6 +9,7 @@ mod discord;
 mod fake_discord;
 mod fake_slack;
 mod mcp;
+mod publish;
 mod secrets;
 mod slack;
 mod support;
