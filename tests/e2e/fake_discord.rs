@@ -1,9 +1,11 @@
 //! A fake Discord for the end-to-end tests: the REST API v10 calls serenity's `Http` makes for
-//! tenantops (interaction callbacks, webhook edits and follow-ups, channel messages, DM channels,
-//! command registration, gateway discovery) and a gateway WebSocket that identifies a bot and
-//! forwards pushed `INTERACTION_CREATE` dispatches, on 127.0.0.1. It records every REST call,
-//! checks the bot token and answers with objects serenity deserializes. Also: signing
-//! interactions as Discord signs them, and interaction fixtures.
+//! tenantops (interaction callbacks, webhook edits and follow-ups, channel messages posted,
+//! edited and listed, the current user, DM channels, command registration, gateway discovery)
+//! and a gateway WebSocket that identifies a bot and forwards pushed `INTERACTION_CREATE`
+//! dispatches, on 127.0.0.1. It records every REST call, checks the bot token, keeps each
+//! channel's messages (listed newest first, `before`/`limit` paged, as Discord lists them) and
+//! answers with objects serenity deserializes. Also: signing interactions as Discord signs them,
+//! and interaction fixtures.
 //!
 //! Point serenity at it with `HttpBuilder::new(BOT_TOKEN).proxy(fake.api_url())`: serenity swaps
 //! `https://discord.com` for the proxy, so paths arrive as `/api/v10/...`.
@@ -73,6 +75,10 @@ struct Shared {
     identified: Arc<Mutex<Vec<Value>>>,
     /// Channels that belong to a server other than [`GUILD`].
     foreign: Arc<Mutex<HashMap<String, String>>>,
+    /// Messages posted to each channel, oldest first (full Message objects).
+    channels: Arc<Mutex<HashMap<String, Vec<Value>>>>,
+    /// Channels whose history the bot may not read (403 Missing Access).
+    unreadable: Arc<Mutex<Vec<String>>>,
 }
 
 impl Shared {
@@ -222,10 +228,74 @@ async fn rest(
                 Ok(Some(message(&s.id(), CHANNEL, req, &call.files, false)))
             }
             ("POST", ["channels", channel, "messages"]) => {
-                Ok(Some(message(&s.id(), channel, req, &call.files, false)))
+                let mut m = message(&s.id(), channel, req, &call.files, false);
+                if let Some(reference) = req.get("message_reference") {
+                    // A reply: type 19 (REPLY), pointing at the message it answers.
+                    m["type"] = json!(19);
+                    m["message_reference"] = json!({"type": 0, "channel_id": channel,
+                        "message_id": reference["message_id"], "guild_id": GUILD});
+                }
+                let mut channels = s.channels.lock().unwrap();
+                channels
+                    .entry(channel.to_string())
+                    .or_default()
+                    .push(m.clone());
+                Ok(Some(m))
             }
             ("PATCH", ["channels", channel, "messages", id]) => {
-                Ok(Some(message(id, channel, req, &call.files, true)))
+                let mut channels = s.channels.lock().unwrap();
+                match channels
+                    .get_mut(*channel)
+                    .and_then(|c| c.iter_mut().find(|m| m["id"] == *id))
+                {
+                    Some(stored) => {
+                        for field in ["content", "embeds", "components"] {
+                            if let Some(v) = req.get(field) {
+                                stored[field] = v.clone();
+                            }
+                        }
+                        stored["edited_timestamp"] = json!(TIMESTAMP);
+                        Ok(Some(stored.clone()))
+                    }
+                    None => Err((404, json!({"message": "Unknown Message", "code": 10008}))),
+                }
+            }
+            ("GET", ["channels", channel, "messages"]) => {
+                if s.unreadable.lock().unwrap().iter().any(|c| c == channel) {
+                    Err((403, json!({"message": "Missing Access", "code": 50001})))
+                } else {
+                    let query: HashMap<String, String> =
+                        serde_urlencoded::from_str(uri.query().unwrap_or_default())
+                            .unwrap_or_default();
+                    let limit: usize = query
+                        .get("limit")
+                        .and_then(|l| l.parse().ok())
+                        .unwrap_or(50)
+                        .clamp(1, 100);
+                    let before: Option<u64> = query.get("before").and_then(|b| b.parse().ok());
+                    let channels = s.channels.lock().unwrap();
+                    let page: Vec<Value> = channels
+                        .get(*channel)
+                        .into_iter()
+                        .flatten()
+                        .rev()
+                        .filter(|m| {
+                            let id: u64 = m["id"].as_str().unwrap().parse().unwrap();
+                            before.is_none_or(|b| id < b)
+                        })
+                        .take(limit)
+                        .cloned()
+                        .collect();
+                    Ok(Some(Value::Array(page)))
+                }
+            }
+            ("GET", ["users", "@me"]) => {
+                let mut me = bot_user();
+                me["verified"] = json!(true);
+                me["mfa_enabled"] = json!(false);
+                me["flags"] = json!(0);
+                me["public_flags"] = json!(0);
+                Ok(Some(me))
             }
             ("POST", ["users", "@me", "channels"]) => {
                 let user = match &req["recipient_id"] {
@@ -373,6 +443,8 @@ impl FakeDiscord {
             dispatch: tokio::sync::broadcast::channel(64).0,
             identified: Arc::default(),
             foreign: Arc::default(),
+            channels: Arc::default(),
+            unreadable: Arc::default(),
         };
         let (tx, rx) = std::sync::mpsc::channel();
         let s = shared.clone();
@@ -413,6 +485,43 @@ impl FakeDiscord {
             .lock()
             .unwrap()
             .insert(channel.to_owned(), guild.to_owned());
+    }
+
+    /// The messages of `channel`, oldest first.
+    pub fn messages(&self, channel: &str) -> Vec<Value> {
+        let channels = self.shared.channels.lock().unwrap();
+        channels.get(channel).cloned().unwrap_or_default()
+    }
+
+    /// A person posts `content` in `channel`.
+    pub fn post_as_person(&self, channel: &str, user: &str, content: &str) -> String {
+        let id = self.shared.id();
+        let mut m = message(&id, channel, &json!({"content": content}), &[], false);
+        m["author"]["id"] = json!(user);
+        m["author"]["username"] = json!(format!("user{user}"));
+        m["author"]["bot"] = json!(false);
+        let mut channels = self.shared.channels.lock().unwrap();
+        channels.entry(channel.to_owned()).or_default().push(m);
+        id
+    }
+
+    /// Rewrites a stored message's content behind tenantops' back.
+    pub fn edit_content(&self, channel: &str, id: &str, edit: impl FnOnce(&str) -> String) {
+        let mut channels = self.shared.channels.lock().unwrap();
+        let m = channels
+            .get_mut(channel)
+            .and_then(|c| c.iter_mut().find(|m| m["id"] == id))
+            .unwrap_or_else(|| panic!("no message {id} in {channel}"));
+        m["content"] = json!(edit(m["content"].as_str().unwrap_or_default()));
+    }
+
+    /// Takes Read Message History away from the bot in `channel` (403 Missing Access).
+    pub fn deny_history(&self, channel: &str) {
+        self.shared
+            .unreadable
+            .lock()
+            .unwrap()
+            .push(channel.to_owned());
     }
 
     /// Sends `{"op":0,"s":N,"t":"INTERACTION_CREATE","d":interaction}` to every identified client.

@@ -1,7 +1,10 @@
 //! A fake Slack for the end-to-end tests: the Web API methods tenantops calls
-//! (chat.postMessage, chat.update, chat.postEphemeral, conversations.open, views.open, users.info,
-//! the external file upload) and `response_url` targets, on 127.0.0.1. It records every call, checks
-//! the bot token, and answers the way Slack does. Also: signing requests as Slack signs them.
+//! (chat.postMessage, chat.update, chat.postEphemeral, conversations.open, views.open, the
+//! external file upload, auth.test, conversations.history, users.info) and `response_url` targets, on
+//! 127.0.0.1. It records every call, checks the bot token, keeps the messages posted to each
+//! channel (as `conversations.history` returns them: newest first, top-level only, `&`, `<` and
+//! `>` escaped, paged by cursor), and answers the way Slack does. Also: signing requests as
+//! Slack signs them.
 
 #![allow(dead_code)]
 
@@ -25,6 +28,27 @@ pub const INSTALLED_TOKEN: &str = "xoxb-installed-token";
 /// The signing secret the tests sign with.
 pub const SIGNING_SECRET: &str = "test-signing-secret";
 
+/// Who each bot token posts as in its workspace: (token, team, bot user, bot id).
+const BOTS: &[(&str, &str, &str, &str)] = &[
+    (BOT_TOKEN, "T0ACME", "U0TESTBOT", "B0TESTBOT"),
+    (INSTALLED_TOKEN, "T0NEWCO", "U0BOT", "B0BOT"),
+];
+
+/// A message as a channel keeps it.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    /// Its `ts`.
+    pub ts: String,
+    /// The poster: a bot user (`U0BOT`) or a person.
+    pub user: String,
+    /// The bot id, for a bot's message.
+    pub bot_id: Option<String>,
+    /// Its text, escaped as Slack stores it.
+    pub text: String,
+    /// The thread it is a reply in, if any.
+    pub thread_ts: Option<String>,
+}
+
 /// One recorded call.
 #[derive(Clone, Debug)]
 pub struct Call {
@@ -46,6 +70,10 @@ struct Shared {
     /// Users `users.info` knows besides the default (a non-admin member of T0ACME): id → (team,
     /// workspace admin).
     users: Arc<Mutex<std::collections::HashMap<String, (String, bool)>>>,
+    /// Messages by channel, oldest first.
+    channels: Arc<Mutex<std::collections::HashMap<String, Vec<Stored>>>>,
+    /// Channels the bot is not a member of (`not_in_channel` on reads).
+    outside: Arc<Mutex<Vec<String>>>,
 }
 
 impl Default for Shared {
@@ -57,6 +85,8 @@ impl Default for Shared {
             socket: tokio::sync::broadcast::channel(64).0,
             sockets: Arc::default(),
             users: Arc::default(),
+            channels: Arc::default(),
+            outside: Arc::default(),
         }
     }
 }
@@ -177,6 +207,11 @@ async fn api(
     {
         v = json!({ "query": q });
     }
+    if method == "conversations.history"
+        && let Some(q) = headers.get("x-query").and_then(|q| q.to_str().ok())
+    {
+        v = body_value(&HeaderMap::new(), q.as_bytes());
+    }
     if let Value::Object(m) = &mut v {
         m.insert("_token".into(), json!(token));
     }
@@ -193,11 +228,51 @@ async fn api(
     let ts = format!("1700000000.{n:06}");
     let channel = v["channel"].as_str().unwrap_or("C0").to_owned();
     let addr = s.addr.lock().unwrap().clone();
+    let (_, team, bot_user, bot_id) = BOTS
+        .iter()
+        .copied()
+        .find(|b| b.0 == token)
+        .expect("a known token");
     axum::Json(match method.as_str() {
-        "chat.postMessage" => json!({"ok": true, "channel": channel, "ts": ts,
-            "message": {"ts": ts, "text": v["text"]}}),
-        "chat.update" => json!({"ok": true, "channel": channel, "ts": v["ts"], "text": v["text"],
-            "message": {"text": v["text"]}}),
+        "chat.postMessage" => {
+            let text = escape(v["text"].as_str().unwrap_or_default());
+            let thread_ts = v["thread_ts"].as_str().map(str::to_owned);
+            s.channels
+                .lock()
+                .unwrap()
+                .entry(channel.clone())
+                .or_default()
+                .push(Stored {
+                    ts: ts.clone(),
+                    user: bot_user.into(),
+                    bot_id: Some(bot_id.into()),
+                    text: text.clone(),
+                    thread_ts,
+                });
+            json!({"ok": true, "channel": channel, "ts": ts,
+                "message": {"type": "message", "user": bot_user, "bot_id": bot_id, "ts": ts,
+                    "text": text}})
+        }
+        "chat.update" => {
+            let text = escape(v["text"].as_str().unwrap_or_default());
+            let mut channels = s.channels.lock().unwrap();
+            match channels
+                .get_mut(&channel)
+                .and_then(|c| c.iter_mut().find(|m| v["ts"] == m.ts.as_str()))
+            {
+                Some(m) if m.user == bot_user => {
+                    m.text = text.clone();
+                    json!({"ok": true, "channel": channel, "ts": v["ts"], "text": text,
+                        "message": {"text": text}})
+                }
+                Some(_) => json!({"ok": false, "error": "cant_update_message"}),
+                None => json!({"ok": false, "error": "message_not_found"}),
+            }
+        }
+        "auth.test" => json!({"ok": true, "url": "https://acme.slack.com/", "team": "Acme",
+            "user": "tenantops", "team_id": team, "user_id": bot_user, "bot_id": bot_id,
+            "is_enterprise_install": false}),
+        "conversations.history" => history(&s, &v),
         "chat.postEphemeral" => json!({"ok": true, "message_ts": ts}),
         "conversations.open" => {
             let user = v["users"]
@@ -247,6 +322,71 @@ async fn api(
         }
         _ => json!({"ok": true}),
     })
+}
+
+/// `&`, `<` and `>` as Slack stores them in a message's `text`.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// `conversations.history`: a channel's top-level messages, newest first, `limit` per page
+/// (default 100, at most 999), with `has_more` and an opaque `next_cursor`.
+fn history(s: &Shared, q: &Value) -> Value {
+    let Some(channel) = q["channel"].as_str() else {
+        return json!({"ok": false, "error": "channel_not_found"});
+    };
+    if s.outside.lock().unwrap().iter().any(|c| c == channel) {
+        return json!({"ok": false, "error": "not_in_channel"});
+    }
+    let channels = s.channels.lock().unwrap();
+    let Some(all) = channels.get(channel) else {
+        return json!({"ok": false, "error": "channel_not_found"});
+    };
+    let limit: usize = q["limit"]
+        .as_str()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(100)
+        .clamp(1, 999);
+    let start: usize = match q["cursor"].as_str().filter(|c| !c.is_empty()) {
+        None => 0,
+        Some(c) => match c.strip_prefix("bmV4dF90czo").and_then(|n| n.parse().ok()) {
+            Some(n) => n,
+            None => return json!({"ok": false, "error": "invalid_cursor"}),
+        },
+    };
+    let top: Vec<&Stored> = all.iter().rev().filter(|m| m.thread_ts.is_none()).collect();
+    let page: Vec<Value> = top
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|m| {
+            let replies = all
+                .iter()
+                .filter(|r| r.thread_ts.as_deref() == Some(m.ts.as_str()))
+                .count();
+            let mut v = json!({"type": "message", "user": m.user, "text": m.text, "ts": m.ts});
+            if let Some(bot) = &m.bot_id {
+                v["bot_id"] = json!(bot);
+                v["app_id"] = json!("A0APP");
+                v["bot_profile"] = json!({"id": bot, "app_id": "A0APP", "name": "tenantops",
+                    "deleted": false, "team_id": "T0ACME"});
+            }
+            if replies > 0 {
+                v["thread_ts"] = json!(m.ts);
+                v["reply_count"] = json!(replies);
+            }
+            v
+        })
+        .collect();
+    let more = start + page.len() < top.len();
+    json!({"ok": true, "messages": page, "has_more": more, "pin_count": 0,
+    "response_metadata": {"next_cursor": if more {
+        format!("bmV4dF90czo{}", start + page.len())
+    } else {
+        String::new()
+    }}})
 }
 
 async fn get_api(
@@ -347,6 +487,46 @@ impl FakeSlack {
             assert!(Instant::now() < deadline, "no Socket Mode connection");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The messages of `channel`, oldest first.
+    pub fn messages(&self, channel: &str) -> Vec<Stored> {
+        let channels = self.shared.channels.lock().unwrap();
+        channels.get(channel).cloned().unwrap_or_default()
+    }
+
+    /// A person posts `text` in `channel` (it arrives escaped, as Slack stores it).
+    pub fn post_as_person(&self, channel: &str, user: &str, text: &str) -> String {
+        let n = self.shared.ts.fetch_add(1, Ordering::SeqCst) + 1;
+        let ts = format!("1700000000.{n:06}");
+        let mut channels = self.shared.channels.lock().unwrap();
+        channels
+            .entry(channel.to_owned())
+            .or_default()
+            .push(Stored {
+                ts: ts.clone(),
+                user: user.to_owned(),
+                bot_id: None,
+                text: escape(text),
+                thread_ts: None,
+            });
+        ts
+    }
+
+    /// Rewrites a stored message's text behind tenantops' back (as anyone holding the bot
+    /// token could with chat.update).
+    pub fn edit_text(&self, channel: &str, ts: &str, edit: impl FnOnce(&str) -> String) {
+        let mut channels = self.shared.channels.lock().unwrap();
+        let m = channels
+            .get_mut(channel)
+            .and_then(|c| c.iter_mut().find(|m| m.ts == ts))
+            .unwrap_or_else(|| panic!("no message {ts} in {channel}"));
+        m.text = edit(&m.text);
+    }
+
+    /// Removes the bot from `channel`: reads answer `not_in_channel`.
+    pub fn remove_bot_from(&self, channel: &str) {
+        self.shared.outside.lock().unwrap().push(channel.to_owned());
     }
 
     /// Every call so far.

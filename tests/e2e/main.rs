@@ -11,6 +11,7 @@ mod fake_slack;
 mod logs;
 mod mcp;
 mod mcp_rotation;
+mod publish;
 mod secrets;
 mod slack;
 mod support;

@@ -124,6 +124,12 @@ pub enum Event {
         /// The request.
         request_id: String,
     },
+    /// A publication of the tenant's signed checkpoint was queued (`audit.publish_checkpoint`):
+    /// the server's publisher posts it now rather than at its next pass.
+    CheckpointPublicationQueued {
+        /// Its tenant.
+        tenant: TenantId,
+    },
 }
 
 /// Shared services handed to every operation.

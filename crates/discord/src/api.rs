@@ -7,7 +7,7 @@ use crate::embeds;
 use serenity::all::{
     ChannelId, Command, CreateAllowedMentions, CreateCommand, CreateInteractionResponse,
     CreateInteractionResponseFollowup, CreateMessage, EditMessage, GuildId, Http, HttpBuilder,
-    InteractionId, MessageId, MessageReference, UserId,
+    InteractionId, MessageId, MessagePagination, MessageReference, MessageType, UserId,
 };
 use serenity::builder::Builder;
 use std::sync::Arc;
@@ -78,6 +78,15 @@ impl DiscordApi {
         channel: &str,
         message: &Message,
     ) -> Result<String, ApiError> {
+        let channel_id = self.channel_of(guild, channel).await?;
+        let sent = channel_id
+            .send_message(&self.http, embeds::create_message(message))
+            .await?;
+        Ok(sent.id.to_string())
+    }
+
+    /// `channel` when it is a channel of `guild`; refused otherwise.
+    async fn channel_of(&self, guild: &str, channel: &str) -> Result<ChannelId, ApiError> {
         let channel_id = ChannelId::new(id(channel)?);
         let in_guild = channel_id
             .to_channel(&self.http)
@@ -89,10 +98,70 @@ impl DiscordApi {
                 "channel {channel} is not a channel of server {guild}"
             )));
         }
+        Ok(channel_id)
+    }
+
+    /// Posts plain `text` (no embed, no mentions) to a channel of `guild`; returns the new
+    /// message's id. The text is the message's `content`, exactly as read back later.
+    pub async fn post_text(
+        &self,
+        guild: &str,
+        channel: &str,
+        text: &str,
+    ) -> Result<String, ApiError> {
+        if text.chars().count() > CONTENT_MAX {
+            return Err(ApiError(format!(
+                "a message holds at most {CONTENT_MAX} characters"
+            )));
+        }
+        let channel_id = self.channel_of(guild, channel).await?;
         let sent = channel_id
-            .send_message(&self.http, embeds::create_message(message))
+            .send_message(
+                &self.http,
+                CreateMessage::new()
+                    .content(text)
+                    .allowed_mentions(CreateAllowedMentions::new()),
+            )
             .await?;
         Ok(sent.id.to_string())
+    }
+
+    /// The bot's own plain messages (not replies) in a channel of `guild`, newest first, as
+    /// (message id, content), reading at most `max` messages of the channel in pages of 100.
+    pub async fn own_messages(
+        &self,
+        guild: &str,
+        channel: &str,
+        max: usize,
+    ) -> Result<Vec<(String, String)>, ApiError> {
+        let channel_id = self.channel_of(guild, channel).await?;
+        let me = self.http.get_current_user().await?.id;
+        let mut out = Vec::new();
+        let mut read = 0;
+        let mut before: Option<MessageId> = None;
+        while read < max {
+            let limit = (max - read).min(100) as u8;
+            let page = self
+                .http
+                .get_messages(
+                    channel_id,
+                    before.map(MessagePagination::Before),
+                    Some(limit),
+                )
+                .await?;
+            read += page.len();
+            before = page.last().map(|m| m.id);
+            let full = page.len() == usize::from(limit);
+            out.extend(
+                page.into_iter()
+                    .filter(|m| m.author.id == me && m.kind == MessageType::Regular)
+                    .map(|m| (m.id.to_string(), m.content)),
+            );
+            if !full {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// Replaces a posted message's embeds and buttons.

@@ -15,10 +15,12 @@
 //!   [`options`] — a command's options back into an operation's input; [`autocomplete`].
 //! - [`embeds`] — the neutral `tenantops-chat` messages as embeds and buttons.
 //! - [`approvals`] — approval messages posted, edited in place and kept in step; [`api`] — REST.
+//! - [`checkpoints`] — signed audit checkpoints posted and read back.
 
 pub mod api;
 pub mod approvals;
 pub mod autocomplete;
+pub mod checkpoints;
 pub mod commands;
 pub mod embeds;
 pub mod finance;

@@ -150,7 +150,8 @@ enum DiscordCommand {
 #[derive(Subcommand, Debug)]
 enum AuditCommand {
     /// Verify a ledger: hash chain, Merkle tree and checkpoint signatures. Exit 4 names the first
-    /// bad entry.
+    /// bad entry. With --published, also against the signed checkpoints tenantops posted to the
+    /// tenant's chat channels, read back from Slack and Discord (catches a rollback).
     Verify {
         /// Verify this tenant's ledger in the database.
         #[arg(long, conflicts_with = "dir", required_unless_present = "dir")]
@@ -166,6 +167,8 @@ enum AuditCommand {
         /// catches a rollback to an older, validly signed state.
         #[arg(long = "checkpoint", value_name = "FILE")]
         checkpoints: Vec<PathBuf>,
+        #[command(flatten)]
+        published: crate::config::PublishedArgs,
     },
     /// Export a tenant's ledger (entries, checkpoints, verifier key) for offline verification.
     Export {
@@ -240,6 +243,7 @@ pub async fn run(cli: Cli) -> u8 {
                     dir,
                     key,
                     checkpoints,
+                    published,
                 },
         } => {
             let mut trusted = Vec::new();
@@ -280,6 +284,9 @@ pub async fn run(cli: Cli) -> u8 {
                         eprintln!("error: --tenant: `{tenant}` is not a tenant id (tn_…)");
                         return exit::BAD_INPUT;
                     };
+                    if published.published {
+                        return verify_published(&cli.db, tenant, &trusted, published).await;
+                    }
                     with_core(&cli.db, false, |core| async move {
                         verdict(core.verify_audit_against(&tenant, &trusted).await)
                     })
@@ -389,6 +396,13 @@ pub(crate) async fn serve(
         );
         tracing::warn!("the two-person rule is weakened: any API key decides approvals");
     }
+    let publish = match crate::config::publish_settings() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return exit::BAD_INPUT;
+        }
+    };
     config
         .notifiers
         .push(std::sync::Arc::new(crate::metrics::MetricsNotifier(
@@ -466,6 +480,7 @@ pub(crate) async fn serve(
         crate::serve::ChatSurfaces {
             slack: slack_surface,
             discord: discord_surface,
+            publish,
         },
     )
     .await
@@ -650,6 +665,57 @@ fn verdict(
         }
         Err(e) => report_error(&e),
     }
+}
+
+/// `audit verify --tenant ID --published`: the ledger checked against the checkpoints read back
+/// from the chat platforms they were published to (and any kept with `--checkpoint`).
+async fn verify_published(
+    db: &DbArgs,
+    tenant: TenantId,
+    kept: &[String],
+    args: crate::config::PublishedArgs,
+) -> u8 {
+    with_core(db, false, |core| async move {
+        let sinks = match args.sinks(&core) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return exit::BAD_INPUT;
+            }
+        };
+        let limit = args.published_limit as usize;
+        match core
+            .verify_audit_published(&tenant, &sinks, limit, kept)
+            .await
+        {
+            Ok((Ok(report), published)) => {
+                print_json(&json!({ "ok": true, "report": report, "published": published }));
+                exit::OK
+            }
+            Ok((Err(failure), published)) => {
+                print_json(&json!({
+                    "ok": false,
+                    "first_bad_seq": failure.seq,
+                    "error": failure.to_string(),
+                    "published": published,
+                }));
+                eprintln!("audit ledger NOT intact: {failure}");
+                exit::LEDGER_BROKEN
+            }
+            // Nothing to read, or a platform that cannot be read: the check could not be made.
+            Err(e @ (Error::Config(_) | Error::NotFound(_))) => {
+                let message = match &e {
+                    Error::Config(m) | Error::NotFound(m) => m.as_str(),
+                    _ => "",
+                };
+                print_json(&json!({ "status": "error", "kind": e.kind(), "message": message }));
+                eprintln!("error: {message}");
+                exit::FAILURE
+            }
+            Err(e) => report_error(&e),
+        }
+    })
+    .await
 }
 
 fn print_json(v: &Value) {

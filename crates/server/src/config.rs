@@ -5,6 +5,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::PathBuf;
 use tenantops_core::jwt::JwtConfig;
+use tenantops_core::ledger::publish::{BoxFuture, CheckpointSink, Destination, PostedText};
 use tenantops_core::proof::KeyDecisions;
 use tenantops_core::secrets::MasterKey;
 use tenantops_core::{Config, MasterKeySource};
@@ -444,6 +445,204 @@ impl DiscordArgs {
             bot_token,
             api_url: Some(self.api_url.trim_end_matches('/').to_owned()),
         }))
+    }
+}
+
+/// When `serve` publishes signed audit checkpoints on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PublishSettings {
+    /// How often a tenant's checkpoint is published when its ledger grew
+    /// (`TENANTOPS_CHECKPOINT_PUBLISH_EVERY`, default 24h; `0` turns the schedule off).
+    pub every: std::time::Duration,
+    /// The least time between two posts for one tenant
+    /// (`TENANTOPS_CHECKPOINT_PUBLISH_GAP`, default 1m): on-demand requests wait for it.
+    pub gap: std::time::Duration,
+}
+
+/// Reads [`PublishSettings`] from the environment.
+pub fn publish_settings() -> Result<PublishSettings> {
+    let read = |name: &str, default: std::time::Duration| -> Result<std::time::Duration> {
+        match env(name) {
+            None => Ok(default),
+            Some(text) => humantime::parse_duration(text.trim())
+                .or_else(|e| {
+                    if text.trim() == "0" {
+                        Ok(std::time::Duration::ZERO)
+                    } else {
+                        Err(e)
+                    }
+                })
+                .with_context(|| format!("{name}=`{text}` is not a duration like 24h or 1m")),
+        }
+    };
+    Ok(PublishSettings {
+        every: read(
+            "TENANTOPS_CHECKPOINT_PUBLISH_EVERY",
+            std::time::Duration::from_secs(24 * 3600),
+        )?,
+        gap: read(
+            "TENANTOPS_CHECKPOINT_PUBLISH_GAP",
+            std::time::Duration::from_secs(60),
+        )?,
+    })
+}
+
+/// `audit verify --published`: reading back the signed checkpoints tenantops published, with
+/// the same chat settings `serve` uses.
+#[derive(Args, Clone)]
+pub struct PublishedArgs {
+    /// Read back the signed checkpoints tenantops published to the tenant's Slack and Discord
+    /// approval channels and check the ledger against them: catches a rollback of the database
+    /// that the ledger alone cannot show.
+    #[arg(long, requires = "tenant", conflicts_with = "dir")]
+    pub published: bool,
+    /// With --published: how many of each channel's newest messages to read.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1000,
+        value_parser = clap::value_parser!(u32).range(1..=100_000)
+    )]
+    pub published_limit: u32,
+    /// The Slack bot token (`xoxb-…`) to read with; workspaces installed through OAuth use
+    /// their own.
+    #[arg(
+        id = "read_slack_bot_token",
+        value_name = "TOKEN",
+        long = "slack-bot-token",
+        env = "TENANTOPS_SLACK_BOT_TOKEN",
+        hide_env_values = true
+    )]
+    pub slack_bot_token: Option<String>,
+    /// The Slack Web API base URL.
+    #[arg(
+        id = "read_slack_api_url",
+        value_name = "URL",
+        long = "slack-api-url",
+        env = "TENANTOPS_SLACK_API_URL",
+        default_value = "https://slack.com/api/"
+    )]
+    pub slack_api_url: String,
+    /// The Discord bot token to read with.
+    #[arg(
+        id = "read_discord_bot_token",
+        value_name = "TOKEN",
+        long = "discord-bot-token",
+        env = "TENANTOPS_DISCORD_BOT_TOKEN",
+        hide_env_values = true
+    )]
+    pub discord_bot_token: Option<String>,
+    /// The Discord REST base URL.
+    #[arg(
+        id = "read_discord_api_url",
+        value_name = "URL",
+        long = "discord-api-url",
+        env = "TENANTOPS_DISCORD_API_URL",
+        default_value = "https://discord.com"
+    )]
+    pub discord_api_url: String,
+}
+
+impl PublishedArgs {
+    /// The platforms to read from: Slack always (an OAuth-installed workspace carries its own
+    /// token), Discord when its bot token is set.
+    pub fn sinks(
+        &self,
+        core: &tenantops_core::Core,
+    ) -> Result<Vec<std::sync::Arc<dyn CheckpointSink>>> {
+        let set = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+        for (name, url) in [
+            ("TENANTOPS_SLACK_API_URL", &self.slack_api_url),
+            ("TENANTOPS_DISCORD_API_URL", &self.discord_api_url),
+        ] {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                bail!("{name} must be an http(s) URL");
+            }
+        }
+        let slack_token = set(&self.slack_bot_token);
+        if let Some(t) = &slack_token
+            && !t.starts_with("xoxb-")
+        {
+            bail!("TENANTOPS_SLACK_BOT_TOKEN must be a bot token (xoxb-…)");
+        }
+        let slack = tenantops_slack::Slack::new(
+            core.clone(),
+            &tenantops_slack::SlackConfig {
+                signing_secret: None,
+                app_token: None,
+                bot_token: slack_token,
+                api_url: self.slack_api_url.clone(),
+            },
+        )
+        .context("cannot set up the Slack Web API client")?;
+        let mut sinks: Vec<std::sync::Arc<dyn CheckpointSink>> = vec![std::sync::Arc::new(slack)];
+        match set(&self.discord_bot_token) {
+            Some(token) => sinks.push(std::sync::Arc::new(
+                tenantops_discord::api::DiscordApi::new(&tenantops_discord::DiscordConfig {
+                    public_key: None,
+                    application_id: 0,
+                    bot_token: token,
+                    api_url: Some(self.discord_api_url.trim_end_matches('/').to_owned()),
+                }),
+            )),
+            None => sinks.push(std::sync::Arc::new(NoToken {
+                kind: "discord",
+                variable: "TENANTOPS_DISCORD_BOT_TOKEN",
+            })),
+        }
+        Ok(sinks)
+    }
+}
+
+/// A platform `audit verify --published` has no token for: reading from it says what to set.
+struct NoToken {
+    kind: &'static str,
+    variable: &'static str,
+}
+
+impl NoToken {
+    fn missing(&self) -> String {
+        format!(
+            "no {} bot token: set {} (the one `tenantops serve` uses)",
+            self.kind, self.variable
+        )
+    }
+}
+
+impl CheckpointSink for NoToken {
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+
+    fn post<'a>(
+        &'a self,
+        _: &'a Destination,
+        _: &'a str,
+    ) -> BoxFuture<'a, std::result::Result<String, String>> {
+        Box::pin(async move { Err(self.missing()) })
+    }
+
+    fn read_back<'a>(
+        &'a self,
+        _: &'a Destination,
+        _: usize,
+    ) -> BoxFuture<'a, std::result::Result<Vec<PostedText>, String>> {
+        Box::pin(async move { Err(self.missing()) })
+    }
+}
+
+/// Secrets never reach a log through `Debug`.
+impl std::fmt::Debug for PublishedArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("PublishedArgs")
+            .field("published", &self.published)
+            .field("published_limit", &self.published_limit)
+            .field("slack_bot_token", &set(&self.slack_bot_token))
+            .field("slack_api_url", &self.slack_api_url)
+            .field("discord_bot_token", &set(&self.discord_bot_token))
+            .field("discord_api_url", &self.discord_api_url)
+            .finish()
     }
 }
 

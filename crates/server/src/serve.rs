@@ -12,6 +12,7 @@ use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tenantops_core::ledger::publish::CheckpointSink;
 use tenantops_core::{Core, Error, Outcome, Principal, Surface};
 
 /// What the HTTP handlers share.
@@ -200,6 +201,64 @@ pub struct DiscordSurface {
 pub struct ChatSurfaces {
     pub slack: Option<SlackSurface>,
     pub discord: Option<DiscordSurface>,
+    /// When signed checkpoints are published to their channels.
+    pub publish: crate::config::PublishSettings,
+}
+
+/// Publishes signed audit checkpoints through `sinks`: queued publications at once when this
+/// process queued them and every `tick` otherwise (requests from other processes, retries), and
+/// a scheduled one for each tenant whose ledger grew, every `settings.every` (checked at least
+/// once a minute).
+pub fn spawn_publisher(
+    core: Core,
+    sinks: Vec<Arc<dyn CheckpointSink>>,
+    settings: crate::config::PublishSettings,
+    tick: Duration,
+) -> tokio::task::JoinHandle<()> {
+    let mut events = core.subscribe();
+    tokio::spawn(async move {
+        let kinds: Vec<&'static str> = sinks.iter().map(|s| s.kind()).collect();
+        let mut poll = tokio::time::interval(tick.max(Duration::from_millis(10)));
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let check = settings
+            .every
+            .min(Duration::from_secs(60))
+            .max(Duration::from_millis(100));
+        let mut schedule = tokio::time::interval(check);
+        schedule.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Ok(tenantops_core::Event::CheckpointPublicationQueued { .. })
+                    | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Ok(_) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+                _ = poll.tick() => {}
+                _ = schedule.tick() => {
+                    if let Err(e) = core
+                        .schedule_checkpoint_publications(&kinds, settings.every)
+                        .await
+                    {
+                        tracing::error!(error = %e, "checkpoint schedule pass failed");
+                    }
+                }
+            }
+            match core
+                .deliver_checkpoint_publications(&sinks, settings.gap)
+                .await
+            {
+                Ok(r) if r.published > 0 || r.given_up > 0 => tracing::info!(
+                    published = r.published,
+                    failed_posts = r.failed_posts,
+                    given_up = r.given_up,
+                    "signed checkpoints published"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "checkpoint publication pass failed"),
+            }
+        }
+    })
 }
 
 async fn discord_not_configured() -> Response {
@@ -234,7 +293,18 @@ pub async fn run(
         )
     })?;
     let local = listener.local_addr()?;
-    let ChatSurfaces { slack, discord } = chat;
+    let ChatSurfaces {
+        slack,
+        discord,
+        publish,
+    } = chat;
+    let mut sinks: Vec<Arc<dyn CheckpointSink>> = Vec::new();
+    if let Some(s) = &slack {
+        sinks.push(Arc::new(s.surface.clone()));
+    }
+    if let Some(d) = &discord {
+        sinks.push(Arc::new(d.surface.api.clone()));
+    }
     // Joined before the address is printed: a refused bot token stops the start, in one line.
     let gateway = match discord.as_ref().filter(|d| d.gateway) {
         Some(d) => Some(
@@ -249,6 +319,8 @@ pub async fn run(
         None => None,
     };
     let worker = spawn_worker(core.clone(), metrics.clone(), tick);
+    let publisher =
+        (!sinks.is_empty()).then(|| spawn_publisher(core.clone(), sinks, publish, tick));
     println!("{}", json!({ "listening": local.to_string() }));
     tracing::info!(%local, "tenantops serving");
     let stop = tokio_util::sync::CancellationToken::new();
@@ -315,6 +387,9 @@ pub async fn run(
         gateway.shutdown().await;
     }
     worker.abort();
+    if let Some(p) = publisher {
+        p.abort();
+    }
     for task in background {
         task.abort();
     }

@@ -231,4 +231,153 @@ impl SlackApi {
             .map_err(call_err("response_url"))?;
         Ok(())
     }
+
+    /// Who this token posts as (`auth.test`): the bot's user id and bot id.
+    pub async fn identity(&self) -> Result<Identity, ApiError> {
+        let session = self.client.open_session(self.token()?);
+        let me = session.auth_test().await.map_err(read_err("auth.test"))?;
+        Ok(Identity {
+            user_id: me.user_id.to_string(),
+            bot_id: me.bot_id.map(|b| b.to_string()),
+        })
+    }
+
+    /// A channel's top-level messages, newest first (`conversations.history`, pages of up to
+    /// 200), reading at most `max` messages. Thread replies are not part of a channel's
+    /// history. Decoded leniently: a message shape this client does not know never fails the
+    /// read.
+    pub async fn history(
+        &self,
+        channel: &str,
+        max: usize,
+    ) -> Result<Vec<HistoryMessage>, ApiError> {
+        let session = self.client.open_session(self.token()?);
+        let mut out: Vec<HistoryMessage> = Vec::new();
+        let mut cursor: Option<String> = None;
+        while out.len() < max {
+            let limit = (max - out.len()).min(200).to_string();
+            let params = vec![
+                ("channel", Some(channel)),
+                ("limit", Some(limit.as_str())),
+                ("cursor", cursor.as_deref()),
+            ];
+            let page: HistoryPage = session
+                .http_session_api
+                .http_get("conversations.history", &params, None)
+                .await
+                .map_err(read_err("conversations.history"))?;
+            out.extend(page.messages);
+            cursor = page
+                .response_metadata
+                .and_then(|m| m.next_cursor)
+                .filter(|c| !c.is_empty());
+            if !page.has_more.unwrap_or(false) || cursor.is_none() {
+                break;
+            }
+        }
+        out.truncate(max);
+        Ok(out)
+    }
+}
+
+/// Who a bot token posts as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// The bot user (`U…`) its messages carry as `user`.
+    pub user_id: String,
+    /// The bot (`B…`) its messages carry as `bot_id`.
+    pub bot_id: Option<String>,
+}
+
+/// One message of a channel's history: the fields tenantops reads.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct HistoryMessage {
+    /// Its timestamp, which is its id.
+    pub ts: String,
+    /// Its text (for a message with blocks, the text it was posted with).
+    #[serde(default)]
+    pub text: Option<String>,
+    /// The user who posted it (a bot's messages carry the bot user).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The bot that posted it.
+    #[serde(default)]
+    pub bot_id: Option<String>,
+    /// `channel_join`, `bot_message`, … (none for a plain message).
+    #[serde(default)]
+    pub subtype: Option<String>,
+    /// Set when the message started a thread or was broadcast from one.
+    #[serde(default)]
+    pub thread_ts: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct HistoryPage {
+    #[serde(default)]
+    messages: Vec<HistoryMessage>,
+    #[serde(default)]
+    has_more: Option<bool>,
+    #[serde(default)]
+    response_metadata: Option<PageMeta>,
+}
+
+#[derive(serde::Deserialize)]
+struct PageMeta {
+    #[serde(default)]
+    next_cursor: Option<String>,
+}
+
+/// A read's error in one line, with what to do for the refusals a misconfigured app gets.
+fn read_err(method: &'static str) -> impl Fn(slack_morphism::errors::SlackClientError) -> ApiError {
+    use slack_morphism::errors::SlackClientError as E;
+    move |e| {
+        let message = match &e {
+            E::ApiError(api) => {
+                let hint = match api.code.as_str() {
+                    "not_in_channel" => "; invite the bot to the channel (/invite @tenantops)",
+                    "channel_not_found" => {
+                        "; the channel does not exist or the bot cannot see it (a private \
+                         channel needs the bot invited)"
+                    }
+                    "missing_scope" => {
+                        "; the app needs the channels:history (and, for a private channel, \
+                         groups:history) scope: add it under OAuth & Permissions and reinstall"
+                    }
+                    "invalid_auth" | "not_authed" | "token_revoked" | "account_inactive" => {
+                        "; the bot token is not valid (TENANTOPS_SLACK_BOT_TOKEN, or reinstall \
+                         the app in that workspace)"
+                    }
+                    _ => "",
+                };
+                format!("{}{hint}", api.code)
+            }
+            E::RateLimitError(limit) => match limit.retry_after {
+                Some(after) => format!("rate limited; try again in {}s", after.as_secs()),
+                None => "rate limited; try again in a minute".into(),
+            },
+            E::HttpProtocolError(protocol) => {
+                // The innermost cause says it best ("Connection refused", a TLS failure).
+                let mut cause: Option<&(dyn std::error::Error + 'static)> = protocol
+                    .cause
+                    .as_deref()
+                    .map(|c| c as &(dyn std::error::Error + 'static));
+                let mut last = String::from("no response");
+                while let Some(c) = cause {
+                    last = c.to_string();
+                    cause = c.source();
+                }
+                format!(
+                    "cannot reach Slack ({last}); check TENANTOPS_SLACK_API_URL and the network"
+                )
+            }
+            E::HttpError(http) => format!("Slack answered HTTP {}", http.status_code),
+            other => other
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        };
+        ApiError::Call { method, message }
+    }
 }

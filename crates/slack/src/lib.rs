@@ -8,6 +8,7 @@
 pub mod api;
 pub mod approvals;
 pub mod blocks;
+pub mod checkpoints;
 pub mod commands;
 pub mod digest;
 pub mod inbound;

@@ -14,7 +14,10 @@ use tenantops_core::Error;
 use tenantops_core::chat::Platform;
 
 /// The bot scopes the app asks for (the manifest's).
-pub const BOT_SCOPES: &str = "commands,chat:write,chat:write.public,im:write,files:write";
+/// `channels:history` and `groups:history` let `audit verify --published` read back the signed
+/// checkpoints the bot posted to the approval channel.
+pub const BOT_SCOPES: &str =
+    "commands,chat:write,chat:write.public,im:write,files:write,channels:history,groups:history";
 
 fn page(status: StatusCode, title: &str, text: &str) -> Response {
     let esc = |s: &str| {

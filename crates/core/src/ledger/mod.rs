@@ -8,6 +8,7 @@
 
 pub mod checkpoint;
 pub mod merkle;
+pub mod publish;
 pub mod verify;
 
 use crate::error::{Error, Result};

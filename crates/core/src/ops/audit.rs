@@ -1,8 +1,10 @@
 //! The audit ledger, as operations: inclusion proofs, the latest checkpoint, recent entries.
 
+use crate::Event;
 use crate::catalogue::{OpCtx, Operation, Risk};
+use crate::clock::to_millis;
 use crate::error::{Error, Result};
-use crate::ledger::{self, Body, InclusionProof};
+use crate::ledger::{self, Body, InclusionProof, publish};
 use crate::ops::members::NoInput;
 use crate::scope::Scope;
 use schemars::JsonSchema;
@@ -78,6 +80,84 @@ impl Operation for Checkpoint {
             size,
             checkpoint,
             verifier_key,
+        })
+    }
+}
+
+/// Output of `audit.publish_checkpoint`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PublishOutput {
+    /// The publication, as numbered in the tenant's outbox (audit entries of
+    /// `audit.checkpoint_published` name it).
+    pub publication: i64,
+    /// Whether this call joined a publication already waiting to be posted.
+    pub joined: bool,
+    /// Entries in the ledger now; the checkpoint posted covers at least these.
+    pub size: u64,
+    /// Where it is posted.
+    pub destinations: Vec<publish::Destination>,
+    /// What happens next.
+    pub next: String,
+}
+
+/// `audit.publish_checkpoint`.
+pub struct PublishCheckpoint;
+
+impl Operation for PublishCheckpoint {
+    const NAME: &'static str = "audit.publish_checkpoint";
+    const SUMMARY: &'static str =
+        "Publish the latest signed checkpoint to the tenant's approval channels";
+    const HELP: &'static str = "Posts the latest signed checkpoint of the audit ledger (the C2SP signed note, \
+        verbatim in a code block) to the approval channel of every connected Slack workspace and Discord \
+        server, where it stays out of reach of tenantops' own database. `tenantops audit verify --tenant ID \
+        --published` reads those messages back and catches a rollback of the ledger that a check of the \
+        database alone calls intact. `tenantops serve` posts it within moments (spaced a minute apart per \
+        tenant by default) and also publishes on a schedule, daily by default, when the ledger grew. Each \
+        publication is audited (`audit.checkpoint_published`, with where it went).";
+    const SCOPE: Option<Scope> = Some(Scope::AUDIT_READ);
+    const RISK: Risk = Risk::Write;
+    const EXAMPLES: &'static [&'static str] = &[r#"{}"#];
+    type Input = NoInput;
+    type Output = PublishOutput;
+
+    async fn execute(ctx: &mut OpCtx, _: NoInput) -> Result<PublishOutput> {
+        let tenant = ctx.tenant().clone();
+        let destinations = publish::destinations(&mut ctx.tx, &tenant).await?;
+        if destinations.is_empty() {
+            return Err(Error::Conflict(
+                "there is nowhere to publish to: connect a Slack workspace or Discord server with an \
+                 approval channel first (tenant.chat_install_link, then tenant.chat_bind)"
+                    .into(),
+            ));
+        }
+        let (size, _) = ledger::latest_checkpoint(&mut ctx.tx, &tenant).await?;
+        let persona = ctx.principal.persona().to_string();
+        let now = to_millis(ctx.now);
+        let queued = publish::queue(
+            &mut ctx.tx,
+            &tenant,
+            publish::Reason::OnDemand,
+            Some(&persona),
+            now,
+        )
+        .await?;
+        ctx.audit("publication", queued.id);
+        ctx.emit(Event::CheckpointPublicationQueued {
+            tenant: tenant.clone(),
+        });
+        let next = if queued.joined {
+            "a publication was already waiting; it posts the latest checkpoint when it goes out"
+        } else {
+            "queued: `tenantops serve` (with Slack or Discord configured) posts the latest \
+             checkpoint within moments (a minute after the previous post at the earliest, by \
+             default)"
+        };
+        Ok(PublishOutput {
+            publication: queued.id,
+            joined: queued.joined,
+            size,
+            destinations,
+            next: next.into(),
         })
     }
 }

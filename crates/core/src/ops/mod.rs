@@ -37,6 +37,7 @@ pub(crate) fn all() -> Vec<OpSpec> {
         spec::<keys::Revoke>(),
         spec::<audit::Proof>(),
         spec::<audit::Checkpoint>(),
+        spec::<audit::PublishCheckpoint>(),
         spec::<audit::List>(),
         spec::<whoami::WhoAmI>(),
         spec::<approvals::Pending>(),

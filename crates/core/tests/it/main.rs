@@ -5,6 +5,7 @@ mod billing;
 mod insider;
 mod isolation;
 mod lifecycle;
+mod publish;
 mod scopes;
 mod support;
 mod tamper;
