@@ -2,11 +2,12 @@
 //! destructive action: the dispatcher turns each call into an approval request and runs it only
 //! once a second person approved, as the requester.
 //!
-//! Tables are found in the schema, not listed here, so a new tenant-owned table is exported
-//! without anyone remembering to add it; only [`SECRET_TABLES`] are left out. Rows are read
-//! inside the operation's transaction (one consistent snapshot) and streamed to a blocking writer
-//! that spools each table to an unlinked temporary file, appends it to a gzip-compressed tar,
-//! and renames the archive into place only after it is complete and synced.
+//! What is exported is declared per table in `store::export` (included, excluded with a reason,
+//! secret columns dropped): a table nobody declared stops the export, so nothing reaches an
+//! archive by omission. Rows are read inside the operation's transaction (one consistent
+//! snapshot) and streamed to a blocking writer that spools each table to an unlinked temporary
+//! file, appends it to a gzip-compressed tar, and renames the archive into place only after it
+//! is complete and synced.
 
 use super::{ms_to_rfc3339, rfc3339};
 use crate::Env;
@@ -22,29 +23,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use sqlx::SqliteConnection;
+use crate::store::export;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use tokio::sync::mpsc;
-
-/// Tables never exported, whatever they hold. Each keeps credential material rather than tenant
-/// data; an archive is handed to people and systems outside the core, and must never let its
-/// holder attack the tenant's credentials offline.
-const SECRET_TABLES: &[&str] = &[
-    // Keyed digests (HMAC with the deployment's pepper) of API key secrets: with the pepper they
-    // would allow offline guessing, and they are useless to the tenant anyway.
-    "api_key_secrets",
-    // Keyed digests of one-time chat link codes: credential material of the same kind.
-    "chat_link_codes",
-    "chat_install_states",
-];
-
-/// Why a table in [`SECRET_TABLES`] is missing from the archive (recorded in the manifest).
-const SECRET_REASON: &str =
-    "holds credential material (keyed digests of API key secrets); never exported";
-/// Why a table without a `tenant_id` column is missing from the archive.
-const NOT_TENANT_REASON: &str = "not tenant data (no tenant_id column)";
 
 /// The archive format; bumped when the layout or the row encoding changes.
 pub const EXPORT_FORMAT_VERSION: u32 = 1;
@@ -117,13 +100,10 @@ impl Operation for ExportAll {
     async fn facts(ctx: &mut OpCtx, input: &ExportInput) -> Result<Map<String, Value>> {
         checked_reason(input.reason.as_deref())?;
         let tenant = ctx.tenant().clone();
-        let found = discover(&mut ctx.tx).await?;
+        let found = export::plan(&mut ctx.tx).await?;
         let (mut rows, mut bytes) = (0u64, 0u64);
         for table in &found.tables {
-            let (n, b): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(table.estimate_sql()))
-                .bind(tenant.as_str())
-                .fetch_one(&mut *ctx.tx)
-                .await?;
+            let (n, b) = export::estimate(&mut ctx.tx, table, &tenant).await?;
             rows += u64::try_from(n).unwrap_or(0);
             bytes += u64::try_from(b).unwrap_or(0);
         }
@@ -165,13 +145,9 @@ impl Operation for ExportAll {
         let reason = checked_reason(input.reason.as_deref())?;
         let tenant = ctx.tenant().clone();
         let env = ctx.env.clone();
-        let (tenant_name, tenant_created): (String, i64) =
-            sqlx::query_as("SELECT name, created_at FROM tenants WHERE id = ?")
-                .bind(tenant.as_str())
-                .fetch_optional(&mut *ctx.tx)
-                .await?
-                .ok_or_else(|| Error::Internal("caller's tenant vanished".into()))?;
-        let found = discover(&mut ctx.tx).await?;
+        let (tenant_name, tenant_created) =
+            crate::store::tenants::name_and_created(&mut ctx.tx, &tenant).await?;
+        let found = export::plan(&mut ctx.tx).await?;
         // Run on approval, the archive is named after its request: an execution resumed after a
         // stalled lease replaces the same file instead of leaving a second copy of the data.
         let file_name = match ctx.principal.via() {
@@ -196,7 +172,7 @@ impl Operation for ExportAll {
             encoding: "one JSON object per row and line, keyed by column name; BLOB values as \
                        uppercase hex strings; timestamps as stored (INTEGER milliseconds since the \
                        Unix epoch, UTC)",
-            excluded: found.excluded.clone(),
+            excluded: found.left_out.clone(),
         };
         let mtime = u64::try_from(ctx.now.timestamp()).unwrap_or(0);
         let dir = env.export_dir.clone();
@@ -234,7 +210,7 @@ impl Operation for ExportAll {
             bytes: written.bytes,
             sha256: written.sha256,
             tables: written.tables,
-            excluded: found.excluded.into_iter().map(|e| e.name).collect(),
+            excluded: found.left_out.into_iter().map(|e| e.name).collect(),
         })
     }
 }
@@ -301,166 +277,6 @@ fn thousands(n: u64) -> String {
     out
 }
 
-/// How a table's rows are tied to the tenant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Owner {
-    /// `tenant_id = ?`.
-    TenantId,
-    /// The `tenants` table itself: `id = ?`.
-    Id,
-}
-
-/// A table to export.
-#[derive(Clone, Debug)]
-struct Table {
-    name: String,
-    columns: Vec<String>,
-    /// Primary-key columns in key order, or every column when there is no key: a total order.
-    order: Vec<String>,
-    owner: Owner,
-}
-
-/// A table left out, and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct Excluded {
-    name: String,
-    reason: String,
-}
-
-/// The schema, split into what is exported and what is not.
-#[derive(Debug)]
-struct Discovered {
-    tables: Vec<Table>,
-    excluded: Vec<Excluded>,
-}
-
-/// `"name"`, quoted as an SQL identifier.
-fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// `'name'`, quoted as an SQL string literal.
-fn literal(name: &str) -> String {
-    format!("'{}'", name.replace('\'', "''"))
-}
-
-impl Table {
-    fn filter(&self) -> &'static str {
-        match self.owner {
-            Owner::TenantId => "\"tenant_id\" = ?",
-            Owner::Id => "\"id\" = ?",
-        }
-    }
-
-    /// Rows and the summed byte length of every value, of the tenant's rows; binds the tenant.
-    fn estimate_sql(&self) -> String {
-        let sum = self
-            .columns
-            .iter()
-            .map(|c| format!("IFNULL(length(CAST({} AS BLOB)), 0)", ident(c)))
-            .collect::<Vec<_>>()
-            .join(" + ");
-        format!(
-            "SELECT COUNT(*), COALESCE(SUM({sum}), 0) FROM {} WHERE {}",
-            ident(&self.name),
-            self.filter()
-        )
-    }
-
-    /// Each of the tenant's rows as a JSON object, in a deterministic order; binds the tenant.
-    fn rows_sql(&self) -> String {
-        let fields = self
-            .columns
-            .iter()
-            .map(|c| {
-                let col = ident(c);
-                format!(
-                    "{}, CASE WHEN typeof({col}) = 'blob' THEN hex({col}) ELSE {col} END",
-                    literal(c)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let order = self
-            .order
-            .iter()
-            .map(|c| ident(c))
-            .collect::<Vec<_>>()
-            .join(", ");
-        format!(
-            "SELECT json_object({fields}) FROM {} WHERE {} ORDER BY {order}",
-            ident(&self.name),
-            self.filter()
-        )
-    }
-}
-
-/// Finds the exported tables in the schema: every table with a `tenant_id` column, and
-/// `tenants`, less [`SECRET_TABLES`]. SQLite's and sqlx's own tables are not considered.
-async fn discover(conn: &mut SqliteConnection) -> Result<Discovered> {
-    let names: Vec<String> = sqlx::query_scalar(
-        "SELECT name FROM sqlite_master WHERE type = 'table' \
-         AND name NOT GLOB 'sqlite_*' AND name NOT GLOB '_sqlx*' ORDER BY name",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut tables = Vec::new();
-    let mut excluded = Vec::new();
-    for name in names {
-        if SECRET_TABLES.contains(&name.as_str()) {
-            excluded.push(Excluded {
-                name,
-                reason: SECRET_REASON.into(),
-            });
-            continue;
-        }
-        let info: Vec<(String, i64)> =
-            sqlx::query_as("SELECT name, pk FROM pragma_table_info(?) ORDER BY cid")
-                .bind(&name)
-                .fetch_all(&mut *conn)
-                .await?;
-        let has = |col: &str| info.iter().any(|(c, _)| c == col);
-        let owner = if name == "tenants" && has("id") {
-            Owner::Id
-        } else if has("tenant_id") {
-            Owner::TenantId
-        } else {
-            excluded.push(Excluded {
-                name,
-                reason: NOT_TENANT_REASON.into(),
-            });
-            continue;
-        };
-        // The name becomes a file name in the archive: refuse rather than mangle or skip.
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(Error::Internal(format!(
-                "table `{name}` cannot be exported: its name is not a plain identifier"
-            )));
-        }
-        let mut key: Vec<(i64, String)> = info
-            .iter()
-            .filter(|(_, pk)| *pk > 0)
-            .map(|(c, pk)| (*pk, c.clone()))
-            .collect();
-        key.sort();
-        let columns: Vec<String> = info.into_iter().map(|(c, _)| c).collect();
-        let order = if key.is_empty() {
-            columns.clone()
-        } else {
-            key.into_iter().map(|(_, c)| c).collect()
-        };
-        tables.push(Table {
-            name,
-            columns,
-            order,
-            owner,
-        });
-    }
-    // The tenant record first, then the rest by name.
-    tables.sort_by(|a, b| (a.owner != Owner::Id, &a.name).cmp(&(b.owner != Owner::Id, &b.name)));
-    Ok(Discovered { tables, excluded })
-}
-
 /// What the reader hands the archive writer.
 enum Msg {
     /// A table begins.
@@ -487,26 +303,20 @@ async fn send(sender: &mpsc::Sender<Msg>, msg: Msg) -> Result<(), Stop> {
 
 /// Streams the tenant's rows of each table to the writer, reporting progress per table.
 async fn read_tables(
-    conn: &mut SqliteConnection,
+    tx: &mut crate::store::Tx,
     env: &Env,
     tenant: &TenantId,
-    tables: &[Table],
+    tables: &[export::Planned],
     sender: &mpsc::Sender<Msg>,
 ) -> Result<(), Stop> {
     let total = tables.len() as u64;
     for (i, table) in tables.iter().enumerate() {
-        send(sender, Msg::Start(table.name.clone())).await?;
+        send(sender, Msg::Start(table.name.to_owned())).await?;
         let mut rows = 0u64;
         let mut buf = Vec::with_capacity(CHUNK);
         {
-            let mut stream = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(table.rows_sql()))
-                .bind(tenant.as_str())
-                .fetch(&mut *conn);
-            while let Some(line) = stream
-                .try_next()
-                .await
-                .map_err(|e| Stop::Db(Error::from(e)))?
-            {
+            let mut stream = export::rows(tx, table, tenant).map_err(Stop::Db)?;
+            while let Some(line) = stream.try_next().await.map_err(Stop::Db)? {
                 buf.extend_from_slice(line.as_bytes());
                 buf.push(b'\n');
                 rows += 1;
@@ -544,7 +354,7 @@ struct ManifestHead {
     requested_by: String,
     reason: Option<String>,
     encoding: &'static str,
-    excluded: Vec<Excluded>,
+    excluded: Vec<export::Left>,
 }
 
 /// `manifest.json`.
@@ -1039,7 +849,8 @@ mod tests {
             "{:?}",
             files.keys()
         );
-        let excluded: Vec<Excluded> = serde_json::from_value(manifest["excluded"].clone()).unwrap();
+        let excluded: Vec<export::Left> =
+            serde_json::from_value(manifest["excluded"].clone()).unwrap();
         assert!(
             excluded
                 .iter()
@@ -1086,42 +897,6 @@ mod tests {
         assert_eq!(detail["archive"], out.archive.as_str());
         assert_eq!(detail["tables"], n);
         assert_eq!(detail["rows"], total_rows);
-    }
-
-    #[tokio::test]
-    async fn no_table_named_secret_is_ever_exported() {
-        let fx = fixture().await;
-        let mut conn = fx.core.store().pool().acquire().await.unwrap();
-        let found = discover(&mut conn).await.unwrap();
-        let all: Vec<String> =
-            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
-                .fetch_all(&mut *conn)
-                .await
-                .unwrap();
-        assert!(
-            all.iter().any(|t| t.contains("secret")),
-            "the schema changed: revisit this test"
-        );
-        for table in &found.tables {
-            assert!(
-                !table.name.to_lowercase().contains("secret"),
-                "`{}` would be exported: add it to SECRET_TABLES (or rename it)",
-                table.name
-            );
-        }
-        for secret in SECRET_TABLES {
-            assert!(
-                all.iter().any(|t| t == secret),
-                "SECRET_TABLES names a missing table `{secret}`"
-            );
-            assert!(found.excluded.iter().any(|e| e.name == *secret));
-        }
-        assert!(
-            found
-                .tables
-                .iter()
-                .all(|t| !t.name.starts_with("sqlite_") && !t.name.starts_with("_sqlx"))
-        );
     }
 
     #[tokio::test]

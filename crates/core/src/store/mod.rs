@@ -9,8 +9,10 @@
 //! engines — connecting, pragmas, taking the write lock, schema introspection — lives in one
 //! module per engine.
 
+pub mod export;
 pub(crate) mod sqlite;
 pub(crate) mod tenants;
+pub mod writer;
 
 use crate::error::Result;
 use sqlx::{Postgres, Sqlite, Transaction};

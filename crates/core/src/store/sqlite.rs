@@ -132,6 +132,80 @@ impl Store {
     }
 }
 
+/// The tables of the schema, without SQLite's and the migrator's own.
+pub(crate) async fn tables(tx: &mut Tx) -> Result<Vec<String>> {
+    let conn: &mut sqlx::SqliteConnection = match &mut tx.inner {
+        TxInner::Sqlite(t) => t,
+        TxInner::Postgres(_) => return Err(Error::Internal("not a SQLite transaction".into())),
+    };
+    Ok(sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' \
+         AND name NOT GLOB 'sqlite_*' AND name NOT GLOB '_sqlx*' ORDER BY name",
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+/// A table's columns in schema order, with their primary-key positions.
+pub(crate) async fn columns(tx: &mut Tx, table: &str) -> Result<Vec<super::export::Column>> {
+    let conn: &mut sqlx::SqliteConnection = match &mut tx.inner {
+        TxInner::Sqlite(t) => t,
+        TxInner::Postgres(_) => return Err(Error::Internal("not a SQLite transaction".into())),
+    };
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT name, pk FROM pragma_table_info($1) ORDER BY cid")
+            .bind(table)
+            .fetch_all(conn)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(name, pk)| super::export::Column { name, pk })
+        .collect())
+}
+
+/// Rows and summed value lengths of a planned table (`filter` binds the tenant as `$1`).
+pub(crate) fn estimate_sql(table: &super::export::Planned, filter: &str) -> String {
+    use super::export::ident;
+    let sum = table
+        .columns
+        .iter()
+        .map(|c| format!("COALESCE(length(CAST({} AS BLOB)), 0)", ident(c)))
+        .collect::<Vec<_>>()
+        .join(" + ");
+    format!(
+        "SELECT COUNT(*), CAST(COALESCE(SUM({sum}), 0) AS BIGINT) FROM {} WHERE {filter}",
+        ident(table.name)
+    )
+}
+
+/// Each row of a planned table as a JSON object (BLOBs as hex), in its total order.
+pub(crate) fn json_rows_sql(table: &super::export::Planned, filter: &str) -> String {
+    use super::export::ident;
+    let literal = |name: &str| format!("'{}'", name.replace('\'', "''"));
+    let fields = table
+        .columns
+        .iter()
+        .map(|c| {
+            let col = ident(c);
+            format!(
+                "{}, CASE WHEN typeof({col}) = 'blob' THEN hex({col}) ELSE {col} END",
+                literal(c)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let order = table
+        .order
+        .iter()
+        .map(|c| ident(c))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT json_object({fields}) FROM {} WHERE {filter} ORDER BY {order}",
+        ident(table.name)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,3 +59,14 @@ pub(crate) async fn set_link_min_age_secs(tx: &mut Tx, tenant: &TenantId, secs: 
         .map(|_| ()))?;
     Ok(())
 }
+
+/// A tenant's name and creation time.
+pub(crate) async fn name_and_created(tx: &mut Tx, tenant: &TenantId) -> Result<(String, i64)> {
+    let row: Option<(String, i64)> = on!(tx, c => sqlx::query_as(
+        "SELECT name, created_at FROM tenants WHERE id = $1",
+    )
+    .bind(tenant.as_str())
+    .fetch_optional(c)
+    .await)?;
+    row.ok_or_else(|| crate::error::Error::Internal(format!("tenant {tenant} vanished")))
+}

@@ -1,0 +1,369 @@
+//! Export by declaration: every table of the schema says whether `tenant.export_all` puts it in
+//! the archive, and without which columns. A table nobody declared fails a test, and a table is
+//! exported only as declared, so a secret can never reach an archive by omission — adding a
+//! table means deciding, here, what happens to it.
+
+/// How a table's rows belong to a tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// The rows of the tenant are those with `tenant_id = <tenant>`.
+    TenantId,
+    /// The `tenants` table itself: the row with `id = <tenant>`.
+    Id,
+}
+
+/// What happens to a table in an export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Export {
+    /// The tenant's rows are exported, without the `drop` columns (credential material kept
+    /// beside tenant data: say why in `why_dropped`).
+    Include {
+        /// How rows belong to a tenant.
+        owner: Owner,
+        /// Columns left out of every row.
+        drop: &'static [&'static str],
+        /// Why they are left out (recorded in the manifest).
+        why_dropped: &'static str,
+    },
+    /// The table is never exported (recorded in the manifest with the reason).
+    Exclude {
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+/// One table's declaration.
+#[derive(Clone, Copy, Debug)]
+pub struct Table {
+    /// The table.
+    pub name: &'static str,
+    /// What an export does with it.
+    pub export: Export,
+}
+
+const fn all(owner: Owner) -> Export {
+    Export::Include {
+        owner,
+        drop: &[],
+        why_dropped: "",
+    }
+}
+
+const fn exclude(reason: &'static str) -> Export {
+    Export::Exclude { reason }
+}
+
+const CREDENTIAL: &str = "holds credential material (keyed digests of secrets that would allow \
+     offline guessing with the deployment's pepper); never exported";
+
+/// Every table of the schema, the tenant record first. The order is the archive's order.
+pub const TABLES: &[Table] = &[
+    Table { name: "tenants", export: all(Owner::Id) },
+    Table { name: "api_keys", export: all(Owner::TenantId) },
+    Table { name: "api_key_secrets", export: exclude(CREDENTIAL) },
+    Table { name: "approval_decisions", export: all(Owner::TenantId) },
+    Table { name: "approval_requests", export: all(Owner::TenantId) },
+    Table { name: "approval_routes", export: all(Owner::TenantId) },
+    Table { name: "audit_checkpoints", export: all(Owner::TenantId) },
+    Table { name: "audit_entries", export: all(Owner::TenantId) },
+    Table { name: "audit_heads", export: all(Owner::TenantId) },
+    Table { name: "audit_publications", export: all(Owner::TenantId) },
+    Table { name: "billing_cap_alerts", export: all(Owner::TenantId) },
+    Table { name: "billing_plans", export: all(Owner::TenantId) },
+    Table { name: "billing_prices", export: all(Owner::TenantId) },
+    Table { name: "business_units", export: all(Owner::TenantId) },
+    Table { name: "chat_deliveries", export: exclude(
+        "platform bookkeeping (delivery ids seen, before any tenant is known); no tenant data",
+    ) },
+    Table { name: "chat_install_states", export: exclude(CREDENTIAL) },
+    Table { name: "chat_link_codes", export: exclude(CREDENTIAL) },
+    Table { name: "chat_links", export: all(Owner::TenantId) },
+    Table { name: "chat_messages", export: all(Owner::TenantId) },
+    Table {
+        name: "chat_workspaces",
+        export: Export::Include {
+            owner: Owner::TenantId,
+            drop: &["bot_token_sealed"],
+            why_dropped: "the workspace's bot token (sealed): a credential of the platform app",
+        },
+    },
+    Table { name: "invoices", export: all(Owner::TenantId) },
+    Table { name: "personas", export: all(Owner::TenantId) },
+    Table { name: "role_assignments", export: all(Owner::TenantId) },
+    Table { name: "usage_attributions", export: all(Owner::TenantId) },
+    Table { name: "usage_events", export: all(Owner::TenantId) },
+    Table { name: "usage_rollups", export: all(Owner::TenantId) },
+];
+
+/// The declaration of `name`, if any.
+pub fn declared(name: &str) -> Option<&'static Table> {
+    TABLES.iter().find(|t| t.name == name)
+}
+
+/// Column names that hold credential material by their name: a table that is exported must
+/// drop every such column (checked by a test, so a new secret column cannot slip into archives).
+pub fn looks_secret(column: &str) -> bool {
+    ["secret", "sealed", "token", "password", "private"]
+        .iter()
+        .any(|w| column.contains(w))
+}
+
+use super::{Engine, Tx, on};
+use crate::error::{Error, Result};
+use crate::ids::TenantId;
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+
+/// A table as it will be exported: its declared owner, the columns kept (in schema order) and
+/// a total order for its rows.
+#[derive(Clone, Debug)]
+pub struct Planned {
+    /// The table.
+    pub name: &'static str,
+    /// How rows belong to a tenant.
+    pub owner: Owner,
+    /// Columns in the archive.
+    pub columns: Vec<String>,
+    /// Primary-key columns, or every kept column when there is no key.
+    pub order: Vec<String>,
+}
+
+/// A table left out (whole or in part) and why.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Left {
+    /// The table, or `table.column` for a dropped column.
+    pub name: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// What an export of the current schema writes, and what it leaves out.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Tables exported, in archive order.
+    pub tables: Vec<Planned>,
+    /// Tables and columns left out.
+    pub left_out: Vec<Left>,
+}
+
+/// A column of the live schema.
+#[derive(Clone, Debug)]
+pub(crate) struct Column {
+    pub name: String,
+    /// Position in the primary key, from 1; 0 when not part of it.
+    pub pk: i64,
+}
+
+/// The tables of the live schema (not the engine's or the migrator's own).
+pub(crate) async fn schema_tables(tx: &mut Tx) -> Result<Vec<String>> {
+    match tx.engine() {
+        Engine::Sqlite => super::sqlite::tables(tx).await,
+        Engine::Postgres => Err(Error::Internal(
+            "schema introspection is not available on PostgreSQL yet".into(),
+        )),
+    }
+}
+
+async fn columns(tx: &mut Tx, table: &str) -> Result<Vec<Column>> {
+    match tx.engine() {
+        Engine::Sqlite => super::sqlite::columns(tx, table).await,
+        Engine::Postgres => Err(Error::Internal(
+            "schema introspection is not available on PostgreSQL yet".into(),
+        )),
+    }
+}
+
+/// Plans an export of the live schema by the declarations. A table of the schema that is not
+/// declared, or a declared column that is missing, is an error: nothing is exported by default.
+pub async fn plan(tx: &mut Tx) -> Result<Plan> {
+    let live = schema_tables(tx).await?;
+    if let Some(undeclared) = live.iter().find(|t| declared(t).is_none()) {
+        return Err(Error::Internal(format!(
+            "table `{undeclared}` has no export declaration (store/export.rs): nothing is \
+             exported until it says whether and how"
+        )));
+    }
+    let mut tables = Vec::new();
+    let mut left_out = Vec::new();
+    for decl in TABLES {
+        if !live.iter().any(|t| t == decl.name) {
+            continue;
+        }
+        match decl.export {
+            Export::Exclude { reason } => left_out.push(Left {
+                name: decl.name.into(),
+                reason: reason.into(),
+            }),
+            Export::Include {
+                owner,
+                drop,
+                why_dropped,
+            } => {
+                let cols = columns(tx, decl.name).await?;
+                let key_col = match owner {
+                    Owner::TenantId => "tenant_id",
+                    Owner::Id => "id",
+                };
+                if !cols.iter().any(|c| c.name == key_col) {
+                    return Err(Error::Internal(format!(
+                        "table `{}` is declared as owned through `{key_col}`, which it lacks",
+                        decl.name
+                    )));
+                }
+                for d in drop {
+                    if !cols.iter().any(|c| c.name == *d) {
+                        return Err(Error::Internal(format!(
+                            "table `{}` declares a dropped column `{d}` it does not have",
+                            decl.name
+                        )));
+                    }
+                    left_out.push(Left {
+                        name: format!("{}.{d}", decl.name),
+                        reason: why_dropped.into(),
+                    });
+                }
+                let kept: Vec<&Column> = cols.iter().filter(|c| !drop.contains(&c.name.as_str())).collect();
+                let mut key: Vec<(i64, String)> = kept
+                    .iter()
+                    .filter(|c| c.pk > 0)
+                    .map(|c| (c.pk, c.name.clone()))
+                    .collect();
+                key.sort();
+                let columns: Vec<String> = kept.iter().map(|c| c.name.clone()).collect();
+                let order = if key.is_empty() {
+                    columns.clone()
+                } else {
+                    key.into_iter().map(|(_, c)| c).collect()
+                };
+                tables.push(Planned {
+                    name: decl.name,
+                    owner,
+                    columns,
+                    order,
+                });
+            }
+        }
+    }
+    Ok(Plan { tables, left_out })
+}
+
+/// `"name"`, quoted as an SQL identifier (names come from the schema, never from input).
+pub(crate) fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn owner_filter(owner: Owner) -> &'static str {
+    match owner {
+        Owner::TenantId => "\"tenant_id\" = $1",
+        Owner::Id => "\"id\" = $1",
+    }
+}
+
+/// The tenant's rows of a planned table and the summed byte length of their kept values.
+pub async fn estimate(tx: &mut Tx, table: &Planned, tenant: &TenantId) -> Result<(i64, i64)> {
+    let sql = match tx.engine() {
+        Engine::Sqlite => super::sqlite::estimate_sql(table, owner_filter(table.owner)),
+        Engine::Postgres => {
+            return Err(Error::Internal(
+                "export is not available on PostgreSQL yet".into(),
+            ));
+        }
+    };
+    Ok(on!(tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(tenant.as_str())
+        .fetch_one(c)
+        .await)?)
+}
+
+/// The tenant's rows of a planned table, each as one JSON object (BLOBs as uppercase hex), in
+/// the table's total order.
+pub fn rows<'a>(
+    tx: &'a mut Tx,
+    table: &Planned,
+    tenant: &'a TenantId,
+) -> Result<BoxStream<'a, Result<String>>> {
+    let sql = match tx.engine() {
+        Engine::Sqlite => super::sqlite::json_rows_sql(table, owner_filter(table.owner)),
+        Engine::Postgres => {
+            return Err(Error::Internal(
+                "export is not available on PostgreSQL yet".into(),
+            ));
+        }
+    };
+    Ok(on!(tx, c => sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+        .bind(tenant.as_str())
+        .fetch(c)
+        .map_err(Error::from)
+        .boxed()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), true).await.unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn every_table_of_the_schema_is_declared_and_every_declaration_is_a_table() {
+        let (_dir, store) = store().await;
+        let mut tx = store.begin_read().await.unwrap();
+        let live = schema_tables(&mut tx).await.unwrap();
+        for t in &live {
+            assert!(
+                declared(t).is_some(),
+                "table `{t}` has no export declaration: add it to store/export.rs TABLES"
+            );
+        }
+        for d in TABLES {
+            assert!(
+                live.iter().any(|t| t == d.name),
+                "TABLES declares `{}`, which the schema does not have",
+                d.name
+            );
+        }
+        assert_eq!(TABLES[0].name, "tenants", "the tenant record comes first");
+        plan(&mut tx).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn no_exported_column_looks_like_a_secret_and_credential_tables_stay_out() {
+        let (_dir, store) = store().await;
+        let mut tx = store.begin_read().await.unwrap();
+        let p = plan(&mut tx).await.unwrap();
+        for t in &p.tables {
+            for c in &t.columns {
+                assert!(
+                    !looks_secret(c),
+                    "`{}.{c}` would be exported: drop it in its declaration (or exclude the table)",
+                    t.name
+                );
+            }
+        }
+        for credential in ["api_key_secrets", "chat_link_codes", "chat_install_states"] {
+            assert!(p.left_out.iter().any(|l| l.name == credential), "{credential}");
+            assert!(p.tables.iter().all(|t| t.name != credential), "{credential}");
+        }
+        assert!(
+            p.left_out
+                .iter()
+                .any(|l| l.name == "chat_workspaces.bot_token_sealed")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_table_nobody_declared_stops_the_export() {
+        let (_dir, store) = store().await;
+        let mut tx = store.begin_write().await.unwrap();
+        on!(tx, c => sqlx::query("CREATE TABLE webhook_secrets (tenant_id TEXT, secret TEXT)")
+            .execute(c)
+            .await
+            .map(|_| ()))
+        .unwrap();
+        let err = plan(&mut tx).await.unwrap_err();
+        assert!(err.to_string().contains("webhook_secrets"), "{err}");
+    }
+}
