@@ -717,8 +717,9 @@ fn one_request_shows_on_slack_and_discord_and_a_quorum_of_two_is_met_one_approve
             .any(|x| x.method == "chat.postMessage" && x.body["channel"] == SLACK_APPROVALS)
     });
     let calls = w.fake.wait_for("the request in Discord", |c| {
-        c.iter()
-            .any(|x| x.path == format!("/channels/{APPROVALS}/messages"))
+        c.iter().any(|x| {
+            x.path == format!("/channels/{APPROVALS}/messages") && x.body.to_string().contains(&id)
+        })
     });
     // (The route itself was approved by a second person earlier: that request was posted too.)
     let discord_posts = calls

@@ -872,7 +872,10 @@ fn a_slack_workspace_is_bound_only_with_proof_that_it_is_yours() {
     );
     let err = run.error(2, "bad_input");
     assert!(
-        err["message"].as_str().unwrap().contains("/tenant bind"),
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("tenant.chat_install_link"),
         "{err}"
     );
     w.fake.user("U0OWNER", "T0VICTIM", true);

@@ -39,6 +39,14 @@ impl Platform {
         }
     }
 
+    /// The platform's name as people write it.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Platform::Slack => "Slack",
+            Platform::Discord => "Discord",
+        }
+    }
+
     /// The surface its calls come from.
     pub fn surface(self) -> Surface {
         match self {
@@ -175,7 +183,7 @@ pub struct Installed {
 }
 
 impl Core {
-    /// Completes an install — Slack's OAuth consent, or `/tenant bind code:` typed in a Discord
+    /// Completes an install — a platform's OAuth consent, or a bind command typed in a
     /// server by someone allowed to manage it: consumes the one-time `state` (issued by
     /// `tenant.chat_install_link`), binds `workspace_id` to the state's tenant (refusing a
     /// workspace bound to another tenant) and stores the bot token (Slack) envelope-encrypted,
@@ -436,7 +444,7 @@ impl Core {
         let Some((persona, kind, status)) = link else {
             return Err(Error::Unauthenticated(
                 "your chat account is not linked to a persona: ask for a link code \
-                 (members.chat_link_code) and run `/tenant link CODE`"
+                 (members.chat_link_code) and link with it here"
                     .into(),
             ));
         };

@@ -13,6 +13,7 @@ pub mod chat;
 pub mod clock;
 pub mod error;
 pub mod fault;
+pub mod hints;
 pub mod ids;
 pub mod jwt;
 pub mod ledger;

@@ -211,7 +211,7 @@ pub(crate) async fn decision_refusal(
                 Some(format!(
                     "{what} needs a chat account you linked yourself: this link was made from a \
                      code issued by someone else (or before links carried proof). Get your own \
-                     code (members.chat_link_code, signed in as yourself) and run `/tenant link` \
+                     code (members.chat_link_code, signed in as yourself) and link with it \
                      again"
                 ))
             } else if to_millis(now) - link.linked_at < link.min_age_secs.saturating_mul(1000) {

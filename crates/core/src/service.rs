@@ -56,6 +56,8 @@ pub struct Config {
     pub notifiers: Vec<Arc<dyn Notifier>>,
     /// Where `tenant.export_all` writes archives (default: `exports/` beside the database).
     pub export_dir: PathBuf,
+    /// How the surfaces of this binary tell people to use a code (registered by them).
+    pub hints: crate::hints::Hints,
     /// Create the database when it does not exist (provisioning); otherwise a missing file is a
     /// configuration error, not a silent new empty database.
     pub create_db: bool,
@@ -81,6 +83,7 @@ impl Config {
             clock: Arc::new(SystemClock),
             notifiers: Vec::new(),
             export_dir,
+            hints: crate::hints::Hints::default(),
             create_db: true,
         }
     }
@@ -153,6 +156,8 @@ pub struct Env {
     pub notifiers: Vec<Arc<dyn Notifier>>,
     /// Where `tenant.export_all` writes its archives.
     pub export_dir: PathBuf,
+    /// How the surfaces tell people to use a code.
+    pub hints: crate::hints::Hints,
 }
 
 impl Env {
@@ -251,6 +256,7 @@ impl Core {
                 events,
                 notifiers,
                 export_dir: config.export_dir,
+                hints: config.hints,
             }),
         })
     }

@@ -178,7 +178,10 @@ async fn caller(
         .authenticate_chat(Platform::Discord, &guild, &user.id.to_string())
         .await
         .map_err(|e| match e {
-            Error::Unauthenticated(reason) => Message::note("Not linked", reason),
+            Error::Unauthenticated(reason) => Message::note(
+                "Not linked",
+                format!("{reason}\nTo link this account: `/tenant link code:CODE`."),
+            ),
             other => internal(&other),
         })
 }

@@ -30,6 +30,15 @@ pub mod interactions;
 pub mod options;
 pub mod verify;
 
+/// Registers how Discord uses one-time codes, so the core can tell people without knowing
+/// Discord: `/tenant bind code:CODE` (someone with Manage Server) and `/tenant link code:CODE`.
+pub fn register_hints(hints: &mut tenantops_core::hints::Hints) {
+    use tenantops_core::chat::Platform::Discord;
+    use tenantops_core::hints::Use;
+    hints.register(Discord, Use::BindCommand, "/tenant bind code:{code}");
+    hints.register(Discord, Use::LinkCommand, "/tenant link code:{code}");
+}
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::post;

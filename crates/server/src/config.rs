@@ -79,6 +79,9 @@ pub fn core_config(db: &DbArgs) -> Result<Config> {
         config.export_dir = PathBuf::from(dir);
     }
     config.jwt = jwt_config()?;
+    // The surfaces of this binary say how their codes are used; the core only knows the codes.
+    tenantops_slack::register_hints(&mut config.hints);
+    tenantops_discord::register_hints(&mut config.hints);
     Ok(config)
 }
 

@@ -151,7 +151,12 @@ pub async fn handle(slack: Slack, cmd: SlackCommandEvent) -> Reply {
         .await
     {
         Ok(p) => p,
-        Err(Error::Unauthenticated(reason)) => return Reply::text("Not linked", reason),
+        Err(Error::Unauthenticated(reason)) => {
+            return Reply::text(
+                "Not linked",
+                format!("{reason}\nTo link this account: `/tenant link CODE`."),
+            );
+        }
         Err(e) => return internal(&e),
     };
     if group == "billing" && first == "post" {

@@ -18,6 +18,16 @@ pub mod sandbox;
 pub mod socket;
 pub mod verify;
 
+/// Registers how Slack uses one-time codes, so the core can tell people without knowing Slack:
+/// the OAuth install path, `/tenant bind CODE` (a workspace admin) and `/tenant link CODE`.
+pub fn register_hints(hints: &mut tenantops_core::hints::Hints) {
+    use tenantops_core::chat::Platform::Slack;
+    use tenantops_core::hints::Use;
+    hints.register(Slack, Use::InstallPath, oauth::INSTALL_PATH_TEMPLATE);
+    hints.register(Slack, Use::BindCommand, "/tenant bind {code}");
+    hints.register(Slack, Use::LinkCommand, "/tenant link {code}");
+}
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::post;

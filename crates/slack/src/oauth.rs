@@ -38,6 +38,10 @@ fn page(status: StatusCode, title: &str, text: &str) -> Response {
         .into_response()
 }
 
+/// The install path the router serves (`{code}`: the install state), as registered with the
+/// core for `tenant.chat_install_link`'s answer.
+pub const INSTALL_PATH_TEMPLATE: &str = "/slack/install?state={code}";
+
 /// Query of `/slack/install`.
 #[derive(Deserialize)]
 pub struct InstallQuery {

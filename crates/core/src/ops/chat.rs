@@ -7,6 +7,7 @@ use crate::catalogue::{OpCtx, Operation, Risk};
 use crate::chat::{self, LINK_CODE_TTL, Platform, Workspace};
 use crate::clock::to_millis;
 use crate::error::{Error, Result};
+use crate::hints::{Hints, Use};
 use crate::notify::Notification;
 use crate::principal::PersonaKind;
 use crate::proof::Proof;
@@ -60,9 +61,8 @@ impl Operation for ChatBind {
     const SUMMARY: &'static str = "Connect a Slack workspace or Discord server to this tenant";
     const HELP: &'static str = "Sets where approval requests and the billing digest are posted in a Slack \
         workspace or Discord server already connected to this tenant. Connecting one needs proof that it is \
-        yours: tenant.chat_install_link, then Slack's OAuth install or `/tenant bind CODE` typed in the \
-        workspace by one of its admins, or `/tenant bind code:…` in the Discord server by someone who can \
-        manage it. People then link their own chat accounts with a code from members.chat_link_code.";
+        yours: tenant.chat_install_link, then the platform's OAuth install or its bind command typed inside \
+        the workspace by someone the platform says manages it. People then link their own chat accounts with a code from members.chat_link_code.";
     const SCOPE: Option<Scope> = Some(Scope::CONNECTORS_WRITE);
     const RISK: Risk = Risk::Write;
     const IDEMPOTENT: bool = true;
@@ -115,20 +115,10 @@ impl Operation for ChatBind {
         if owner.is_none() {
             return Err(Error::bad_input(
                 "workspace_id",
-                match input.platform {
-                    Platform::Slack => {
-                        "a Slack workspace is connected with proof that it is yours: get a code with \
-                         tenant.chat_install_link {\"platform\":\"slack\"} and either open its install \
-                         path (Slack's OAuth consent) or have a workspace admin type `/tenant bind CODE` \
-                         in the workspace; then this updates its channels"
-                    }
-                    Platform::Discord => {
-                        "a Discord server is connected from inside it: get a code with \
-                         tenant.chat_install_link {\"platform\":\"discord\"} and have someone who can \
-                         manage the server run `/tenant bind code:CODE` there; then this updates its \
-                         channels"
-                    }
-                },
+                "a workspace is connected only with proof that it is yours: get a one-time code \
+                 with tenant.chat_install_link and use the `path` or `command` it returns (the \
+                 platform's OAuth install, or a command typed inside the workspace by someone who \
+                 manages it); then this updates its channels",
             ));
         }
         sqlx::query(
@@ -327,7 +317,7 @@ impl Operation for ChatLinkCode {
     const NAME: &'static str = "members.chat_link_code";
     const SUMMARY: &'static str = "A one-time code that links your chat account to your persona";
     const HELP: &'static str = "Issues a code (valid 15 minutes, usable once) that you type in Slack or \
-        Discord as `/tenant link CODE`; from then on that chat account (by its immutable user id, never its \
+        Discord with its link command (the output's `how`); from then on that chat account (by its immutable user id, never its \
         name) acts as you. Only for yourself: a chat account acts as a person only on that person's own \
         proof, so nobody can ask for a colleague's code. A link counts for approval decisions when the code \
         was asked for from your own sign-in (a console token, or a key you issued yourself) and once it is \
@@ -379,7 +369,7 @@ impl Operation for ChatLinkCode {
         ctx.audit("proof", proof.as_str());
         Ok(LinkCode {
             persona: persona.handle,
-            how: format!("In Slack or Discord, type: /tenant link {code}"),
+            how: link_how(&ctx.env.hints, &code),
             code,
             expires_at: ms_to_rfc3339(to_millis(expires)),
             proof: proof.as_str().into(),
@@ -527,10 +517,11 @@ pub struct InstallInput {
 pub struct InstallLink {
     /// The one-time install state; shown once.
     pub state: String,
-    /// Slack: the path to open on the tenantops server (prefix it with its public URL).
+    /// Where the platform has an install flow: the path to open on the tenantops server (prefix
+    /// it with its public URL).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-    /// Discord: the command to run in the server, by someone who can manage it.
+    /// The command to type inside the workspace, by someone who manages it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
     /// When it stops working.
@@ -547,11 +538,11 @@ impl Operation for ChatInstallLink {
     const NAME: &'static str = "tenant.chat_install_link";
     const SUMMARY: &'static str =
         "A one-time link that connects a Slack workspace or Discord server to this tenant";
-    const HELP: &'static str = "Issues a one-time install state (valid 30 minutes). Slack: opening the returned \
-        path walks a workspace admin through Slack's OAuth consent; when Slack sends them back, the workspace \
-        is bound to this tenant and its bot token stored encrypted (the self-hosted alternative is \
-        tenant.chat_bind with a single configured bot token). Discord: someone with Manage Server runs the \
-        returned `/tenant bind code:…` in the server, which proves the server is theirs.";
+    const HELP: &'static str = "Issues a one-time install state (valid 30 minutes) that binds a workspace to this \
+        tenant only with proof that it is the tenant's: the returned `path` (Slack) walks a workspace admin \
+        through the platform's OAuth consent, after which the bot token is stored encrypted; the returned \
+        `command` is typed inside the workspace by someone the platform says manages it (a Slack workspace \
+        admin, a Discord member with Manage Server).";
     const SCOPE: Option<Scope> = Some(Scope::CONNECTORS_WRITE);
     const RISK: Risk = Risk::Write;
     const EXAMPLES: &'static [&'static str] = &[
@@ -580,15 +571,34 @@ impl Operation for ChatInstallLink {
         .bind(to_millis(expires))
         .execute(&mut *ctx.tx)
         .await?;
-        let (path, command) = match input.platform {
-            Platform::Slack => (Some(format!("/slack/install?state={state}")), None),
-            Platform::Discord => (None, Some(format!("/tenant bind code:{state}"))),
-        };
+        // The surfaces registered how their code is used; the core only knows the code.
+        let path = ctx
+            .env
+            .hints
+            .render(input.platform, Use::InstallPath, &state);
+        let command = ctx
+            .env
+            .hints
+            .render(input.platform, Use::BindCommand, &state);
         Ok(InstallLink {
             path,
             command,
             state,
             expires_at: ms_to_rfc3339(to_millis(expires)),
         })
+    }
+}
+
+/// What a person does with a link code, per surface this binary serves.
+fn link_how(hints: &Hints, code: &str) -> String {
+    let ways: Vec<String> = hints
+        .all(Use::LinkCommand, code)
+        .into_iter()
+        .map(|(p, cmd)| format!("in {}: {cmd}", p.display_name()))
+        .collect();
+    if ways.is_empty() {
+        format!("Type the code {code} where your chat surface asks for a link code")
+    } else {
+        format!("Type it {}", ways.join("; or "))
     }
 }

@@ -58,27 +58,84 @@ const CREDENTIAL: &str = "holds credential material (keyed digests of secrets th
 
 /// Every table of the schema, the tenant record first. The order is the archive's order.
 pub const TABLES: &[Table] = &[
-    Table { name: "tenants", export: all(Owner::Id) },
-    Table { name: "api_keys", export: all(Owner::TenantId) },
-    Table { name: "api_key_secrets", export: exclude(CREDENTIAL) },
-    Table { name: "approval_decisions", export: all(Owner::TenantId) },
-    Table { name: "approval_requests", export: all(Owner::TenantId) },
-    Table { name: "approval_routes", export: all(Owner::TenantId) },
-    Table { name: "audit_checkpoints", export: all(Owner::TenantId) },
-    Table { name: "audit_entries", export: all(Owner::TenantId) },
-    Table { name: "audit_heads", export: all(Owner::TenantId) },
-    Table { name: "audit_publications", export: all(Owner::TenantId) },
-    Table { name: "billing_cap_alerts", export: all(Owner::TenantId) },
-    Table { name: "billing_plans", export: all(Owner::TenantId) },
-    Table { name: "billing_prices", export: all(Owner::TenantId) },
-    Table { name: "business_units", export: all(Owner::TenantId) },
-    Table { name: "chat_deliveries", export: exclude(
-        "platform bookkeeping (delivery ids seen, before any tenant is known); no tenant data",
-    ) },
-    Table { name: "chat_install_states", export: exclude(CREDENTIAL) },
-    Table { name: "chat_link_codes", export: exclude(CREDENTIAL) },
-    Table { name: "chat_links", export: all(Owner::TenantId) },
-    Table { name: "chat_messages", export: all(Owner::TenantId) },
+    Table {
+        name: "tenants",
+        export: all(Owner::Id),
+    },
+    Table {
+        name: "api_keys",
+        export: all(Owner::TenantId),
+    },
+    Table {
+        name: "api_key_secrets",
+        export: exclude(CREDENTIAL),
+    },
+    Table {
+        name: "approval_decisions",
+        export: all(Owner::TenantId),
+    },
+    Table {
+        name: "approval_requests",
+        export: all(Owner::TenantId),
+    },
+    Table {
+        name: "approval_routes",
+        export: all(Owner::TenantId),
+    },
+    Table {
+        name: "audit_checkpoints",
+        export: all(Owner::TenantId),
+    },
+    Table {
+        name: "audit_entries",
+        export: all(Owner::TenantId),
+    },
+    Table {
+        name: "audit_heads",
+        export: all(Owner::TenantId),
+    },
+    Table {
+        name: "audit_publications",
+        export: all(Owner::TenantId),
+    },
+    Table {
+        name: "billing_cap_alerts",
+        export: all(Owner::TenantId),
+    },
+    Table {
+        name: "billing_plans",
+        export: all(Owner::TenantId),
+    },
+    Table {
+        name: "billing_prices",
+        export: all(Owner::TenantId),
+    },
+    Table {
+        name: "business_units",
+        export: all(Owner::TenantId),
+    },
+    Table {
+        name: "chat_deliveries",
+        export: exclude(
+            "platform bookkeeping (delivery ids seen, before any tenant is known); no tenant data",
+        ),
+    },
+    Table {
+        name: "chat_install_states",
+        export: exclude(CREDENTIAL),
+    },
+    Table {
+        name: "chat_link_codes",
+        export: exclude(CREDENTIAL),
+    },
+    Table {
+        name: "chat_links",
+        export: all(Owner::TenantId),
+    },
+    Table {
+        name: "chat_messages",
+        export: all(Owner::TenantId),
+    },
     Table {
         name: "chat_workspaces",
         export: Export::Include {
@@ -87,12 +144,30 @@ pub const TABLES: &[Table] = &[
             why_dropped: "the workspace's bot token (sealed): a credential of the platform app",
         },
     },
-    Table { name: "invoices", export: all(Owner::TenantId) },
-    Table { name: "personas", export: all(Owner::TenantId) },
-    Table { name: "role_assignments", export: all(Owner::TenantId) },
-    Table { name: "usage_attributions", export: all(Owner::TenantId) },
-    Table { name: "usage_events", export: all(Owner::TenantId) },
-    Table { name: "usage_rollups", export: all(Owner::TenantId) },
+    Table {
+        name: "invoices",
+        export: all(Owner::TenantId),
+    },
+    Table {
+        name: "personas",
+        export: all(Owner::TenantId),
+    },
+    Table {
+        name: "role_assignments",
+        export: all(Owner::TenantId),
+    },
+    Table {
+        name: "usage_attributions",
+        export: all(Owner::TenantId),
+    },
+    Table {
+        name: "usage_events",
+        export: all(Owner::TenantId),
+    },
+    Table {
+        name: "usage_rollups",
+        export: all(Owner::TenantId),
+    },
 ];
 
 /// The declaration of `name`, if any.
@@ -221,7 +296,10 @@ pub async fn plan(tx: &mut Tx) -> Result<Plan> {
                         reason: why_dropped.into(),
                     });
                 }
-                let kept: Vec<&Column> = cols.iter().filter(|c| !drop.contains(&c.name.as_str())).collect();
+                let kept: Vec<&Column> = cols
+                    .iter()
+                    .filter(|c| !drop.contains(&c.name.as_str()))
+                    .collect();
                 let mut key: Vec<(i64, String)> = kept
                     .iter()
                     .filter(|c| c.pk > 0)
@@ -268,10 +346,12 @@ pub async fn estimate(tx: &mut Tx, table: &Planned, tenant: &TenantId) -> Result
             ));
         }
     };
-    Ok(on!(tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+    Ok(
+        on!(tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
         .bind(tenant.as_str())
         .fetch_one(c)
-        .await)?)
+        .await)?,
+    )
 }
 
 /// The tenant's rows of a planned table, each as one JSON object (BLOBs as uppercase hex), in
@@ -289,11 +369,13 @@ pub fn rows<'a>(
             ));
         }
     };
-    Ok(on!(tx, c => sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+    Ok(
+        on!(tx, c => sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
         .bind(tenant.as_str())
         .fetch(c)
         .map_err(Error::from)
-        .boxed()))
+        .boxed()),
+    )
 }
 
 #[cfg(test)]
@@ -344,8 +426,14 @@ mod tests {
             }
         }
         for credential in ["api_key_secrets", "chat_link_codes", "chat_install_states"] {
-            assert!(p.left_out.iter().any(|l| l.name == credential), "{credential}");
-            assert!(p.tables.iter().all(|t| t.name != credential), "{credential}");
+            assert!(
+                p.left_out.iter().any(|l| l.name == credential),
+                "{credential}"
+            );
+            assert!(
+                p.tables.iter().all(|t| t.name != credential),
+                "{credential}"
+            );
         }
         assert!(
             p.left_out

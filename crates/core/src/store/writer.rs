@@ -72,9 +72,9 @@ impl Writer {
         self.queue
             .send(job)
             .map_err(|_| Error::Internal("the database writer has stopped".into()))?;
-        answer.await.map_err(|_| {
-            Error::Internal("the database writer stopped before answering".into())
-        })?
+        answer
+            .await
+            .map_err(|_| Error::Internal("the database writer stopped before answering".into()))?
     }
 }
 
