@@ -22,7 +22,16 @@ use tokio::sync::{mpsc, oneshot};
 /// What a job tells the writer when it is done: whether to keep its changes, and how to answer
 /// its caller once the batch's commit is known.
 type Answer = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
-type Job = Box<dyn FnOnce(Tx) -> BoxFuture<'static, (Tx, bool, Answer)> + Send>;
+
+/// A caller's work on the batch's transaction: it hands the transaction back with whether to
+/// keep what it did and how to answer its caller.
+type Run = Box<dyn FnOnce(Tx) -> BoxFuture<'static, (Tx, bool, Answer)> + Send>;
+
+/// A caller's work, and how to answer the caller if the work never runs.
+struct Job {
+    run: Run,
+    abandon: Box<dyn FnOnce(String) + Send>,
+}
 
 /// The handle through which every write of this process reaches the database.
 #[derive(Clone)]
@@ -56,19 +65,32 @@ impl Writer {
         F: FnOnce(Tx) -> BoxFuture<'static, (Tx, Result<R>)> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel::<Result<R>>();
-        let job: Job = Box::new(move |tx| {
-            Box::pin(async move {
-                let (tx, result) = work(tx).await;
-                let keep = result.is_ok();
-                let answer: Answer = Box::new(move |committed| {
-                    let _ = reply.send(match committed {
-                        Ok(()) => result,
-                        Err(e) => Err(Error::Internal(e)),
+        // Whoever answers first — the job after the commit, or the writer when the job cannot
+        // run — takes the reply.
+        let reply = std::sync::Arc::new(std::sync::Mutex::new(Some(reply)));
+        let abandoned = reply.clone();
+        let job = Job {
+            run: Box::new(move |tx| {
+                Box::pin(async move {
+                    let (tx, result) = work(tx).await;
+                    let keep = result.is_ok();
+                    let answer: Answer = Box::new(move |committed| {
+                        if let Some(reply) = take(&reply) {
+                            let _ = reply.send(match committed {
+                                Ok(()) => result,
+                                Err(e) => Err(Error::Internal(e)),
+                            });
+                        }
                     });
-                });
-                (tx, keep, answer)
-            })
-        });
+                    (tx, keep, answer)
+                })
+            }),
+            abandon: Box::new(move |why| {
+                if let Some(reply) = take(&abandoned) {
+                    let _ = reply.send(Err(Error::Internal(why)));
+                }
+            }),
+        };
         self.queue
             .send(job)
             .map_err(|_| Error::Internal("the database writer has stopped".into()))?;
@@ -117,7 +139,7 @@ async fn commit_batch(store: &Store, batch: &mut Vec<Job>) {
             fail_jobs(rest, &why).await;
             return;
         }
-        match AssertUnwindSafe(job(tx)).catch_unwind().await {
+        match AssertUnwindSafe((job.run)(tx)).catch_unwind().await {
             Ok((returned, keep, answer)) => {
                 tx = returned;
                 let settled = if keep {
@@ -164,16 +186,19 @@ async fn commit_batch(store: &Store, batch: &mut Vec<Job>) {
 }
 
 async fn fail_unrun(batch: &mut Vec<Job>, why: &str) {
-    let jobs: Vec<Job> = batch.drain(..).collect();
-    fail_jobs(jobs, why).await;
+    fail_jobs(std::mem::take(batch), why).await;
 }
 
-/// Answers jobs that never ran with an error. A job answers only after running, so each runs
-/// on a throwaway transaction that is rolled back... no: jobs that cannot run are dropped, and
-/// dropping a job drops its reply channel, which its caller sees as the writer's failure.
+/// Answers jobs that will not run with `why`.
 async fn fail_jobs(jobs: Vec<Job>, why: &str) {
     if !jobs.is_empty() {
         tracing::warn!(jobs = jobs.len(), reason = why, "write jobs not run");
     }
-    drop(jobs);
+    for job in jobs {
+        (job.abandon)(why.to_owned());
+    }
+}
+
+fn take<T>(slot: &std::sync::Mutex<Option<T>>) -> Option<T> {
+    slot.lock().unwrap_or_else(|e| e.into_inner()).take()
 }
