@@ -139,7 +139,8 @@ async fn commit_batch(store: &Store, batch: &mut Vec<Job>) {
             fail_jobs(rest, &why).await;
             return;
         }
-        match AssertUnwindSafe((job.run)(tx)).catch_unwind().await {
+        let Job { run, abandon } = job;
+        match AssertUnwindSafe(run(tx)).catch_unwind().await {
             Ok((returned, keep, answer)) => {
                 tx = returned;
                 let settled = if keep {
@@ -166,6 +167,7 @@ async fn commit_batch(store: &Store, batch: &mut Vec<Job>) {
                 // batch did. Nobody of it is answered as if it had committed.
                 tracing::error!("a write job panicked; its batch was rolled back");
                 let why = "an internal error rolled the write back; try again".to_owned();
+                abandon(why.clone());
                 for a in answers {
                     a(Err(why.clone()));
                 }
@@ -201,4 +203,98 @@ async fn fail_jobs(jobs: Vec<Job>, why: &str) {
 
 fn take<T>(slot: &std::sync::Mutex<Option<T>>) -> Option<T> {
     slot.lock().unwrap_or_else(|e| e.into_inner()).take()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::on;
+
+    async fn setup() -> (tempfile::TempDir, Store, Writer) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db"), true).await.unwrap();
+        let mut tx = store.begin_write().await.unwrap();
+        on!(tx, c => sqlx::query("CREATE TABLE probe (n BIGINT PRIMARY KEY, batch BIGINT)")
+            .execute(c).await.map(|_| ()))
+        .unwrap();
+        tx.commit().await.unwrap();
+        let writer = Writer::spawn(store.clone());
+        (dir, store, writer)
+    }
+
+    /// Inserts `n` and reports how many probe rows its transaction saw (its batch-mates so far).
+    fn insert(n: i64, fail: bool) -> impl FnOnce(Tx) -> BoxFuture<'static, (Tx, Result<i64>)> {
+        move |mut tx| {
+            Box::pin(async move {
+                // The first job dawdles so that the others queue behind it and share its batch.
+                if n == 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                let r: Result<i64> = async {
+                    on!(tx, c => sqlx::query("INSERT INTO probe (n, batch) VALUES ($1, 0)")
+                        .bind(n).execute(c).await.map(|_| ()))?;
+                    let seen: i64 = on!(tx, c => sqlx::query_scalar("SELECT COUNT(*) FROM probe")
+                        .fetch_one(c).await)?;
+                    if fail {
+                        return Err(Error::Conflict(format!("job {n} fails on purpose")));
+                    }
+                    Ok(seen)
+                }
+                .await;
+                (tx, r)
+            })
+        }
+    }
+
+    async fn count(store: &Store) -> i64 {
+        let mut tx = store.begin_read().await.unwrap();
+        let n = on!(tx, c => sqlx::query_scalar("SELECT COUNT(*) FROM probe").fetch_one(c).await)
+            .unwrap();
+        tx.rollback().await.unwrap();
+        n
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_jobs_share_a_commit_and_each_fails_alone() {
+        let (_dir, store, writer) = setup().await;
+        let mut handles = Vec::new();
+        for n in 0..40i64 {
+            let w = writer.clone();
+            handles.push(tokio::spawn(async move { w.run(insert(n, n % 7 == 3)).await }));
+            if n == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        }
+        let mut max_seen = 0;
+        for (n, h) in handles.into_iter().enumerate() {
+            match h.await.unwrap() {
+                Ok(seen) => {
+                    assert_ne!(n % 7, 3, "job {n} should have failed");
+                    max_seen = max_seen.max(seen);
+                }
+                Err(e) => {
+                    assert_eq!(n % 7, 3, "job {n}: {e}");
+                    assert!(e.to_string().contains("on purpose"), "{e}");
+                }
+            }
+        }
+        // Every answer came after its commit: all kept rows are visible, the failed ones are not.
+        let kept = (0..40).filter(|n| n % 7 != 3).count() as i64;
+        assert_eq!(count(&store).await, kept);
+        // Some job saw rows of batch-mates that were not committed before it started: the
+        // jobs ran in one transaction.
+        assert!(max_seen > 1, "no batch formed (max seen {max_seen})");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_rolls_its_batch_back_and_the_writer_carries_on() {
+        let (_dir, store, writer) = setup().await;
+        let boom = writer.run(|_tx: Tx| -> BoxFuture<'static, (Tx, Result<()>)> {
+            Box::pin(async move { panic!("boom") })
+        });
+        let err = boom.await.unwrap_err();
+        assert!(err.to_string().contains("rolled the write back"), "{err}");
+        assert_eq!(writer.run(insert(1, false)).await.unwrap(), 1);
+        assert_eq!(count(&store).await, 1);
+    }
 }
