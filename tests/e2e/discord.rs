@@ -711,17 +711,21 @@ fn one_request_shows_on_slack_and_discord_and_a_quorum_of_two_is_met_one_approve
         json!([{"type": 3, "name": "reason", "value": "migration"}]),
     );
     let id = request_id(&text(&answer));
-    // The request shows on both platforms.
+    // The request shows on both platforms. (Earlier requests — bob's creation, the route — were
+    // decided by a second person from the shell; the server may have posted them meanwhile, so
+    // each wait looks for this request.)
     slack.wait_for("the request in Slack", |c| {
-        c.iter()
-            .any(|x| x.method == "chat.postMessage" && x.body["channel"] == SLACK_APPROVALS)
+        c.iter().any(|x| {
+            x.method == "chat.postMessage"
+                && x.body["channel"] == SLACK_APPROVALS
+                && x.body.to_string().contains(&id)
+        })
     });
     let calls = w.fake.wait_for("the request in Discord", |c| {
         c.iter().any(|x| {
             x.path == format!("/channels/{APPROVALS}/messages") && x.body.to_string().contains(&id)
         })
     });
-    // (The route itself was approved by a second person earlier: that request was posted too.)
     let discord_posts = calls
         .iter()
         .filter(|x| {
@@ -758,6 +762,7 @@ fn one_request_shows_on_slack_and_discord_and_a_quorum_of_two_is_met_one_approve
                 x.method == "PATCH"
                     && x.path
                         .starts_with(&format!("/channels/{APPROVALS}/messages/"))
+                    && x.body.to_string().contains(&id)
             })
         });
     let state =
@@ -791,6 +796,7 @@ fn one_request_shows_on_slack_and_discord_and_a_quorum_of_two_is_met_one_approve
         c.iter().any(|x| {
             x.method == "chat.update"
                 && x.body["channel"] == SLACK_APPROVALS
+                && x.body.to_string().contains("Export ALL data")
                 && !x.body.to_string().contains("approve:")
         })
     });
@@ -800,6 +806,7 @@ fn one_request_shows_on_slack_and_discord_and_a_quorum_of_two_is_met_one_approve
                 x.method == "PATCH"
                     && x.path
                         .starts_with(&format!("/channels/{APPROVALS}/messages/"))
+                    && x.body.to_string().contains("Export ALL data")
                     && !x.body.to_string().contains("approve:")
             }) && c
                 .iter()

@@ -11,6 +11,7 @@
 use crate::render::{self, Message};
 use std::future::Future;
 use tenantops_core::Core;
+use tenantops_core::approvals::RequestState;
 use tenantops_core::chat::{Platform, PostedMessage, rendered_key};
 use tenantops_core::ids::TenantId;
 use tenantops_core::notify::{Notification, Notifier};
@@ -202,7 +203,7 @@ pub async fn sync<C: ApprovalChannel>(
                 .iter()
                 .find(|m| m.platform == platform && m.workspace_id == ws.workspace_id)
             {
-                None if view.state == "pending" => {
+                None if view.state == RequestState::Pending => {
                     let id = chat.post(&ws.workspace_id, channel, &message).await?;
                     let m = PostedMessage {
                         platform: platform.into(),
@@ -231,7 +232,7 @@ pub async fn sync<C: ApprovalChannel>(
                     {
                         tracing::warn!(platform, error = %e, "approval outcome line not posted");
                     }
-                    Ok(is_final(&view.state)
+                    Ok(view.state.is_final()
                         && !m
                             .rendered
                             .as_deref()

@@ -2,20 +2,23 @@
 //! the SHA-256 of the canonical `{tenant, operation, input, requester}`; decisions count only
 //! from eligible humans; an approved request executes exactly once.
 //!
-//! This module holds the rules and the storage; [`crate::Core`] drives execution and the worker.
+//! This module holds the rules and the request state machine ([`RequestState`], [`Transition`]);
+//! `store::approvals` reads and writes the rows, and [`crate::Core`] drives execution
+//! and the worker.
 
 use crate::clock::{from_millis, to_millis};
 use crate::error::{Error, Result};
 use crate::ids::{PersonaId, RequestId, RouteId, TenantId};
-use crate::principal::{PersonaKind, Principal};
+use crate::principal::{PersonaKind, Principal, Surface};
 use crate::roles;
-use crate::scope::{Scope, ScopeSet, scopes_from_json};
+use crate::scope::{Scope, ScopeSet};
+use crate::store::approvals::{RequestRow, RouteRow};
+use crate::store::{self, Tx};
 use chrono::{DateTime, Duration, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use sqlx::SqliteConnection;
 
 /// Default SLA before escalation (the guide: 24 h).
 pub const DEFAULT_SLA: Duration = Duration::hours(24);
@@ -51,22 +54,252 @@ pub fn grants_deciding<'a>(role_names: impl IntoIterator<Item = &'a str>) -> (bo
     )
 }
 
+/// An internal error for a value read back from the store outside its closed set.
+fn unknown(what: &str, value: &str) -> Error {
+    Error::Internal(format!("unknown {what} `{value}` in the store"))
+}
+
+/// Where an approval request stands. Stored and shown as its lowercase name; it changes only
+/// along the edges of [`Transition`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestState {
+    /// Waiting for decisions.
+    Pending,
+    /// The quorum is reached (or the glass broken); waiting to execute.
+    Approved,
+    /// An executor holds it (with a lease) and is running the operation.
+    Executing,
+    /// The operation ran; its result is stored.
+    Succeeded,
+    /// The operation could not run, or ran and failed; nothing was committed.
+    Failed,
+    /// An approver rejected it.
+    Rejected,
+    /// Nobody decided before its hard limit.
+    Expired,
+    /// Withdrawn by its requester, or the requester was revoked.
+    Cancelled,
+}
+
+impl RequestState {
+    /// Every state.
+    pub const ALL: [RequestState; 8] = [
+        RequestState::Pending,
+        RequestState::Approved,
+        RequestState::Executing,
+        RequestState::Succeeded,
+        RequestState::Failed,
+        RequestState::Rejected,
+        RequestState::Expired,
+        RequestState::Cancelled,
+    ];
+
+    /// The states of a request still under way (`approvals.mine` lists them).
+    pub const OPEN: [RequestState; 3] = [
+        RequestState::Pending,
+        RequestState::Approved,
+        RequestState::Executing,
+    ];
+
+    /// The stored (and shown) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestState::Pending => "pending",
+            RequestState::Approved => "approved",
+            RequestState::Executing => "executing",
+            RequestState::Succeeded => "succeeded",
+            RequestState::Failed => "failed",
+            RequestState::Rejected => "rejected",
+            RequestState::Expired => "expired",
+            RequestState::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses a stored name; anything else is an internal error.
+    pub fn parse(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| unknown("approval request state", s))
+    }
+
+    /// Whether a request in this state may move to `next`: some [`Transition`] has that edge.
+    pub fn can_become(self, next: RequestState) -> bool {
+        Transition::ALL.iter().any(|t| t.edge() == (self, next))
+    }
+
+    /// Whether the request is over (no transition leaves this state).
+    pub fn is_final(self) -> bool {
+        !Transition::ALL.iter().any(|t| t.edge().0 == self)
+    }
+}
+
+impl std::fmt::Display for RequestState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What happens to a request, each event moving it along exactly one edge: the one table of
+/// the approval state machine. The store changes a request's state only through these edges,
+/// each guarded by its starting state.
+///
+/// | event      | cause                                                  | from      | to        |
+/// |------------|--------------------------------------------------------|-----------|-----------|
+/// | `Approve`  | the quorum of standing approvals is reached, or the requester breaks the glass | pending | approved |
+/// | `Reject`   | an eligible approver rejects                           | pending   | rejected  |
+/// | `Cancel`   | the requester withdraws, or is revoked or deleted      | pending   | cancelled |
+/// | `Expire`   | its hard limit passes undecided                        | pending   | expired   |
+/// | `Claim`    | an executor takes it                                   | approved  | executing |
+/// | `Resume`   | an execution stalled past its lease is taken again     | executing | executing |
+/// | `Succeed`  | the operation committed                                | executing | succeeded |
+/// | `Fail`     | a re-check refused it, or the operation failed         | executing | failed    |
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transition {
+    /// `pending` → `approved`.
+    Approve,
+    /// `pending` → `rejected`.
+    Reject,
+    /// `pending` → `cancelled`.
+    Cancel,
+    /// `pending` → `expired`.
+    Expire,
+    /// `approved` → `executing`.
+    Claim,
+    /// `executing` → `executing` (a stalled execution's lease ran out).
+    Resume,
+    /// `executing` → `succeeded`.
+    Succeed,
+    /// `executing` → `failed`.
+    Fail,
+}
+
+impl Transition {
+    /// Every transition.
+    pub const ALL: [Transition; 8] = [
+        Transition::Approve,
+        Transition::Reject,
+        Transition::Cancel,
+        Transition::Expire,
+        Transition::Claim,
+        Transition::Resume,
+        Transition::Succeed,
+        Transition::Fail,
+    ];
+
+    /// The state a request must be in for this event, and the state it moves to.
+    pub const fn edge(self) -> (RequestState, RequestState) {
+        use RequestState::*;
+        match self {
+            Transition::Approve => (Pending, Approved),
+            Transition::Reject => (Pending, Rejected),
+            Transition::Cancel => (Pending, Cancelled),
+            Transition::Expire => (Pending, Expired),
+            Transition::Claim => (Approved, Executing),
+            Transition::Resume => (Executing, Executing),
+            Transition::Succeed => (Executing, Succeeded),
+            Transition::Fail => (Executing, Failed),
+        }
+    }
+}
+
+/// Where the after-the-fact review of a break-glass execution stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReviewState {
+    /// A second human must still review it.
+    Required,
+    /// Reviewed.
+    Done,
+}
+
+impl ReviewState {
+    /// The stored (and shown) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewState::Required => "required",
+            ReviewState::Done => "done",
+        }
+    }
+
+    /// Parses a stored name; anything else is an internal error.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "required" => Ok(ReviewState::Required),
+            "done" => Ok(ReviewState::Done),
+            other => Err(unknown("break-glass review state", other)),
+        }
+    }
+}
+
+/// approve or reject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    /// Approve: counts towards the quorum.
+    Approve,
+    /// Reject: ends the request (a comment is required).
+    Reject,
+}
+
+impl Decision {
+    /// The stored (and shown) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Approve => "approve",
+            Decision::Reject => "reject",
+        }
+    }
+
+    /// Parses a stored name; anything else is an internal error.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "approve" => Ok(Decision::Approve),
+            "reject" => Ok(Decision::Reject),
+            other => Err(unknown("approval decision", other)),
+        }
+    }
+}
+
+impl std::fmt::Display for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn persona_kind(s: &str) -> Result<PersonaKind> {
+    PersonaKind::parse(s).ok_or_else(|| unknown("persona kind", s))
+}
+
+fn surface(s: &str) -> Result<Surface> {
+    Surface::parse(s).ok_or_else(|| unknown("surface", s))
+}
+
+/// A stored quorum: at least one approval.
+fn quorum(id: &str, n: i64) -> Result<u32> {
+    u32::try_from(n)
+        .ok()
+        .filter(|q| *q >= 1)
+        .ok_or_else(|| Error::Internal(format!("{id}: stored quorum {n} is not a positive count")))
+}
+
+/// Parses a JSON column of `what` in row `id`.
+fn stored_json<T: serde::de::DeserializeOwned>(id: &str, what: &str, text: &str) -> Result<T> {
+    serde_json::from_str(text)
+        .map_err(|e| Error::Internal(format!("{id}: stored {what} is not valid: {e}")))
+}
+
 /// The humans who may decide approvals in `tenant`: active ones holding `approvals:decide`, and
 /// those revoked within [`REVOKED_DECIDER_WINDOW`].
 pub(crate) async fn decider_count(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     tenant: &TenantId,
     now: DateTime<Utc>,
 ) -> Result<i64> {
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT p.id, r.role FROM personas p JOIN role_assignments r \
-           ON r.tenant_id = p.tenant_id AND r.persona_id = p.id \
-         WHERE p.tenant_id = ? AND p.kind = 'human' AND (p.status = 'active' OR p.revoked_at > ?)",
-    )
-    .bind(tenant.as_str())
-    .bind(to_millis(now - REVOKED_DECIDER_WINDOW))
-    .fetch_all(conn)
-    .await?;
+    let rows =
+        store::approvals::human_roles_since(tx, tenant, to_millis(now - REVOKED_DECIDER_WINDOW))
+            .await?;
     let mut deciders: Vec<&str> = rows
         .iter()
         .filter(|(_, role)| {
@@ -83,12 +316,12 @@ pub(crate) async fn decider_count(
 /// least two humans who may decide, changing who decides (`change`, a sentence) needs a second
 /// person's approval. A tenant bootstrapping with one admin is not held up.
 pub(crate) async fn deciders_guard(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     tenant: &TenantId,
     now: DateTime<Utc>,
     change: &str,
 ) -> Result<Option<String>> {
-    let n = decider_count(conn, tenant, now).await?;
+    let n = decider_count(tx, tenant, now).await?;
     Ok((n >= 2).then(|| {
         format!(
             "{change}: with {n} people who may decide approvals, changing who decides needs a \
@@ -258,69 +491,34 @@ pub struct Route {
     pub escalation_persona: Option<String>,
 }
 
-type RouteRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    i64,
-    Option<String>,
-);
-
 fn route_from(r: RouteRow) -> Result<Route> {
-    let json = |what: &str, text: &str| -> Result<Value> {
-        serde_json::from_str(text)
-            .map_err(|e| Error::Internal(format!("route {}: stored {what} is not JSON: {e}", r.0)))
-    };
-    let list = |what: &str, text: &str| -> Result<Vec<String>> {
-        serde_json::from_value(json(what, text)?)
-            .map_err(|e| Error::Internal(format!("route {}: stored {what}: {e}", r.0)))
-    };
+    let what = format!("route {}", r.id);
     Ok(Route {
-        condition: serde_json::from_value(json("condition", &r.3)?)
-            .map_err(|e| Error::Internal(format!("route {}: stored condition: {e}", r.0)))?,
-        approver_personas: list("approver_personas", &r.4)?,
-        approver_roles: list("approver_roles", &r.5)?,
-        id: r.0,
-        name: r.1,
-        operation: r.2,
-        quorum: r.6.max(1) as u32,
-        sla_secs: r.7,
-        expiry_secs: r.8,
-        escalation_persona: r.9,
+        condition: stored_json(&what, "condition", &r.condition)?,
+        approver_personas: stored_json(&what, "approver_personas", &r.approver_personas)?,
+        approver_roles: stored_json(&what, "approver_roles", &r.approver_roles)?,
+        quorum: quorum(&what, r.quorum)?,
+        id: r.id,
+        name: r.name,
+        operation: r.operation,
+        sla_secs: r.sla_secs,
+        expiry_secs: r.expiry_secs,
+        escalation_persona: r.escalation_persona,
     })
 }
 
-const ROUTE_SELECT: &str = "SELECT id, name, operation, condition, approver_personas, approver_roles, \
-     quorum, sla_secs, expiry_secs, escalation_persona FROM approval_routes WHERE tenant_id = ?";
-
 /// Every route of a tenant, by name.
-pub async fn routes(conn: &mut SqliteConnection, tenant: &TenantId) -> Result<Vec<Route>> {
-    let sql = format!("{ROUTE_SELECT} ORDER BY name");
-    let rows: Vec<RouteRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(tenant.as_str())
-        .fetch_all(conn)
-        .await?;
-    rows.into_iter().map(route_from).collect()
+pub async fn routes(tx: &mut Tx, tenant: &TenantId) -> Result<Vec<Route>> {
+    store::approvals::routes(tx, tenant)
+        .await?
+        .into_iter()
+        .map(route_from)
+        .collect()
 }
 
 /// One route by id or name.
-pub async fn find_route(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    reference: &str,
-) -> Result<Route> {
-    let sql = format!("{ROUTE_SELECT} AND (id = ? OR name = ?)");
-    let row: Option<RouteRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(tenant.as_str())
-        .bind(reference)
-        .bind(reference)
-        .fetch_optional(conn)
-        .await?;
+pub async fn find_route(tx: &mut Tx, tenant: &TenantId, reference: &str) -> Result<Route> {
+    let row = store::approvals::find_route(tx, tenant, reference).await?;
     row.map(route_from).transpose()?.ok_or_else(|| {
         Error::NotFound(format!(
             "route: no approval route `{reference}` in this tenant; list them with approvals.routes_list"
@@ -333,23 +531,18 @@ pub async fn find_route(
 /// (references are ids); a clause on a reference field compares ids too, whatever form the
 /// route's author used, so naming an object by id or by name can never dodge a route.
 pub async fn matching_route(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     env: &crate::Env,
     tenant: &TenantId,
     spec: &crate::OpSpec,
     facts: &Map<String, Value>,
     input: &Value,
 ) -> Result<Option<Route>> {
-    let sql = format!("{ROUTE_SELECT} AND operation = ?");
-    let rows: Vec<RouteRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(tenant.as_str())
-        .bind(spec.name)
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows = store::approvals::routes_of(tx, tenant, spec.name).await?;
     let mut matching = Vec::new();
     for row in rows {
         let mut route = route_from(row)?;
-        canonical_conditions(conn, env, tenant, spec, &mut route.condition, false).await?;
+        canonical_conditions(tx, env, tenant, spec, &mut route.condition, false).await?;
         if route.condition.iter().all(|c| c.holds(facts, input)) {
             matching.push(route);
         }
@@ -360,10 +553,15 @@ pub async fn matching_route(
         .max_by_key(|r| (r.quorum, r.condition.len())))
 }
 
+/// Whether any approval route has `operation` as its trigger.
+pub(crate) async fn has_routes(tx: &mut Tx, tenant: &TenantId, operation: &str) -> Result<bool> {
+    Ok(store::approvals::route_count(tx, tenant, operation).await? > 0)
+}
+
 /// Resolves the values of clauses on `spec`'s reference fields to ids (`strict`: a value that
 /// names nothing is an error, as when a route is saved).
 pub(crate) async fn canonical_conditions(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     env: &crate::Env,
     tenant: &TenantId,
     spec: &crate::OpSpec,
@@ -379,7 +577,7 @@ pub(crate) async fn canonical_conditions(
             continue;
         };
         clause.value = crate::refs::canonical_clause_value(
-            conn,
+            tx,
             env,
             tenant,
             path.kind,
@@ -417,29 +615,13 @@ struct Standing {
     roles: Vec<String>,
 }
 
-async fn standing(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    persona: &str,
-) -> Result<Option<Standing>> {
-    let row: Option<(String, String)> =
-        sqlx::query_as("SELECT kind, status FROM personas WHERE tenant_id = ? AND id = ?")
-            .bind(tenant.as_str())
-            .bind(persona)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let Some((kind, status)) = row else {
+async fn standing(tx: &mut Tx, tenant: &TenantId, persona: &str) -> Result<Option<Standing>> {
+    let Some((kind, status)) = store::approvals::kind_and_status(tx, tenant, persona).await? else {
         return Ok(None);
     };
-    let roles: Vec<String> = sqlx::query_scalar(
-        "SELECT role FROM role_assignments WHERE tenant_id = ? AND persona_id = ?",
-    )
-    .bind(tenant.as_str())
-    .bind(persona)
-    .fetch_all(&mut *conn)
-    .await?;
+    let roles = store::approvals::roles_of(tx, tenant, persona).await?;
     Ok(Some(Standing {
-        kind: PersonaKind::parse(&kind).unwrap_or(PersonaKind::Service),
+        kind: persona_kind(&kind)?,
         active: status == "active",
         roles,
     }))
@@ -449,7 +631,7 @@ async fn standing(
 /// holding `approvals:decide` through its roles, admitted by the route, and not the requester.
 /// Checked on the stored request at decision time and again at execution time.
 pub(crate) async fn ineligibility(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     tenant: &TenantId,
     request: &StoredRequest,
     persona: &str,
@@ -461,7 +643,7 @@ pub(crate) async fn ineligibility(
                 .into(),
         ));
     }
-    let Some(s) = standing(conn, tenant, persona).await? else {
+    let Some(s) = standing(tx, tenant, persona).await? else {
         return Ok(Some("the persona does not exist in this tenant".into()));
     };
     if s.kind != PersonaKind::Human {
@@ -488,19 +670,14 @@ pub(crate) async fn ineligibility(
 
 /// Every persona that may decide a request now (for notifications and break-glass notices).
 pub(crate) async fn eligible_approvers(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     tenant: &TenantId,
     request: &StoredRequest,
 ) -> Result<Vec<String>> {
-    let humans: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM personas WHERE tenant_id = ? AND kind = 'human' AND status = 'active' ORDER BY handle",
-    )
-    .bind(tenant.as_str())
-    .fetch_all(&mut *conn)
-    .await?;
+    let humans = store::approvals::active_humans(tx, tenant).await?;
     let mut out = Vec::new();
     for h in humans {
-        if ineligibility(conn, tenant, request, &h).await?.is_none() {
+        if ineligibility(tx, tenant, request, &h).await?.is_none() {
             out.push(h);
         }
     }
@@ -515,75 +692,55 @@ pub(crate) struct StoredRequest {
     pub input: Value,
     pub digest: String,
     pub requester: String,
-    pub requester_kind: String,
-    pub requester_surface: String,
+    pub requester_kind: PersonaKind,
+    pub requester_surface: Surface,
     pub requester_scopes: ScopeSet,
     pub approvers: Approvers,
     pub quorum: u32,
-    pub state: String,
+    pub state: RequestState,
     pub expires_at: DateTime<Utc>,
     pub break_glass_by: Option<String>,
 }
 
-type RequestRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    String,
-    i64,
-    Option<String>,
-);
-
-const REQUEST_SELECT: &str = "SELECT id, operation, input, digest, requester, requester_kind, \
-     requester_surface, requester_scopes, approver_personas, approver_roles, \
-     quorum, state, expires_at, break_glass_by FROM approval_requests WHERE tenant_id = ?";
-
-fn request_from(r: RequestRow) -> StoredRequest {
-    StoredRequest {
-        id: r.0,
-        operation: r.1,
-        input: serde_json::from_str(&r.2).unwrap_or(Value::Null),
-        digest: r.3,
-        requester: r.4,
-        requester_kind: r.5,
-        requester_surface: r.6,
-        requester_scopes: scopes_from_json(&r.7),
+fn request_from(r: RequestRow) -> Result<StoredRequest> {
+    let what = format!("request {}", r.id);
+    let scopes: Vec<String> = stored_json(&what, "requester_scopes", &r.requester_scopes)?;
+    let requester_scopes = scopes
+        .iter()
+        .map(|s| Scope::parse(s).ok_or_else(|| unknown("scope", s)))
+        .collect::<Result<ScopeSet>>()?;
+    Ok(StoredRequest {
+        input: stored_json(&what, "input", &r.input)?,
+        requester_kind: persona_kind(&r.requester_kind)?,
+        requester_surface: surface(&r.requester_surface)?,
+        requester_scopes,
         approvers: Approvers {
-            personas: serde_json::from_str(&r.8).unwrap_or_default(),
-            roles: serde_json::from_str(&r.9).unwrap_or_default(),
+            personas: stored_json(&what, "approver_personas", &r.approver_personas)?,
+            roles: stored_json(&what, "approver_roles", &r.approver_roles)?,
         },
-        quorum: r.10.max(1) as u32,
-        state: r.11,
-        expires_at: from_millis(r.12),
-        break_glass_by: r.13,
-    }
+        quorum: quorum(&what, r.quorum)?,
+        state: RequestState::parse(&r.state)?,
+        expires_at: from_millis(r.expires_at),
+        id: r.id,
+        operation: r.operation,
+        digest: r.digest,
+        requester: r.requester,
+        break_glass_by: r.break_glass_by,
+    })
+}
+
+fn no_request(id: &str) -> Error {
+    Error::NotFound(format!(
+        "request_id: no approval request `{id}` in this tenant; see approvals.pending or approvals.mine"
+    ))
 }
 
 /// Loads a request of the tenant.
-pub(crate) async fn load(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    id: &str,
-) -> Result<StoredRequest> {
-    let sql = format!("{REQUEST_SELECT} AND id = ?");
-    let row: Option<RequestRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(tenant.as_str())
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    row.map(request_from).ok_or_else(|| {
-        Error::NotFound(format!(
-            "request_id: no approval request `{id}` in this tenant; see approvals.pending or approvals.mine"
-        ))
-    })
+pub(crate) async fn load(tx: &mut Tx, tenant: &TenantId, id: &str) -> Result<StoredRequest> {
+    match store::approvals::request(tx, tenant, id).await? {
+        Some(row) => request_from(row),
+        None => Err(no_request(id)),
+    }
 }
 
 /// What `Core::call` returns for a call that now waits for approval.
@@ -604,7 +761,7 @@ pub struct Pending {
 /// Stores a new request for `principal`'s call and returns what to tell the caller.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn create(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     principal: &Principal,
     operation: &str,
     input: &Value,
@@ -616,17 +773,9 @@ pub(crate) async fn create(
     let input = canonical(input);
     let digest = digest(&principal.tenant, operation, &input, &principal.persona);
     // The same call again (a double click, a redelivered command) joins the open request.
-    let open: Option<String> = sqlx::query_scalar(
-        "SELECT id FROM approval_requests WHERE tenant_id = ? AND digest = ? AND state = 'pending' \
-         ORDER BY created_at LIMIT 1",
-    )
-    .bind(principal.tenant.as_str())
-    .bind(&digest)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(id) = open {
-        let stored = load(conn, &principal.tenant, &id).await?;
-        let view = view(conn, &principal.tenant, &id).await?;
+    if let Some(id) = store::approvals::pending_with_digest(tx, &principal.tenant, &digest).await? {
+        let stored = load(tx, &principal.tenant, &id).await?;
+        let view = view(tx, &principal.tenant, &id).await?;
         return Ok((
             stored,
             Pending {
@@ -662,35 +811,33 @@ pub(crate) async fn create(
     };
     let expires_at = now + expiry;
     let scopes: Vec<&str> = principal.scopes.iter().map(|s| s.as_str()).collect();
-    sqlx::query(
-        "INSERT INTO approval_requests (tenant_id, id, operation, input, facts, summary, digest, \
-           requester, requester_kind, requester_via, requester_surface, requester_scopes, route_id, \
-           approver_personas, approver_roles, escalation_persona, quorum, state, created_at, sla_at, expires_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+    store::approvals::insert_request(
+        tx,
+        &store::approvals::NewRequest {
+            tenant: &principal.tenant,
+            id: id.as_str(),
+            operation,
+            input: &input.to_string(),
+            facts: &Value::Object(facts.clone()).to_string(),
+            summary,
+            digest: &digest,
+            requester: principal.persona.as_str(),
+            requester_kind: principal.kind.as_str(),
+            requester_via: &principal.via.to_string(),
+            requester_surface: principal.surface.as_str(),
+            requester_scopes: &json!(scopes).to_string(),
+            route_id: route_id.as_deref(),
+            approver_personas: &json!(approvers.personas).to_string(),
+            approver_roles: &json!(approvers.roles).to_string(),
+            escalation_persona: escalation.as_deref(),
+            quorum: i64::from(quorum),
+            created_at: to_millis(now),
+            sla_at: to_millis(now + sla),
+            expires_at: to_millis(expires_at),
+        },
     )
-    .bind(principal.tenant.as_str())
-    .bind(id.as_str())
-    .bind(operation)
-    .bind(input.to_string())
-    .bind(Value::Object(facts.clone()).to_string())
-    .bind(summary)
-    .bind(&digest)
-    .bind(principal.persona.as_str())
-    .bind(principal.kind.as_str())
-    .bind(principal.via.to_string())
-    .bind(principal.surface.as_str())
-    .bind(json!(scopes).to_string())
-    .bind(&route_id)
-    .bind(json!(approvers.personas).to_string())
-    .bind(json!(approvers.roles).to_string())
-    .bind(&escalation)
-    .bind(quorum as i64)
-    .bind(to_millis(now))
-    .bind(to_millis(now + sla))
-    .bind(to_millis(expires_at))
-    .execute(&mut *conn)
     .await?;
-    let stored = load(conn, &principal.tenant, id.as_str()).await?;
+    let stored = load(tx, &principal.tenant, id.as_str()).await?;
     Ok((
         stored,
         Pending {
@@ -711,11 +858,11 @@ pub struct DecisionView {
     /// Their handle.
     pub persona: String,
     /// `approve` or `reject`.
-    pub decision: String,
+    pub decision: Decision,
     /// Their comment.
     pub comment: Option<String>,
     /// Through which surface.
-    pub surface: String,
+    pub surface: Surface,
     /// When.
     pub decided_at: String,
 }
@@ -740,7 +887,7 @@ pub struct RequestView {
     /// Requester handle.
     pub requester: String,
     /// pending, approved, executing, succeeded, failed, rejected, expired or cancelled.
-    pub state: String,
+    pub state: RequestState,
     /// Approvals needed.
     pub quorum: u32,
     /// Approvals so far.
@@ -768,125 +915,82 @@ pub struct RequestView {
     /// Their reason.
     pub break_glass_reason: Option<String>,
     /// `required` until a second human records the after-the-fact review, then `done`.
-    pub review_state: Option<String>,
+    pub review_state: Option<ReviewState>,
     /// The reviewer's comment.
     pub review_comment: Option<String>,
 }
 
-#[derive(sqlx::FromRow)]
-struct ViewRow {
-    id: String,
-    operation: String,
-    summary: String,
-    input: String,
-    facts: String,
-    digest: String,
-    requester_id: String,
-    requester: String,
-    state: String,
-    quorum: i64,
-    route: Option<String>,
-    created_at: i64,
-    sla_at: i64,
-    expires_at: i64,
-    escalated_at: Option<i64>,
-    finished_at: Option<i64>,
-    result: Option<String>,
-    error: Option<String>,
-    break_glass_by: Option<String>,
-    break_glass_reason: Option<String>,
-    review_state: Option<String>,
-    review_comment: Option<String>,
-}
-
 /// Loads the view of a request.
-pub async fn view(conn: &mut SqliteConnection, tenant: &TenantId, id: &str) -> Result<RequestView> {
-    let row: Option<ViewRow> = sqlx::query_as(
-        "SELECT r.id, r.operation, r.summary, r.input, r.facts, r.digest, r.requester AS requester_id, \
-           COALESCE(p.handle, r.requester) AS requester, r.state, r.quorum, rt.name AS route, r.created_at, r.sla_at, \
-           r.expires_at, r.escalated_at, r.finished_at, r.result, r.error, r.break_glass_by, \
-           r.break_glass_reason, r.review_state, r.review_comment \
-         FROM approval_requests r \
-         LEFT JOIN personas p ON p.tenant_id = r.tenant_id AND p.id = r.requester \
-         LEFT JOIN approval_routes rt ON rt.tenant_id = r.tenant_id AND rt.id = r.route_id \
-         WHERE r.tenant_id = ? AND r.id = ?",
-    )
-    .bind(tenant.as_str())
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(r) = row else {
-        return Err(Error::NotFound(format!(
-            "request_id: no approval request `{id}` in this tenant; see approvals.pending or approvals.mine"
-        )));
+pub async fn view(tx: &mut Tx, tenant: &TenantId, id: &str) -> Result<RequestView> {
+    let Some(r) = store::approvals::view(tx, tenant, id).await? else {
+        return Err(no_request(id));
     };
-    let decisions: Vec<(String, String, String, Option<String>, String, i64)> = sqlx::query_as(
-        "SELECT d.persona_id, COALESCE(p.handle, d.persona_id), d.decision, d.comment, d.surface, d.decided_at \
-         FROM approval_decisions d \
-         LEFT JOIN personas p ON p.tenant_id = d.tenant_id AND p.id = d.persona_id \
-         WHERE d.tenant_id = ? AND d.request_id = ? ORDER BY d.decided_at, d.persona_id",
-    )
-    .bind(tenant.as_str())
-    .bind(id)
-    .fetch_all(&mut *conn)
-    .await?;
     let ts = crate::ops::ms_to_rfc3339;
-    let decisions: Vec<DecisionView> = decisions
+    let decisions = store::approvals::decisions(tx, tenant, id)
+        .await?
         .into_iter()
-        .map(|d| DecisionView {
-            persona_id: d.0,
-            persona: d.1,
-            decision: d.2,
-            comment: d.3,
-            surface: d.4,
-            decided_at: ts(d.5),
+        .map(|d| {
+            Ok(DecisionView {
+                decision: Decision::parse(&d.decision)?,
+                surface: surface(&d.surface)?,
+                persona_id: d.persona_id,
+                persona: d.persona,
+                comment: d.comment,
+                decided_at: ts(d.decided_at),
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>>>()?;
+    let what = format!("request {}", r.id);
     Ok(RequestView {
-        approvals: decisions.iter().filter(|d| d.decision == "approve").count() as u32,
+        approvals: decisions
+            .iter()
+            .filter(|d| d.decision == Decision::Approve)
+            .count() as u32,
         decisions,
+        input: stored_json(&what, "input", &r.input)?,
+        facts: stored_json(&what, "facts", &r.facts)?,
+        result: r
+            .result
+            .as_deref()
+            .map(|t| stored_json(&what, "result", t))
+            .transpose()?,
+        state: RequestState::parse(&r.state)?,
+        quorum: quorum(&what, r.quorum)?,
+        review_state: r
+            .review_state
+            .as_deref()
+            .map(ReviewState::parse)
+            .transpose()?,
         id: r.id,
         operation: r.operation,
         summary: r.summary,
-        input: serde_json::from_str(&r.input).unwrap_or(Value::Null),
-        facts: serde_json::from_str(&r.facts).unwrap_or(Value::Null),
         digest: r.digest,
         requester_id: r.requester_id,
         requester: r.requester,
-        state: r.state,
-        quorum: r.quorum.max(1) as u32,
         route: r.route,
         created_at: ts(r.created_at),
         sla_at: ts(r.sla_at),
         expires_at: ts(r.expires_at),
         escalated_at: r.escalated_at.map(ts),
         finished_at: r.finished_at.map(ts),
-        result: r.result.and_then(|t| serde_json::from_str(&t).ok()),
         error: r.error,
         break_glass_by: r.break_glass_by,
         break_glass_reason: r.break_glass_reason,
-        review_state: r.review_state,
         review_comment: r.review_comment,
     })
 }
 
 /// The approvals that still stand (approvers still eligible now), and why the others lapsed.
 pub(crate) async fn standing_approvals(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     tenant: &TenantId,
     request: &StoredRequest,
 ) -> Result<(Vec<String>, Vec<String>)> {
-    let approvers: Vec<String> = sqlx::query_scalar(
-        "SELECT persona_id FROM approval_decisions WHERE tenant_id = ? AND request_id = ? AND decision = 'approve'",
-    )
-    .bind(tenant.as_str())
-    .bind(&request.id)
-    .fetch_all(&mut *conn)
-    .await?;
+    let approvers = store::approvals::approvers(tx, tenant, &request.id).await?;
     let mut valid = Vec::new();
     let mut lapsed = Vec::new();
     for a in approvers {
-        match ineligibility(conn, tenant, request, &a).await? {
+        match ineligibility(tx, tenant, request, &a).await? {
             None => valid.push(a),
             Some(why) => lapsed.push(format!("{a}: {why}")),
         }
@@ -896,46 +1000,25 @@ pub(crate) async fn standing_approvals(
 
 /// Cancels the pending requests a persona raised (it was revoked or deleted). Returns their ids.
 pub(crate) async fn cancel_raised_by(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     tenant: &TenantId,
     persona: &PersonaId,
     now: DateTime<Utc>,
     reason: &str,
 ) -> Result<Vec<String>> {
-    Ok(sqlx::query_scalar(
-        "UPDATE approval_requests SET state = 'cancelled', error = ?, finished_at = ? \
-         WHERE tenant_id = ? AND requester = ? AND state = 'pending' RETURNING id",
-    )
-    .bind(reason)
-    .bind(to_millis(now))
-    .bind(tenant.as_str())
-    .bind(persona.as_str())
-    .fetch_all(conn)
-    .await?)
+    store::approvals::cancel_raised_by(tx, tenant, persona, reason, to_millis(now)).await
 }
 
 /// Withdraws one pending request by its requester. Returns whether it was still pending.
 pub(crate) async fn withdraw(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     tenant: &TenantId,
     id: &str,
     requester: &PersonaId,
     now: DateTime<Utc>,
     reason: &str,
 ) -> Result<bool> {
-    let changed = sqlx::query(
-        "UPDATE approval_requests SET state = 'cancelled', error = ?, finished_at = ? \
-         WHERE tenant_id = ? AND id = ? AND requester = ? AND state = 'pending'",
-    )
-    .bind(reason)
-    .bind(to_millis(now))
-    .bind(tenant.as_str())
-    .bind(id)
-    .bind(requester.as_str())
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(changed == 1)
+    store::approvals::withdraw(tx, tenant, id, requester, reason, to_millis(now)).await
 }
 
 /// Route id generation, kept here with the rest of the route rules.
@@ -980,6 +1063,72 @@ mod tests {
                 &PersonaId::generate()
             )
         );
+    }
+
+    #[test]
+    fn the_state_machine_has_exactly_the_edges_of_its_table() {
+        use RequestState::*;
+        let allowed = [
+            (Pending, Approved),
+            (Pending, Rejected),
+            (Pending, Cancelled),
+            (Pending, Expired),
+            (Approved, Executing),
+            (Executing, Executing),
+            (Executing, Succeeded),
+            (Executing, Failed),
+        ];
+        for from in RequestState::ALL {
+            for to in RequestState::ALL {
+                assert_eq!(
+                    from.can_become(to),
+                    allowed.contains(&(from, to)),
+                    "{from} -> {to}"
+                );
+            }
+        }
+        // Nothing leaves a finished request; nothing goes back to pending or approved.
+        let finals: Vec<_> = RequestState::ALL
+            .into_iter()
+            .filter(|s| s.is_final())
+            .collect();
+        assert_eq!(finals, [Succeeded, Failed, Rejected, Expired, Cancelled]);
+        assert!(!RequestState::ALL.iter().any(|s| s.can_become(Pending)));
+        assert!(RequestState::OPEN.iter().all(|s| !s.is_final()));
+    }
+
+    #[test]
+    fn states_reviews_and_decisions_keep_their_stored_and_shown_names() {
+        for s in RequestState::ALL {
+            assert_eq!(RequestState::parse(s.as_str()).unwrap(), s);
+            assert_eq!(json!(s), json!(s.as_str()));
+            assert_eq!(s.to_string(), s.as_str());
+        }
+        assert_eq!(json!(RequestState::Cancelled), json!("cancelled"));
+        for r in [ReviewState::Required, ReviewState::Done] {
+            assert_eq!(ReviewState::parse(r.as_str()).unwrap(), r);
+            assert_eq!(json!(r), json!(r.as_str()));
+        }
+        for d in [Decision::Approve, Decision::Reject] {
+            assert_eq!(Decision::parse(d.as_str()).unwrap(), d);
+            assert_eq!(json!(d), json!(d.as_str()));
+        }
+        for bad in ["", "Pending", "done", "canceled"] {
+            assert!(
+                matches!(RequestState::parse(bad), Err(Error::Internal(_))),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            ReviewState::parse("skipped"),
+            Err(Error::Internal(_))
+        ));
+        assert!(matches!(
+            Decision::parse("abstain"),
+            Err(Error::Internal(_))
+        ));
+        assert!(matches!(quorum("r", 0), Err(Error::Internal(_))));
+        assert_eq!(quorum("r", 3).unwrap(), 3);
     }
 
     #[test]

@@ -764,8 +764,10 @@ impl Core {
     /// An approval request as approvers see it, for posting and updating chat messages (a
     /// delivery of the core's own notification, not a caller's read: no audit entry).
     pub async fn request_view(&self, tenant: &TenantId, request_id: &str) -> Result<RequestView> {
-        let mut conn = self.store().pool().acquire().await?;
-        approvals::view(&mut conn, tenant, request_id).await
+        let mut tx = self.store().begin_read().await?;
+        let view = approvals::view(&mut tx, tenant, request_id).await?;
+        tx.rollback().await?;
+        Ok(view)
     }
 
     /// Remembers where an approval request was posted.

@@ -15,7 +15,7 @@ use crate::proof::{KeyDecisions, Proof};
 use crate::refs;
 use crate::scope::{ScopeSet, scopes_from_json};
 use crate::secrets::MasterKey;
-use crate::store::Store;
+use crate::store::{self, Store, Tx};
 use crate::{ops, roles};
 use chrono::Duration;
 use serde::Serialize;
@@ -822,14 +822,10 @@ impl Core {
 
     /// Whether any approval route names `op` in the tenant.
     async fn has_routes(&self, tenant: &TenantId, op: &str) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM approval_routes WHERE tenant_id = ? AND operation = ?",
-        )
-        .bind(tenant.as_str())
-        .bind(op)
-        .fetch_one(self.env.store.pool())
-        .await?;
-        Ok(n > 0)
+        let mut tx = self.env.store.begin_read().await?;
+        let routed = approvals::has_routes(&mut tx, tenant, op).await?;
+        tx.rollback().await?;
+        Ok(routed)
     }
 
     /// A read-only call runs in a read transaction (a consistent snapshot that never holds the
@@ -890,18 +886,12 @@ impl Core {
         input: &CallInput<'_>,
     ) -> Result<Option<(Outcome, Notification)>> {
         let tenant = ctx.tenant().clone();
-        let routed: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM approval_routes WHERE tenant_id = ? AND operation = ?",
-        )
-        .bind(tenant.as_str())
-        .bind(spec.name)
-        .fetch_one(&mut *ctx.tx)
-        .await?;
+        let routed = approvals::has_routes(&mut ctx.tx, &tenant, spec.name).await?;
         let second_person = match spec.guard {
             Some(guard) => guard(ctx, input.value).await?,
             None => None,
         };
-        if spec.risk != Risk::Destructive && routed == 0 && second_person.is_none() {
+        if spec.risk != Risk::Destructive && !routed && second_person.is_none() {
             return Ok(None);
         }
         let mut plan = (spec.plan)(ctx, input.value).await?;
@@ -1011,17 +1001,15 @@ impl Core {
         )
         .await?;
         if let Some(id) = request {
-            let done = sqlx::query(
-                "UPDATE approval_requests SET state = 'succeeded', result = ?, finished_at = ?, lease_until = NULL \
-                 WHERE tenant_id = ? AND id = ? AND state = 'executing'",
+            let done = store::approvals::succeed(
+                &mut tx,
+                &principal.tenant,
+                id,
+                &output.to_string(),
+                to_millis(now),
             )
-            .bind(output.to_string())
-            .bind(to_millis(now))
-            .bind(principal.tenant.as_str())
-            .bind(id)
-            .execute(&mut *tx)
             .await?;
-            if done.rows_affected() != 1 {
+            if !done {
                 tx.rollback().await?;
                 return Err(Error::Conflict(format!(
                     "request {id} is no longer executing"
@@ -1051,13 +1039,14 @@ impl Core {
                     .and_then(Value::as_str)
                     == Some(request_id)
                 {
-                    let mut conn = match self.env.store.pool().acquire().await {
-                        Ok(c) => c,
-                        Err(_) => continue,
+                    let Ok(mut tx) = self.env.store.begin_read().await else {
+                        continue;
                     };
-                    if let Ok(view) = approvals::view(&mut conn, tenant, request_id).await {
+                    if let Ok(view) = approvals::view(&mut tx, tenant, request_id).await {
                         output["request"] = json!(view);
                     }
+                    // A read: ending it cannot lose anything.
+                    let _ = tx.rollback().await;
                 }
             }
             self.env.publish(event);
@@ -1074,18 +1063,15 @@ impl Core {
         let env = &self.env;
         let now = env.clock.now();
         let mut tx = env.store.begin_write().await?;
-        let claimed = sqlx::query(
-            "UPDATE approval_requests SET state = 'executing', lease_until = ? \
-             WHERE tenant_id = ? AND id = ? \
-               AND (state = 'approved' OR (state = 'executing' AND lease_until <= ?))",
+        let claimed = store::approvals::claim(
+            &mut tx,
+            tenant,
+            request_id,
+            to_millis(now),
+            to_millis(now + approvals::EXECUTION_LEASE),
         )
-        .bind(to_millis(now + approvals::EXECUTION_LEASE))
-        .bind(tenant.as_str())
-        .bind(request_id)
-        .bind(to_millis(now))
-        .execute(&mut *tx)
         .await?;
-        if claimed.rows_affected() != 1 {
+        if !claimed {
             tx.rollback().await?;
             return Ok(false);
         }
@@ -1111,7 +1097,7 @@ impl Core {
         let principal = Principal {
             tenant: tenant.clone(),
             persona: requester,
-            kind: PersonaKind::parse(&req.requester_kind).unwrap_or(PersonaKind::Service),
+            kind: req.requester_kind,
             scopes: req
                 .requester_scopes
                 .intersection(&role_scopes)
@@ -1120,7 +1106,7 @@ impl Core {
             via: Via::Approval {
                 request_id: req.id.clone(),
             },
-            surface: Surface::parse(&req.requester_surface).unwrap_or(Surface::Cli),
+            surface: req.requester_surface,
             valid_until: None,
             secret_digest: None,
         };
@@ -1164,7 +1150,7 @@ impl Core {
     /// Why an approved request may not run now, if anything.
     async fn execution_blocker(
         &self,
-        conn: &mut sqlx::SqliteConnection,
+        tx: &mut Tx,
         tenant: &TenantId,
         req: &approvals::StoredRequest,
     ) -> Result<Option<String>> {
@@ -1179,7 +1165,7 @@ impl Core {
             sqlx::query_scalar("SELECT status FROM personas WHERE tenant_id = ? AND id = ?")
                 .bind(tenant.as_str())
                 .bind(&req.requester)
-                .fetch_optional(&mut *conn)
+                .fetch_optional(&mut **tx)
                 .await?;
         if status.as_deref() != Some("active") {
             return Ok(Some(
@@ -1189,7 +1175,7 @@ impl Core {
         if let Some(spec) = catalogue::find(&req.operation)
             && let Some(scope) = spec.scope
         {
-            let now_scopes = role_scopes_on(conn, tenant, &requester).await?;
+            let now_scopes = role_scopes_on(tx, tenant, &requester).await?;
             if !now_scopes.contains(&scope) || !req.requester_scopes.contains(&scope) {
                 return Ok(Some(format!(
                     "the requester no longer holds `{scope}`; nothing was run"
@@ -1197,7 +1183,7 @@ impl Core {
             }
         }
         if req.break_glass_by.is_none() {
-            let (valid, lapsed) = approvals::standing_approvals(conn, tenant, req).await?;
+            let (valid, lapsed) = approvals::standing_approvals(tx, tenant, req).await?;
             if (valid.len() as u32) < req.quorum {
                 return Ok(Some(format!(
                     "only {} of the {} approvals still stand ({}); nothing was run",
@@ -1221,17 +1207,9 @@ impl Core {
         let now = env.clock.now();
         let signer = ledger::signer(&env.master, tenant)?;
         let mut tx = env.store.begin_write().await?;
-        let changed = sqlx::query(
-            "UPDATE approval_requests SET state = 'failed', error = ?, finished_at = ?, lease_until = NULL \
-             WHERE tenant_id = ? AND id = ? AND state = 'executing'",
-        )
-        .bind(reason)
-        .bind(to_millis(now))
-        .bind(tenant.as_str())
-        .bind(&req.id)
-        .execute(&mut *tx)
-        .await?;
-        if changed.rows_affected() != 1 {
+        let changed =
+            store::approvals::fail(&mut tx, tenant, &req.id, reason, to_millis(now)).await?;
+        if !changed {
             // Someone else finished it meanwhile: nothing to record, nobody to tell twice.
             tx.rollback().await?;
             return Ok(());
@@ -1244,9 +1222,9 @@ impl Core {
             vec![Draft {
                 actor: Actor {
                     persona: Some(req.requester.clone()),
-                    kind: Some(req.requester_kind.clone()),
+                    kind: Some(req.requester_kind.as_str().to_owned()),
                     via: format!("approval:{}", req.id),
-                    surface: req.requester_surface.clone(),
+                    surface: req.requester_surface.as_str().to_owned(),
                 },
                 op: req.operation.clone(),
                 outcome: "failed".into(),
@@ -1276,19 +1254,21 @@ impl Core {
         let env = &self.env;
         let now = to_millis(env.clock.now());
         let mut report = TickReport::default();
-        let due: Vec<(String, String, Option<String>)> = sqlx::query_as(
-            "SELECT tenant_id, id, escalation_persona FROM approval_requests \
-             WHERE state = 'pending' AND escalated_at IS NULL AND sla_at <= ? AND expires_at > ?",
-        )
-        .bind(now)
-        .bind(now)
-        .fetch_all(env.store.pool())
-        .await?;
+        let due = {
+            let mut tx = env.store.begin_read().await?;
+            let found = store::approvals::due_for_escalation(&mut tx, now).await?;
+            tx.rollback().await?;
+            found
+        };
         for (tenant, id, to) in due {
-            let tenant = TenantId::from_db(tenant);
             // One request's trouble must not stop the pass for every other one.
             let escalated = self
-                .transition(&tenant, &id, "UPDATE approval_requests SET escalated_at = ? WHERE tenant_id = ? AND id = ? AND state = 'pending' AND escalated_at IS NULL", "approvals.escalate", json!({ "request_id": id, "to": to }))
+                .worker_step(
+                    &tenant,
+                    &id,
+                    WorkerStep::Escalate,
+                    json!({ "request_id": id, "to": to }),
+                )
                 .await;
             if log_err(&id, escalated) {
                 report.escalated += 1;
@@ -1299,30 +1279,27 @@ impl Core {
                 });
             }
         }
-        let expired: Vec<(String, String)> = sqlx::query_as(
-            "SELECT tenant_id, id FROM approval_requests WHERE state = 'pending' AND expires_at <= ?",
-        )
-        .bind(now)
-        .fetch_all(env.store.pool())
-        .await?;
+        let expired = {
+            let mut tx = env.store.begin_read().await?;
+            let found = store::approvals::past_expiry(&mut tx, now).await?;
+            tx.rollback().await?;
+            found
+        };
         for (tenant, id) in expired {
-            let tenant = TenantId::from_db(tenant);
             if log_err(&id, self.expire(&tenant, &id).await) {
                 report.expired += 1;
             }
         }
-        let runnable: Vec<(String, String)> = sqlx::query_as(
-            "SELECT tenant_id, id FROM approval_requests \
-             WHERE state = 'approved' OR (state = 'executing' AND lease_until <= ?) ORDER BY created_at",
-        )
-        .bind(now)
-        .fetch_all(env.store.pool())
-        .await?;
+        let runnable = {
+            let mut tx = env.store.begin_read().await?;
+            let found = store::approvals::claimable(&mut tx, now).await?;
+            tx.rollback().await?;
+            found
+        };
         for (tenant, id) in runnable {
-            if self
-                .execute_request(&TenantId::from_db(tenant), &id)
-                .await?
-            {
+            // A request that cannot be read (a stored value outside its closed set) is logged
+            // on every pass, and does not hold up the others.
+            if log_err(&id, self.execute_request(&tenant, &id).await) {
                 report.resumed += 1;
             }
         }
@@ -1332,13 +1309,7 @@ impl Core {
     /// Expires a pending request past its hard limit (also done lazily when someone decides).
     pub(crate) async fn expire(&self, tenant: &TenantId, id: &str) -> Result<bool> {
         let changed = self
-            .transition(
-                tenant,
-                id,
-                "UPDATE approval_requests SET state = 'expired', finished_at = ? WHERE tenant_id = ? AND id = ? AND state = 'pending'",
-                "approvals.expire",
-                json!({ "request_id": id }),
-            )
+            .worker_step(tenant, id, WorkerStep::Expire, json!({ "request_id": id }))
             .await?;
         if changed {
             self.env.notify(&Notification::Expired {
@@ -1353,27 +1324,26 @@ impl Core {
         Ok(changed)
     }
 
-    /// Applies a worker state change (`sql` binds now, tenant, id) with its audit entry, by the
-    /// platform. Returns whether the row changed.
-    async fn transition(
+    /// Applies a worker step to a pending request with its audit entry, by the platform.
+    /// Returns whether the request changed (it was still pending, and not yet escalated).
+    async fn worker_step(
         &self,
         tenant: &TenantId,
         id: &str,
-        sql: &'static str,
-        op: &str,
+        step: WorkerStep,
         detail: Value,
     ) -> Result<bool> {
         let env = &self.env;
         let now = env.clock.now();
         let mut tx = env.store.begin_write().await?;
-        let changed = sqlx::query(sql)
-            .bind(to_millis(now))
-            .bind(tenant.as_str())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
+        let changed = match step {
+            WorkerStep::Escalate => {
+                store::approvals::mark_escalated(&mut tx, tenant, id, to_millis(now)).await?
+            }
+            WorkerStep::Expire => {
+                store::approvals::expire(&mut tx, tenant, id, to_millis(now)).await?
+            }
+        };
         if !changed {
             tx.rollback().await?;
             return Ok(false);
@@ -1391,7 +1361,7 @@ impl Core {
                     via: "platform".into(),
                     surface: "worker".into(),
                 },
-                op: op.to_owned(),
+                op: step.op().to_owned(),
                 outcome: "done".into(),
                 detail,
             }],
@@ -1399,6 +1369,25 @@ impl Core {
         .await?;
         tx.commit().await?;
         Ok(true)
+    }
+}
+
+/// What the approvals worker does to a pending request whose time has come.
+#[derive(Clone, Copy)]
+enum WorkerStep {
+    /// Its SLA breached: page the escalation persona (once); the state stays `pending`.
+    Escalate,
+    /// Its hard limit passed: [`approvals::Transition::Expire`].
+    Expire,
+}
+
+impl WorkerStep {
+    /// The operation its audit entry records.
+    fn op(self) -> &'static str {
+        match self {
+            WorkerStep::Escalate => "approvals.escalate",
+            WorkerStep::Expire => "approvals.expire",
+        }
     }
 }
 
@@ -1565,10 +1554,9 @@ impl Core {
 impl Core {
     /// Approval requests waiting for a decision, across tenants (an operational figure).
     pub async fn open_requests(&self) -> Result<u64> {
-        let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM approval_requests WHERE state = 'pending'")
-                .fetch_one(self.env.store.pool())
-                .await?;
+        let mut tx = self.env.store.begin_read().await?;
+        let n = store::approvals::pending_count(&mut tx).await?;
+        tx.rollback().await?;
         Ok(n as u64)
     }
 }

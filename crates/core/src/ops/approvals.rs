@@ -4,7 +4,7 @@
 use super::members::find_persona;
 use super::{ms_to_rfc3339, validate_handle};
 use crate::Event;
-use crate::approvals::{self, Clause, RequestView, Route};
+use crate::approvals::{self, Clause, RequestState, RequestView, ReviewState, Route};
 use crate::catalogue::{OpCtx, Operation, Risk, find};
 use crate::clock::to_millis;
 use crate::error::{Error, Result};
@@ -13,6 +13,7 @@ use crate::principal::{PersonaKind, Via};
 use crate::refs::{PersonaRef, RequestRef, RouteRef};
 use crate::roles;
 use crate::scope::Scope;
+use crate::store;
 use chrono::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -72,14 +73,10 @@ impl Operation for Pending {
             decisions: vec![],
             reviews: vec![],
         };
-        let candidates: Vec<(String, String, Option<String>)> = sqlx::query_as(
-            "SELECT id, state, review_state FROM approval_requests WHERE tenant_id = ? \
-             AND (state = 'pending' OR review_state = 'required') ORDER BY created_at, id",
-        )
-        .bind(tenant.as_str())
-        .fetch_all(&mut *ctx.tx)
-        .await?;
+        let candidates = store::approvals::awaiting_someone(&mut ctx.tx, &tenant).await?;
         for (id, state, review) in candidates {
+            let state = RequestState::parse(&state)?;
+            let review = review.as_deref().map(ReviewState::parse).transpose()?;
             let req = approvals::load(&mut ctx.tx, &tenant, &id).await?;
             if approvals::ineligibility(&mut ctx.tx, &tenant, &req, &me)
                 .await?
@@ -87,20 +84,13 @@ impl Operation for Pending {
             {
                 continue;
             }
-            if state == "pending" {
-                let decided: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM approval_decisions WHERE tenant_id = ? AND request_id = ? AND persona_id = ?",
-                )
-                .bind(tenant.as_str())
-                .bind(&id)
-                .bind(&me)
-                .fetch_one(&mut *ctx.tx)
-                .await?;
-                if decided == 0 {
+            if state == RequestState::Pending {
+                let decided = store::approvals::decision_of(&mut ctx.tx, &tenant, &id, &me).await?;
+                if decided.is_none() {
                     out.decisions
                         .push(approvals::view(&mut ctx.tx, &tenant, &id).await?);
                 }
-            } else if review.as_deref() == Some("required") {
+            } else if review == Some(ReviewState::Required) {
                 out.reviews
                     .push(approvals::view(&mut ctx.tx, &tenant, &id).await?);
             }
@@ -143,14 +133,13 @@ impl Operation for Mine {
 
     async fn execute(ctx: &mut OpCtx, input: MineInput) -> Result<MyRequests> {
         let tenant = ctx.tenant().clone();
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM approval_requests WHERE tenant_id = ? AND requester = ? \
-             AND (? OR state IN ('pending', 'approved', 'executing')) ORDER BY created_at DESC, id DESC LIMIT 50",
+        let ids = store::approvals::raised_by(
+            &mut ctx.tx,
+            &tenant,
+            &ctx.principal.persona,
+            input.include_closed,
+            RequestState::OPEN,
         )
-        .bind(tenant.as_str())
-        .bind(ctx.principal.persona.as_str())
-        .bind(input.include_closed)
-        .fetch_all(&mut *ctx.tx)
         .await?;
         let mut requests = Vec::with_capacity(ids.len());
         for id in ids {
@@ -245,7 +234,7 @@ impl Operation for Withdraw {
                 tenant: tenant.clone(),
                 request_id: input.request_id.to_string(),
             });
-        } else if req.state != "cancelled" {
+        } else if req.state != RequestState::Cancelled {
             return Err(Error::Conflict(format!(
                 "request {} is {} and can no longer be withdrawn",
                 input.request_id, req.state
@@ -255,15 +244,7 @@ impl Operation for Withdraw {
     }
 }
 
-/// approve or reject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Decision {
-    /// Approve: counts towards the quorum.
-    Approve,
-    /// Reject: ends the request (a comment is required).
-    Reject,
-}
+pub use crate::approvals::Decision;
 
 /// Input of `approvals.decide`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -283,6 +264,13 @@ pub struct DecideInput {
 pub struct DecideOutput {
     /// The request after the decision (and after execution, when the decision approved it).
     pub request: RequestView,
+}
+
+/// A decision that lost a race: the request left `pending` between reading and changing it.
+fn no_longer_pending(id: &str) -> Error {
+    Error::Conflict(format!(
+        "request {id} is no longer pending; decisions are closed"
+    ))
 }
 
 fn check_comment(field: &str, comment: &Option<String>, required: bool) -> Result<Option<String>> {
@@ -328,20 +316,13 @@ impl Operation for Decide {
         let tenant = ctx.tenant().clone();
         let me = ctx.principal.persona.to_string();
         let req = approvals::load(&mut ctx.tx, &tenant, input.request_id.as_str()).await?;
-        let already: Option<String> = sqlx::query_scalar(
-            "SELECT decision FROM approval_decisions WHERE tenant_id = ? AND request_id = ? AND persona_id = ?",
-        )
-        .bind(tenant.as_str())
-        .bind(&req.id)
-        .bind(&me)
-        .fetch_optional(&mut *ctx.tx)
-        .await?;
-        if let Some(d) = already {
+        if let Some(d) = store::approvals::decision_of(&mut ctx.tx, &tenant, &req.id, &me).await? {
+            let d = Decision::parse(&d)?;
             return Err(Error::Conflict(format!(
                 "you already decided this request ({d}); each person counts once"
             )));
         }
-        if req.state != "pending" {
+        if req.state != RequestState::Pending {
             return Err(Error::Conflict(format!(
                 "the request is {}; decisions are closed",
                 req.state
@@ -358,85 +339,64 @@ impl Operation for Decide {
                 "you may not decide this request: {why}"
             )));
         }
-        let decision = match input.decision {
-            Decision::Approve => "approve",
-            Decision::Reject => "reject",
-        };
+        let decision = input.decision;
         let now = to_millis(ctx.now);
-        sqlx::query(
-            "INSERT INTO approval_decisions (tenant_id, request_id, persona_id, decision, comment, via, surface, decided_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        store::approvals::insert_decision(
+            &mut ctx.tx,
+            &store::approvals::NewDecision {
+                tenant: &tenant,
+                request_id: &req.id,
+                persona_id: &me,
+                decision,
+                comment: comment.as_deref(),
+                via: &ctx.principal.via.to_string(),
+                surface: ctx.principal.surface.as_str(),
+                decided_at: now,
+            },
         )
-        .bind(tenant.as_str())
-        .bind(&req.id)
-        .bind(&me)
-        .bind(decision)
-        .bind(&comment)
-        .bind(ctx.principal.via.to_string())
-        .bind(ctx.principal.surface.as_str())
-        .bind(now)
-        .execute(&mut *ctx.tx)
         .await?;
-        let state = if input.decision == Decision::Reject {
-            sqlx::query(
-                "UPDATE approval_requests SET state = 'rejected', decided_at = ?, finished_at = ?, error = ? \
-                 WHERE tenant_id = ? AND id = ? AND state = 'pending'",
-            )
-            .bind(now)
-            .bind(now)
-            .bind(format!("rejected: {}", comment.as_deref().unwrap_or_default()))
-            .bind(tenant.as_str())
-            .bind(&req.id)
-            .execute(&mut *ctx.tx)
-            .await?;
+        let state = if decision == Decision::Reject {
+            let error = format!("rejected: {}", comment.as_deref().unwrap_or_default());
+            if !store::approvals::reject(&mut ctx.tx, &tenant, &req.id, &error, now).await? {
+                return Err(no_longer_pending(&req.id));
+            }
             ctx.emit(Event::RequestFinished {
                 tenant: tenant.clone(),
                 request_id: req.id.clone(),
             });
-            "rejected"
+            RequestState::Rejected
         } else {
             let (valid, _) = approvals::standing_approvals(&mut ctx.tx, &tenant, &req).await?;
             if valid.len() as u32 >= req.quorum {
-                sqlx::query(
-                    "UPDATE approval_requests SET state = 'approved', decided_at = ? \
-                     WHERE tenant_id = ? AND id = ? AND state = 'pending'",
-                )
-                .bind(now)
-                .bind(tenant.as_str())
-                .bind(&req.id)
-                .execute(&mut *ctx.tx)
-                .await?;
+                if !store::approvals::approve(&mut ctx.tx, &tenant, &req.id, now).await? {
+                    return Err(no_longer_pending(&req.id));
+                }
                 ctx.emit(Event::RequestApproved {
                     tenant: tenant.clone(),
                     request_id: req.id.clone(),
                 });
-                "approved"
+                RequestState::Approved
             } else {
-                "pending"
+                RequestState::Pending
             }
         };
         ctx.audit("request_id", &req.id);
-        ctx.audit("decision", decision);
+        ctx.audit("decision", decision.as_str());
         ctx.audit("comment", &comment);
-        ctx.audit("state", state);
+        ctx.audit("state", state.as_str());
         // Which credential decided, and for a key who issued it: a decision made with a key
         // someone else minted is visible in the ledger.
         if let Via::ApiKey { key_id } = ctx.principal.via() {
-            let issuer: Option<String> = sqlx::query_scalar(
-                "SELECT created_by FROM api_keys WHERE tenant_id = ? AND id = ?",
-            )
-            .bind(tenant.as_str())
-            .bind(key_id.as_str())
-            .fetch_optional(&mut *ctx.tx)
-            .await?;
+            let issuer =
+                store::approvals::key_issuer(&mut ctx.tx, &tenant, key_id.as_str()).await?;
             ctx.audit("key_issued_by", issuer);
         }
         ctx.notify(Notification::Decided {
             tenant: tenant.clone(),
             request_id: req.id.clone(),
             by: me,
-            decision: decision.into(),
-            state: state.into(),
+            decision: decision.as_str().into(),
+            state: state.as_str().into(),
         });
         Ok(DecideOutput {
             request: approvals::view(&mut ctx.tx, &tenant, &req.id).await?,
@@ -502,25 +462,17 @@ impl Operation for BreakGlass {
                 "break-glass is only for destructive operations; this request needs its route's approvers",
             ));
         }
-        if req.state != "pending" || ctx.now >= req.expires_at {
+        if req.state != RequestState::Pending || ctx.now >= req.expires_at {
             return Err(Error::Conflict(format!(
                 "the request is {}; nothing to break glass for",
                 req.state
             )));
         }
         let approvers = approvals::eligible_approvers(&mut ctx.tx, &tenant, &req).await?;
-        sqlx::query(
-            "UPDATE approval_requests SET state = 'approved', decided_at = ?, break_glass_by = ?, \
-               break_glass_reason = ?, review_state = 'required' \
-             WHERE tenant_id = ? AND id = ? AND state = 'pending'",
-        )
-        .bind(to_millis(ctx.now))
-        .bind(&me)
-        .bind(reason)
-        .bind(tenant.as_str())
-        .bind(&req.id)
-        .execute(&mut *ctx.tx)
-        .await?;
+        let now = to_millis(ctx.now);
+        if !store::approvals::break_glass(&mut ctx.tx, &tenant, &req.id, &me, reason, now).await? {
+            return Err(no_longer_pending(&req.id));
+        }
         ctx.audit("request_id", &req.id);
         ctx.audit("reason", reason);
         ctx.audit("announced_to", &approvers);
@@ -578,18 +530,16 @@ impl Operation for Review {
                 "you may not review this request: {why}"
             )));
         }
-        let done = sqlx::query(
-            "UPDATE approval_requests SET review_state = 'done', reviewed_by = ?, review_comment = ?, reviewed_at = ? \
-             WHERE tenant_id = ? AND id = ? AND review_state = 'required'",
+        let done = store::approvals::record_review(
+            &mut ctx.tx,
+            &tenant,
+            &req.id,
+            &me,
+            comment.as_deref(),
+            to_millis(ctx.now),
         )
-        .bind(&me)
-        .bind(&comment)
-        .bind(to_millis(ctx.now))
-        .bind(tenant.as_str())
-        .bind(&req.id)
-        .execute(&mut *ctx.tx)
         .await?;
-        if done.rows_affected() != 1 {
+        if !done {
             return Err(Error::Conflict(
                 "this request has no review outstanding".into(),
             ));
@@ -847,41 +797,35 @@ async fn validate_route(ctx: &mut OpCtx, mut input: RouteAddInput) -> Result<Rou
 /// Inserts (`id` new) or replaces the route `id`.
 async fn store_route(ctx: &mut OpCtx, id: &str, r: &RouteSpec, insert: bool) -> Result<()> {
     let tenant = ctx.tenant().clone();
-    let sql = if insert {
-        "INSERT INTO approval_routes (name, operation, condition, approver_personas, approver_roles, quorum, \
-           sla_secs, expiry_secs, escalation_persona, tenant_id, id, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    } else {
-        "UPDATE approval_routes SET name = ?, operation = ?, condition = ?, approver_personas = ?, \
-           approver_roles = ?, quorum = ?, sla_secs = ?, expiry_secs = ?, escalation_persona = ? \
-         WHERE tenant_id = ? AND id = ?"
+    let (condition, personas, roles) = (
+        json!(r.condition).to_string(),
+        json!(r.personas).to_string(),
+        json!(r.roles).to_string(),
+    );
+    let fields = store::approvals::RouteFields {
+        name: &r.name,
+        operation: &r.operation,
+        condition: &condition,
+        approver_personas: &personas,
+        approver_roles: &roles,
+        quorum: i64::from(r.quorum),
+        sla_secs: r.sla.num_seconds(),
+        expiry_secs: r.expiry.num_seconds(),
+        escalation_persona: r.escalation.as_deref(),
     };
-    let mut q = sqlx::query(sql)
-        .bind(&r.name)
-        .bind(&r.operation)
-        .bind(json!(r.condition).to_string())
-        .bind(json!(r.personas).to_string())
-        .bind(json!(r.roles).to_string())
-        .bind(r.quorum as i64)
-        .bind(r.sla.num_seconds())
-        .bind(r.expiry.num_seconds())
-        .bind(&r.escalation)
-        .bind(tenant.as_str())
-        .bind(id);
-    if insert {
-        q = q.bind(to_millis(ctx.now));
-    }
-    let res = q.execute(&mut *ctx.tx).await;
-    if let Err(sqlx::Error::Database(e)) = &res
-        && e.is_unique_violation()
-    {
-        return Err(Error::Conflict(format!(
+    let saved = if insert {
+        store::approvals::insert_route(&mut ctx.tx, &tenant, id, &fields, to_millis(ctx.now))
+            .await?
+    } else {
+        store::approvals::update_route(&mut ctx.tx, &tenant, id, &fields).await?
+    };
+    match saved {
+        store::approvals::Saved::Done => Ok(()),
+        store::approvals::Saved::NameTaken => Err(Error::Conflict(format!(
             "a route named `{}` already exists; pick another name",
             r.name
-        )));
+        ))),
     }
-    res?;
-    Ok(())
 }
 
 /// `approvals.routes_add`.
@@ -1064,11 +1008,7 @@ impl Operation for RoutesRemove {
     async fn execute(ctx: &mut OpCtx, input: OneRoute) -> Result<RouteRemoved> {
         let tenant = ctx.tenant().clone();
         let route = approvals::find_route(&mut ctx.tx, &tenant, input.route.as_str()).await?;
-        sqlx::query("DELETE FROM approval_routes WHERE tenant_id = ? AND id = ?")
-            .bind(tenant.as_str())
-            .bind(&route.id)
-            .execute(&mut *ctx.tx)
-            .await?;
+        store::approvals::delete_route(&mut ctx.tx, &tenant, &route.id).await?;
         ctx.audit("route", &route.id);
         Ok(RouteRemoved {
             removed: route,

@@ -4,6 +4,7 @@
 use crate::support::*;
 use chrono::Duration;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use tenantops_core::notify::Notification;
 use tenantops_core::{Error, Outcome, Principal, TenantCreated};
 
@@ -185,6 +186,30 @@ impl Team {
     }
 }
 
+/// `first` and `second` approve `id` at the same moment, each in its own task on a
+/// multi-threaded runtime: both calls are under way together, neither waits for the other to
+/// start.
+async fn approve_together(
+    tm: &Arc<Team>,
+    id: &str,
+    first: &Principal,
+    second: &Principal,
+) -> (Result<Outcome, Error>, Result<Outcome, Error>) {
+    let start = Arc::new(tokio::sync::Barrier::new(2));
+    let decide = |p: &Principal| {
+        let (tm, id, p, start) = (tm.clone(), id.to_owned(), p.clone(), start.clone());
+        tokio::spawn(async move {
+            start.wait().await;
+            tm.decide(&p, &id, "approve").await
+        })
+    };
+    let (a, b) = tokio::join!(decide(first), decide(second));
+    (
+        a.expect("first decision task"),
+        b.expect("second decision task"),
+    )
+}
+
 fn denied(r: Result<Outcome, Error>) -> String {
     match r {
         Ok(Outcome::Denied { reason }) => reason,
@@ -289,26 +314,29 @@ async fn input_tampered_after_the_request_never_runs() {
     tm.ledger_verifies().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_approvers_at_the_same_moment_with_quorum_one_run_it_once() {
-    let tm = team().await;
+    let tm = Arc::new(team().await);
     let id = tm.raise(0).await;
-    let (a, b) = tokio::join!(
-        tm.decide(&tm.alice, &id, "approve"),
-        tm.decide(&tm.bob, &id, "approve")
-    );
+    let (a, b) = approve_together(&tm, &id, &tm.alice, &tm.bob).await;
     let oks = [&a, &b]
         .iter()
         .filter(|r| matches!(r, Ok(Outcome::Done { .. })))
         .count();
     assert_eq!(oks, 1, "{a:?} {b:?}");
+    assert!(
+        [&a, &b]
+            .iter()
+            .any(|r| matches!(r, Err(Error::Conflict(m)) if m.contains("decisions are closed"))),
+        "the later decision finds the request decided: {a:?} {b:?}"
+    );
     assert_eq!(tm.executions(0).await, 1);
     tm.ledger_verifies().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn quorum_two_needs_two_distinct_people_and_runs_once_when_they_decide_together() {
-    let tm = team().await;
+    let tm = Arc::new(team().await);
     tm.t.ok_approved(
         &tm.admin,
         "approvals.routes_add",
@@ -329,10 +357,7 @@ async fn quorum_two_needs_two_distinct_people_and_runs_once_when_they_decide_tog
 
     // Two at once.
     let id = tm.raise(1).await;
-    let (a, b) = tokio::join!(
-        tm.decide(&tm.alice, &id, "approve"),
-        tm.decide(&tm.carol, &id, "approve")
-    );
+    let (a, b) = approve_together(&tm, &id, &tm.alice, &tm.carol).await;
     assert!(a.is_ok() && b.is_ok(), "{a:?} {b:?}");
     assert_eq!(tm.executions(1).await, 1);
     assert_eq!(tm.state(&id).await["approvals"], 2);
@@ -854,4 +879,42 @@ async fn a_request_is_visible_only_to_its_requester_deciders_and_auditors() {
         .await;
     tm.t.ok(&tm.alice, "approvals.get", json!({"request_id": id}))
         .await;
+}
+
+#[tokio::test]
+async fn a_stored_value_outside_its_closed_set_is_an_error_never_a_default() {
+    let tm = team().await;
+    let id = tm.raise(0).await;
+    // Nothing in the schema holds requester_kind to the known kinds: a row edited behind the
+    // core's back must not be read as some default kind (and then run as it).
+    sqlx::query("UPDATE approval_requests SET requester_kind = 'robot' WHERE id = ?")
+        .bind(&id)
+        .execute(tm.t.core.store().pool())
+        .await
+        .unwrap();
+    match tm
+        .t
+        .call(&tm.admin, "approvals.get", json!({"request_id": id}))
+        .await
+    {
+        Err(Error::Internal(m)) => assert!(m.contains("robot"), "{m}"),
+        other => panic!("expected an internal error, got {other:?}"),
+    }
+    match tm.decide(&tm.alice, &id, "approve").await {
+        Err(Error::Internal(_)) => {}
+        other => panic!("expected an internal error, got {other:?}"),
+    }
+    assert_eq!(tm.executions(0).await, 0);
+    sqlx::query(
+        "UPDATE approval_requests SET requester_kind = 'human', facts = 'not json' WHERE id = ?",
+    )
+    .bind(&id)
+    .execute(tm.t.core.store().pool())
+    .await
+    .unwrap();
+    assert!(matches!(
+        tm.t.call(&tm.admin, "approvals.get", json!({"request_id": id}))
+            .await,
+        Err(Error::Internal(_))
+    ));
 }
