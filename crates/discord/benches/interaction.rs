@@ -123,9 +123,14 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        axum::serve(listener, tenantops_discord::router(discord))
-            .await
-            .unwrap()
+        axum::serve(
+            axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            }),
+            tenantops_discord::router(discord),
+        )
+        .await
+        .unwrap()
     });
     let url = Arc::new(format!("http://{addr}/discord/interactions"));
     let counter = Arc::new(AtomicU64::new(FIRST_INTERACTION));

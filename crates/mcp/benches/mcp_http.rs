@@ -117,7 +117,16 @@ async fn main() {
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(async move {
+        axum::serve(
+            axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            }),
+            app,
+        )
+        .await
+        .unwrap()
+    });
     let url = format!("http://{addr}/mcp");
     let call_params = json!({"name": "billing.live_meter", "arguments": {}, "_meta": meta()});
 

@@ -58,7 +58,10 @@ struct Gate {
 pub fn router(core: Core, options: HttpOptions, shutdown: CancellationToken) -> Router {
     let sessions = Arc::new(LocalSessionManager::default());
     let live = Live::default();
+    // A reply that is complete goes back as plain JSON with a length (rmcp switches to SSE by
+    // itself when a handler streams something before it): no chunked stream to frame per call.
     let mut config = StreamableHttpServerConfig::default()
+        .with_json_response(true)
         .with_max_request_body_bytes(options.limits.max_body_bytes)
         .with_cancellation_token(shutdown.child_token());
     config = if options.allowed_hosts.is_empty() {

@@ -372,6 +372,13 @@ pub async fn run(
         None => app.route("/discord/interactions", post(discord_not_configured)),
     };
     let on_signal = stop.clone();
+    // Small replies go out at once: without TCP_NODELAY each one waits for the client's delayed
+    // ACK (Nagle), which caps a connection at a few dozen requests a second.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown().await;

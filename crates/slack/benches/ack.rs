@@ -81,9 +81,14 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        axum::serve(listener, tenantops_slack::router(slack))
-            .await
-            .unwrap()
+        axum::serve(
+            axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            }),
+            tenantops_slack::router(slack),
+        )
+        .await
+        .unwrap()
     });
     let url = Arc::new(format!("http://{addr}/slack/commands"));
     let counter = Arc::new(AtomicU64::new(0));

@@ -260,7 +260,9 @@ mod tests {
         let mut handles = Vec::new();
         for n in 0..40i64 {
             let w = writer.clone();
-            handles.push(tokio::spawn(async move { w.run(insert(n, n % 7 == 3)).await }));
+            handles.push(tokio::spawn(
+                async move { w.run(insert(n, n % 7 == 3)).await },
+            ));
             if n == 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
