@@ -333,7 +333,7 @@ pub async fn find_route(
 /// (references are ids); a clause on a reference field compares ids too, whatever form the
 /// route's author used, so naming an object by id or by name can never dodge a route.
 pub async fn matching_route(
-    conn: &mut SqliteConnection,
+    conn: &mut crate::store::Tx,
     env: &crate::Env,
     tenant: &TenantId,
     spec: &crate::OpSpec,
@@ -344,7 +344,7 @@ pub async fn matching_route(
     let rows: Vec<RouteRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(tenant.as_str())
         .bind(spec.name)
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut **conn)
         .await?;
     let mut matching = Vec::new();
     for row in rows {
@@ -363,7 +363,7 @@ pub async fn matching_route(
 /// Resolves the values of clauses on `spec`'s reference fields to ids (`strict`: a value that
 /// names nothing is an error, as when a route is saved).
 pub(crate) async fn canonical_conditions(
-    conn: &mut SqliteConnection,
+    conn: &mut crate::store::Tx,
     env: &crate::Env,
     tenant: &TenantId,
     spec: &crate::OpSpec,

@@ -9,6 +9,9 @@
 //! engines — connecting, pragmas, taking the write lock, schema introspection — lives in one
 //! module per engine.
 
+pub(crate) mod keys;
+pub(crate) mod personas;
+pub(crate) mod refs;
 pub(crate) mod sqlite;
 pub(crate) mod tenants;
 
