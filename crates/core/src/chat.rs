@@ -396,8 +396,7 @@ impl Core {
         let kind = PersonaKind::parse(&kind).unwrap_or(PersonaKind::Service);
         let tenant = TenantId::from_db(tenant);
         let persona = PersonaId::from_db(persona);
-        let mut conn = self.store().pool().acquire().await?;
-        let scopes = crate::service::role_scopes_on(&mut conn, &tenant, &persona).await?;
+        let scopes = self.role_scopes(&tenant, &persona).await?;
         let principal = Principal {
             tenant,
             persona,
@@ -454,8 +453,7 @@ impl Core {
             ));
         }
         let persona = PersonaId::from_db(persona);
-        let mut conn = self.store().pool().acquire().await?;
-        let scopes = crate::service::role_scopes_on(&mut conn, &ws.tenant_id, &persona).await?;
+        let scopes = self.role_scopes(&ws.tenant_id, &persona).await?;
         Ok(Principal {
             tenant: ws.tenant_id,
             persona,

@@ -1,6 +1,6 @@
 //! Time, injectable so that expiry and grace windows can be tested at their exact edges.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -55,4 +55,14 @@ pub fn to_millis(t: DateTime<Utc>) -> i64 {
 /// The inverse of [`to_millis`]; out-of-range values clamp to the epoch.
 pub fn from_millis(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+/// The RFC 3339 rendering of every time in an output: UTC, whole seconds (`…T12:00:00Z`).
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Renders a stored millisecond timestamp as [`rfc3339`].
+pub fn ms_to_rfc3339(ms: i64) -> String {
+    rfc3339(from_millis(ms))
 }

@@ -1,6 +1,7 @@
 //! Who is calling: the one value every surface produces by authenticating, and the only source
 //! of the tenant an operation acts on.
 
+use crate::error::{Error, Result};
 use crate::ids::{KeyId, PersonaId, TenantId};
 use crate::scope::{Scope, ScopeSet};
 use schemars::JsonSchema;
@@ -36,6 +37,43 @@ impl PersonaKind {
             "service" => Some(PersonaKind::Service),
             "agent" => Some(PersonaKind::Agent),
             _ => None,
+        }
+    }
+
+    /// Parses a kind read back from the store: an unknown value is an error, never a default.
+    pub fn from_stored(s: &str) -> Result<Self> {
+        Self::parse(s)
+            .ok_or_else(|| Error::Internal(format!("unknown persona kind `{s}` in the store")))
+    }
+}
+
+/// Whether a persona may act: a revoked persona's every credential fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PersonaStatus {
+    /// It acts with its roles.
+    Active,
+    /// Revoked for good: nothing it holds works any more.
+    Revoked,
+}
+
+impl PersonaStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PersonaStatus::Active => "active",
+            PersonaStatus::Revoked => "revoked",
+        }
+    }
+
+    /// Parses a status read back from the store: an unknown value is an error.
+    pub fn from_stored(s: &str) -> Result<Self> {
+        match s {
+            "active" => Ok(PersonaStatus::Active),
+            "revoked" => Ok(PersonaStatus::Revoked),
+            other => Err(Error::Internal(format!(
+                "unknown persona status `{other}` in the store"
+            ))),
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::clock::to_millis;
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use crate::principal::{PersonaKind, Principal, Surface, Via};
+use crate::store::Tx;
 use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 
@@ -100,27 +101,18 @@ async fn link_proof(
 }
 
 /// What the principal's credential proves, read from the store now.
-pub(crate) async fn of(conn: &mut SqliteConnection, principal: &Principal) -> Result<Proof> {
+pub(crate) async fn of(tx: &mut Tx, principal: &Principal) -> Result<Proof> {
     match principal.via() {
         Via::Jwt => Ok(Proof::Own),
-        Via::ApiKey { key_id } => {
-            let proof: Option<String> =
-                sqlx::query_scalar("SELECT proof FROM api_keys WHERE tenant_id = ? AND id = ?")
-                    .bind(principal.tenant().as_str())
-                    .bind(key_id.as_str())
-                    .fetch_optional(conn)
-                    .await?;
-            match proof {
-                Some(p) => Proof::parse(&p),
-                None => Ok(Proof::Delegated),
-            }
-        }
+        Via::ApiKey { key_id } => Ok(crate::store::keys::proof(tx, principal.tenant(), key_id)
+            .await?
+            .unwrap_or(Proof::Delegated)),
         Via::Chat {
             platform,
             workspace,
             user,
         } => Ok(
-            link_proof(conn, principal.tenant(), platform, workspace, user)
+            link_proof(tx, principal.tenant(), platform, workspace, user)
                 .await?
                 .map_or(Proof::Delegated, |l| {
                     // The sandbox plays people without their proof: only on demo tenants is it
@@ -153,7 +145,7 @@ pub enum KeyDecisions {
 /// Why `principal` may not make a decision (`what`: "an approval decision", …) on its own
 /// proof, or `None` when it may. Checked by every operation that records a decision.
 pub(crate) async fn decision_refusal(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     env: &Env,
     principal: &Principal,
     what: &str,
@@ -180,7 +172,7 @@ pub(crate) async fn decision_refusal(
                 "{what} needs your own sign-in (a console token or your linked chat account), \
                  not an API key: this deployment counts no key as proof of who is deciding"
             )),
-            KeyDecisions::OwnKeysOnly => match of(conn, principal).await? {
+            KeyDecisions::OwnKeysOnly => match of(tx, principal).await? {
                 Proof::Own => None,
                 _ => Some(format!(
                     "{what} needs your own proof of identity: this API key was issued by someone \
@@ -195,8 +187,7 @@ pub(crate) async fn decision_refusal(
             workspace,
             user,
         } => {
-            let Some(link) =
-                link_proof(conn, principal.tenant(), platform, workspace, user).await?
+            let Some(link) = link_proof(tx, principal.tenant(), platform, workspace, user).await?
             else {
                 return Ok(Some(format!(
                     "{what}: this chat account is no longer linked"
@@ -215,7 +206,7 @@ pub(crate) async fn decision_refusal(
                      again"
                 ))
             } else if to_millis(now) - link.linked_at < link.min_age_secs.saturating_mul(1000) {
-                let ready = crate::ops::ms_to_rfc3339(
+                let ready = crate::clock::ms_to_rfc3339(
                     link.linked_at
                         .saturating_add(link.min_age_secs.saturating_mul(1000)),
                 );

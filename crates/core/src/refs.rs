@@ -14,10 +14,10 @@ use crate::Env;
 use crate::apikey::ApiKeySecret;
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
+use crate::store::{Tx, refs as store};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use sqlx::SqliteConnection;
 use std::borrow::Cow;
 
 /// The JSON Schema keyword a reference field carries.
@@ -244,7 +244,7 @@ pub struct Resolved {
 
 /// Resolves one reference in `tenant`. `field` names it in the error a person reads.
 pub(crate) async fn resolve(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     env: &Env,
     tenant: &TenantId,
     kind: RefKind,
@@ -252,73 +252,19 @@ pub(crate) async fn resolve(
     reference: &str,
 ) -> Result<Resolved> {
     let reference = reference.trim();
-    let found: Option<(String, String)> =
-        match kind {
-            RefKind::Persona => sqlx::query_as(
-                "SELECT id, handle FROM personas WHERE tenant_id = ? AND (id = ? OR handle = ?)",
-            )
-            .bind(tenant.as_str())
-            .bind(reference)
-            .bind(reference)
-            .fetch_optional(conn)
-            .await?,
-            RefKind::Key if reference.starts_with(crate::apikey::PREFIX) => {
-                let secret = ApiKeySecret::parse(reference)
-                    .map_err(|e| Error::bad_input(field, e.to_string()))?;
-                sqlx::query_as(
-                    "SELECT k.id, k.name FROM api_key_secrets s \
-                 JOIN api_keys k ON k.tenant_id = s.tenant_id AND k.id = s.key_id \
-                 WHERE s.digest = ? AND s.tenant_id = ?",
-                )
-                .bind(&secret.digest(env.pepper())[..])
-                .bind(tenant.as_str())
-                .fetch_optional(conn)
-                .await?
-            }
-            RefKind::Key => {
-                sqlx::query_as(
-                    "SELECT id, name FROM api_keys WHERE tenant_id = ? AND (id = ? OR name = ?)",
-                )
-                .bind(tenant.as_str())
-                .bind(reference)
-                .bind(reference)
-                .fetch_optional(conn)
-                .await?
-            }
-            RefKind::Bu => sqlx::query_as(
-                "SELECT id, name FROM business_units WHERE tenant_id = ? AND (id = ? OR name = ?)",
-            )
-            .bind(tenant.as_str())
-            .bind(reference)
-            .bind(reference)
-            .fetch_optional(conn)
-            .await?,
-            RefKind::Route => sqlx::query_as(
-                "SELECT id, name FROM approval_routes WHERE tenant_id = ? AND (id = ? OR name = ?)",
-            )
-            .bind(tenant.as_str())
-            .bind(reference)
-            .bind(reference)
-            .fetch_optional(conn)
-            .await?,
-            RefKind::Request => {
-                sqlx::query_as(
-                    "SELECT id, operation FROM approval_requests WHERE tenant_id = ? AND id = ?",
-                )
-                .bind(tenant.as_str())
-                .bind(reference)
-                .fetch_optional(conn)
-                .await?
-            }
-            RefKind::Invoice => sqlx::query_as(
-                "SELECT id, number FROM invoices WHERE tenant_id = ? AND (id = ? OR number = ?)",
-            )
-            .bind(tenant.as_str())
-            .bind(reference)
-            .bind(reference)
-            .fetch_optional(conn)
-            .await?,
-        };
+    let found = match kind {
+        RefKind::Persona => store::persona(tx, tenant, reference).await?,
+        RefKind::Key if reference.starts_with(crate::apikey::PREFIX) => {
+            let secret = ApiKeySecret::parse(reference)
+                .map_err(|e| Error::bad_input(field, e.to_string()))?;
+            store::key_by_digest(tx, tenant, &secret.digest(env.pepper())[..]).await?
+        }
+        RefKind::Key => store::key(tx, tenant, reference).await?,
+        RefKind::Bu => store::bu(tx, tenant, reference).await?,
+        RefKind::Route => store::route(tx, tenant, reference).await?,
+        RefKind::Request => store::request(tx, tenant, reference).await?,
+        RefKind::Invoice => store::invoice(tx, tenant, reference).await?,
+    };
     let Some((id, name)) = found else {
         // A secret pasted as a key reference is never echoed back.
         let shown = if kind == RefKind::Key && reference.starts_with(crate::apikey::PREFIX) {
@@ -349,7 +295,7 @@ pub(crate) async fn resolve(
 /// input without references is returned borrowed, untouched. A reference that resolves to
 /// nothing is an error naming its field.
 pub(crate) async fn canonicalise<'v>(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     env: &Env,
     tenant: &TenantId,
     paths: &[RefPath],
@@ -365,7 +311,7 @@ pub(crate) async fn canonicalise<'v>(
         collect(&mut out, &path.steps, String::new(), &mut slots);
         for (field, slot) in slots {
             let Some(text) = slot.as_str() else { continue };
-            let r = resolve(conn, env, tenant, path.kind, &field, text).await?;
+            let r = resolve(tx, env, tenant, path.kind, &field, text).await?;
             *slot = Value::String(r.id.clone());
             resolved.push(r);
         }
@@ -411,7 +357,7 @@ fn collect<'a>(
 /// that resolve to nothing are kept as given (they match nothing); with `strict` they are an
 /// error (when a route is saved).
 pub(crate) async fn canonical_clause_value(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     env: &Env,
     tenant: &TenantId,
     kind: RefKind,
@@ -420,7 +366,7 @@ pub(crate) async fn canonical_clause_value(
     strict: bool,
 ) -> Result<Value> {
     async fn one(
-        conn: &mut SqliteConnection,
+        tx: &mut Tx,
         env: &Env,
         tenant: &TenantId,
         kind: RefKind,
@@ -431,7 +377,7 @@ pub(crate) async fn canonical_clause_value(
         let Some(text) = v.as_str() else {
             return Ok(v.clone());
         };
-        match resolve(conn, env, tenant, kind, field, text).await {
+        match resolve(tx, env, tenant, kind, field, text).await {
             Ok(r) => Ok(Value::String(r.id)),
             Err(Error::NotFound(_)) if !strict => Ok(v.clone()),
             Err(e) => Err(e),
@@ -443,7 +389,7 @@ pub(crate) async fn canonical_clause_value(
             for (i, item) in items.iter().enumerate() {
                 out.push(
                     one(
-                        conn,
+                        tx,
                         env,
                         tenant,
                         kind,
@@ -456,7 +402,7 @@ pub(crate) async fn canonical_clause_value(
             }
             Ok(Value::Array(out))
         }
-        other => one(conn, env, tenant, kind, field, other, strict).await,
+        other => one(tx, env, tenant, kind, field, other, strict).await,
     }
 }
 

@@ -1,7 +1,10 @@
 //! The role-template catalogue: named sets of scopes a persona can be given. ProjexCloud sets it
 //! up at onboarding, so it is data of this build, the same for every tenant; assignments are rows.
 
+use crate::error::Result;
+use crate::ids::{PersonaId, TenantId};
 use crate::scope::{Scope, ScopeSet};
+use crate::store::{Tx, personas};
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -111,6 +114,16 @@ pub fn scopes_of<'a>(roles: impl IntoIterator<Item = &'a str>) -> ScopeSet {
         .filter_map(|r| all.iter().find(|t| t.name == r))
         .flat_map(|t| t.scopes.iter().copied())
         .collect()
+}
+
+/// The union of the scopes of a persona's current roles, as of `tx`.
+pub(crate) async fn role_scopes_on(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    persona: &PersonaId,
+) -> Result<ScopeSet> {
+    let roles = personas::roles(tx, tenant, persona).await?;
+    Ok(scopes_of(roles.iter().map(String::as_str)))
 }
 
 #[cfg(test)]

@@ -10,13 +10,13 @@ use crate::ids::{KeyId, PersonaId, TenantId};
 use crate::jwt::{self, JwtConfig};
 use crate::ledger::{self, Actor, Draft};
 use crate::notify::{LogNotifier, Notification, Notifier};
-use crate::principal::{PersonaKind, Principal, Surface, Via};
+use crate::principal::{PersonaKind, PersonaStatus, Principal, Surface, Via};
 use crate::proof::{KeyDecisions, Proof};
 use crate::refs;
-use crate::scope::{ScopeSet, scopes_from_json};
+use crate::scope::ScopeSet;
 use crate::secrets::MasterKey;
 use crate::store::{self, Store, Tx};
-use crate::{ops, roles};
+use crate::{keys, members, roles};
 use chrono::Duration;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -302,7 +302,7 @@ impl Core {
             ));
         }
         if let Some(e) = admin_email {
-            ops::members::validate_email("admin_email", e)?;
+            members::validate_email("admin_email", e)?;
         }
         let env = &self.env;
         let now = env.clock.now();
@@ -322,23 +322,23 @@ impl Core {
         )
         .await?;
         ledger::init(&mut tx, &tenant, &signer).await?;
-        let persona = ops::members::insert_persona(
+        let persona = members::insert_persona(
             &mut tx,
             &tenant,
             now,
-            ops::members::NewPersona {
+            members::NewPersona {
                 handle: "admin".into(),
                 kind: PersonaKind::Human,
                 display_name: Some("Tenant administrator".into()),
                 email: admin_email.map(str::to_owned),
                 bu: None,
-                roles: vec!["tenant-admin".into()],
+                roles: vec![members::ADMIN_ROLE.into()],
             },
         )
         .await?;
-        let scopes: ScopeSet = roles::scopes_of(["tenant-admin"]);
+        let scopes: ScopeSet = roles::scopes_of([members::ADMIN_ROLE]);
         // The first admin's own credential: the platform hands it to them and nobody else.
-        let issued = ops::keys::insert_key(
+        let issued = keys::insert_key(
             &mut tx,
             env,
             &tenant,
@@ -410,99 +410,57 @@ impl Core {
         let secret =
             ApiKeySecret::parse(text).map_err(|e| Error::Unauthenticated(e.to_string()))?;
         let digest = secret.digest(env.pepper());
-        type Row = (
-            Vec<u8>,
-            String,
-            String,
-            Option<i64>,
-            String,
-            String,
-            Option<i64>,
-            Option<i64>,
-            String,
-            String,
-        );
-        let row: Option<Row> = sqlx::query_as(
-            "SELECT s.digest, s.tenant_id, s.key_id, s.not_after, k.persona_id, k.scopes, \
-                    k.expires_at, k.revoked_at, p.kind, p.status \
-             FROM api_key_secrets s \
-             JOIN api_keys k ON k.tenant_id = s.tenant_id AND k.id = s.key_id \
-             JOIN personas p ON p.tenant_id = k.tenant_id AND p.id = k.persona_id \
-             WHERE s.digest = ?",
-        )
-        .bind(&digest[..])
-        .fetch_optional(env.store.pool())
-        .await?;
-        let Some((
-            stored,
-            tenant,
-            key_id,
-            not_after,
-            persona,
-            scopes,
-            expires_at,
-            revoked_at,
-            kind,
-            status,
-        )) = row
-        else {
+        let mut tx = env.store.begin_read().await?;
+        let Some(cred) = store::keys::credential(&mut tx, &digest[..]).await? else {
             return Err(Error::Unauthenticated(
                 "unknown API key: it was never issued here, or it was deleted".into(),
             ));
         };
         // The index lookup already matched; compare again in constant time as defence in depth.
-        if !bool::from(stored.as_slice().ct_eq(&digest[..])) {
+        if !bool::from(cred.digest.as_slice().ct_eq(&digest[..])) {
             return Err(Error::Unauthenticated("unknown API key".into()));
         }
-        let tenant = TenantId::from_db(tenant);
-        let key_id = KeyId::from_db(key_id);
-        let persona = PersonaId::from_db(persona);
-        let kind = PersonaKind::parse(&kind)
-            .ok_or_else(|| Error::Internal(format!("persona {persona} has unknown kind")))?;
         let now = to_millis(env.clock.now());
-        let refusal = if status != "active" {
+        let refusal = if cred.status != PersonaStatus::Active {
             Some("the key's persona has been revoked")
-        } else if revoked_at.is_some() {
+        } else if cred.revoked_at.is_some() {
             Some("the API key has been revoked")
-        } else if expires_at.is_some_and(|e| e <= now) {
+        } else if cred.expires_at.is_some_and(|e| e <= now) {
             Some("the API key has expired")
-        } else if not_after.is_some_and(|t| t <= now) {
+        } else if cred.not_after.is_some_and(|t| t <= now) {
             Some("this secret was replaced by a rotation and its grace window has ended")
         } else {
             None
         };
-        let valid_until = match (expires_at, not_after) {
+        let valid_until = match (cred.expires_at, cred.not_after) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
         .map(crate::clock::from_millis);
         let principal = Principal {
             scopes: ScopeSet::new(),
-            tenant,
-            persona,
-            kind,
-            via: Via::ApiKey { key_id },
+            tenant: cred.tenant,
+            persona: cred.persona,
+            kind: cred.kind,
+            via: Via::ApiKey {
+                key_id: cred.key.clone(),
+            },
             surface,
             valid_until,
             secret_digest: Some(digest),
         };
         if let Some(reason) = refusal {
+            tx.rollback().await?;
             self.record_refusal(&principal, reason).await?;
             return Err(Error::Unauthenticated(reason.into()));
         }
-        let role_scopes = self
-            .role_scopes(&principal.tenant, &principal.persona)
-            .await?;
-        let key_scopes = scopes_from_json(&scopes);
-        let scopes = key_scopes.intersection(&role_scopes).copied().collect();
-        if let Via::ApiKey { key_id } = &principal.via {
-            sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE tenant_id = ? AND id = ?")
-                .bind(now)
-                .bind(principal.tenant.as_str())
-                .bind(key_id.as_str())
-                .execute(env.store.pool())
-                .await?;
-        }
+        let role_scopes =
+            roles::role_scopes_on(&mut tx, &principal.tenant, &principal.persona).await?;
+        tx.rollback().await?;
+        let scopes = cred.scopes.intersection(&role_scopes).copied().collect();
+        let mut tx = env.store.begin_write().await?;
+        store::keys::touch(&mut tx, &principal.tenant, &cred.key, now).await?;
+        tx.commit().await?;
         Ok(Principal {
             scopes,
             ..principal
@@ -523,19 +481,14 @@ impl Core {
                 "JWT claims `tenant_id` and `sub` must be a tenant id and a persona id".into(),
             ));
         };
-        let row: Option<(String, String)> =
-            sqlx::query_as("SELECT kind, status FROM personas WHERE tenant_id = ? AND id = ?")
-                .bind(tenant.as_str())
-                .bind(persona.as_str())
-                .fetch_optional(env.store.pool())
-                .await?;
-        let Some((kind, status)) = row else {
+        let mut tx = env.store.begin_read().await?;
+        let found = store::personas::kind_and_status(&mut tx, &tenant, &persona).await?;
+        tx.rollback().await?;
+        let Some((kind, status)) = found else {
             return Err(Error::Unauthenticated(
                 "JWT names a persona that does not exist in its tenant".into(),
             ));
         };
-        let kind = PersonaKind::parse(&kind)
-            .ok_or_else(|| Error::Internal(format!("persona {persona} has unknown kind")))?;
         let principal = Principal {
             tenant,
             persona,
@@ -551,7 +504,7 @@ impl Core {
             self.record_refusal(&principal, reason).await?;
             return Err(Error::Unauthenticated(reason.into()));
         }
-        if status != "active" {
+        if status != PersonaStatus::Active {
             let reason = "the token's persona has been revoked";
             self.record_refusal(&principal, reason).await?;
             return Err(Error::Unauthenticated(reason.into()));
@@ -568,10 +521,16 @@ impl Core {
         })
     }
 
-    /// The union of the scopes of a persona's current roles.
-    async fn role_scopes(&self, tenant: &TenantId, persona: &PersonaId) -> Result<ScopeSet> {
-        let mut conn = self.env.store.pool().acquire().await?;
-        role_scopes_on(&mut conn, tenant, persona).await
+    /// The union of the scopes of a persona's current roles, read now.
+    pub(crate) async fn role_scopes(
+        &self,
+        tenant: &TenantId,
+        persona: &PersonaId,
+    ) -> Result<ScopeSet> {
+        let mut tx = self.env.store.begin_read().await?;
+        let scopes = roles::role_scopes_on(&mut tx, tenant, persona).await?;
+        tx.rollback().await?;
+        Ok(scopes)
     }
 
     async fn record_refusal(&self, principal: &Principal, reason: &str) -> Result<()> {
@@ -615,15 +574,12 @@ impl Core {
     pub async fn refresh(&self, principal: &Principal) -> Result<Principal> {
         let env = &self.env;
         let now = env.clock.now();
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM personas WHERE tenant_id = ? AND id = ?")
-                .bind(principal.tenant.as_str())
-                .bind(principal.persona.as_str())
-                .fetch_optional(env.store.pool())
-                .await?;
-        let mut refusal = match status.as_deref() {
-            Some("active") => None,
-            Some(_) => Some("the persona has been revoked"),
+        let tenant = &principal.tenant;
+        let mut tx = env.store.begin_read().await?;
+        let status = store::personas::status(&mut tx, tenant, &principal.persona).await?;
+        let mut refusal = match status {
+            Some(PersonaStatus::Active) => None,
+            Some(PersonaStatus::Revoked) => Some("the persona has been revoked"),
             None => Some("the persona no longer exists"),
         };
         if refusal.is_none() && principal.valid_until.is_some_and(|t| t <= now) {
@@ -633,14 +589,7 @@ impl Core {
         if refusal.is_none()
             && let Some(digest) = &principal.secret_digest
         {
-            let not_after: Option<Option<i64>> = sqlx::query_scalar(
-                "SELECT not_after FROM api_key_secrets WHERE digest = ? AND tenant_id = ?",
-            )
-            .bind(&digest[..])
-            .bind(principal.tenant.as_str())
-            .fetch_optional(env.store.pool())
-            .await?;
-            match not_after {
+            match store::keys::secret_not_after(&mut tx, tenant, &digest[..]).await? {
                 Some(None) => {}
                 Some(Some(t)) if t > to_millis(now) => {
                     // A rotation since sign-in gave this secret an end.
@@ -657,25 +606,23 @@ impl Core {
         }
         if refusal.is_none()
             && let Via::ApiKey { key_id } = &principal.via
-        {
-            let revoked: Option<Option<i64>> = sqlx::query_scalar(
-                "SELECT revoked_at FROM api_keys WHERE tenant_id = ? AND id = ?",
+            && !matches!(
+                store::keys::revoked_at(&mut tx, tenant, key_id).await?,
+                Some(None)
             )
-            .bind(principal.tenant.as_str())
-            .bind(key_id.as_str())
-            .fetch_optional(env.store.pool())
-            .await?;
-            if !matches!(revoked, Some(None)) {
-                refusal = Some("the API key has been revoked");
-            }
+        {
+            refusal = Some("the API key has been revoked");
         }
+        let roles = match refusal {
+            None => Some(roles::role_scopes_on(&mut tx, tenant, &principal.persona).await?),
+            Some(_) => None,
+        };
+        tx.rollback().await?;
         if let Some(reason) = refusal {
             self.record_refusal(principal, reason).await?;
             return Err(Error::Unauthenticated(reason.into()));
         }
-        let roles = self
-            .role_scopes(&principal.tenant, &principal.persona)
-            .await?;
+        let roles = roles.unwrap_or_default();
         Ok(Principal {
             scopes: principal.scopes.intersection(&roles).copied().collect(),
             valid_until,
@@ -1092,7 +1039,7 @@ impl Core {
             return Ok(true);
         }
         let requester = PersonaId::from_db(req.requester.clone());
-        let role_scopes = role_scopes_on(&mut tx, tenant, &requester).await?;
+        let role_scopes = roles::role_scopes_on(&mut tx, tenant, &requester).await?;
         let (approved_by, _) = approvals::standing_approvals(&mut tx, tenant, &req).await?;
         let principal = Principal {
             tenant: tenant.clone(),
@@ -1161,13 +1108,7 @@ impl Core {
                     .into(),
             ));
         }
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM personas WHERE tenant_id = ? AND id = ?")
-                .bind(tenant.as_str())
-                .bind(&req.requester)
-                .fetch_optional(&mut **tx)
-                .await?;
-        if status.as_deref() != Some("active") {
+        if store::personas::status(tx, tenant, &requester).await? != Some(PersonaStatus::Active) {
             return Ok(Some(
                 "the requester is no longer active; nothing was run".into(),
             ));
@@ -1175,7 +1116,7 @@ impl Core {
         if let Some(spec) = catalogue::find(&req.operation)
             && let Some(scope) = spec.scope
         {
-            let now_scopes = role_scopes_on(tx, tenant, &requester).await?;
+            let now_scopes = roles::role_scopes_on(tx, tenant, &requester).await?;
             if !now_scopes.contains(&scope) || !req.requester_scopes.contains(&scope) {
                 return Ok(Some(format!(
                     "the requester no longer holds `{scope}`; nothing was run"
@@ -1472,22 +1413,6 @@ fn failure_draft(principal: &Principal, spec: &OpSpec, input: &Value, err: &Erro
         outcome: outcome.into(),
         detail: json!({ "input": input, "error": err.to_string() }),
     }
-}
-
-/// The union of the scopes of a persona's current roles, read on `conn`.
-pub(crate) async fn role_scopes_on(
-    conn: &mut sqlx::SqliteConnection,
-    tenant: &TenantId,
-    persona: &PersonaId,
-) -> Result<ScopeSet> {
-    let roles: Vec<String> = sqlx::query_scalar(
-        "SELECT role FROM role_assignments WHERE tenant_id = ? AND persona_id = ?",
-    )
-    .bind(tenant.as_str())
-    .bind(persona.as_str())
-    .fetch_all(conn)
-    .await?;
-    Ok(roles::scopes_of(roles.iter().map(String::as_str)))
 }
 
 /// The worker's view of one request's step: done or not, with failures logged, not raised.

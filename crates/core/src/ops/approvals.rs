@@ -1,13 +1,13 @@
 //! Guide §5 — Approvals: my pending decisions, my open requests, deciding, routes, and the
 //! emergency break-glass with its mandatory after-the-fact review.
 
-use super::members::find_persona;
 use super::{ms_to_rfc3339, validate_handle};
 use crate::Event;
 use crate::approvals::{self, Clause, RequestState, RequestView, ReviewState, Route};
 use crate::catalogue::{OpCtx, Operation, Risk, find};
 use crate::clock::to_millis;
 use crate::error::{Error, Result};
+use crate::members::find_persona;
 use crate::notify::Notification;
 use crate::principal::{PersonaKind, Via};
 use crate::refs::{PersonaRef, RequestRef, RouteRef};

@@ -1,13 +1,13 @@
 //! Chat connections (guide: connectors): binding a Slack workspace or Discord guild to the tenant,
 //! and linking a person's chat account to their persona with a one-time code.
 
-use super::members::{check_authority, find_persona};
 use super::ms_to_rfc3339;
 use crate::catalogue::{OpCtx, Operation, Risk};
 use crate::chat::{self, LINK_CODE_TTL, Platform, Workspace};
 use crate::clock::to_millis;
 use crate::error::{Error, Result};
 use crate::hints::{Hints, Use};
+use crate::members::{check_authority, find_persona};
 use crate::notify::Notification;
 use crate::principal::PersonaKind;
 use crate::proof::Proof;
@@ -342,7 +342,9 @@ impl Operation for ChatLinkCode {
             ));
         }
         let persona = find_persona(&mut ctx.tx, &tenant, "persona", me.as_str()).await?;
-        if persona.kind != PersonaKind::Human || persona.status != "active" {
+        if persona.kind != PersonaKind::Human
+            || persona.status != crate::principal::PersonaStatus::Active
+        {
             return Err(Error::bad_input(
                 "persona",
                 "only an active human persona can be linked to a chat account",

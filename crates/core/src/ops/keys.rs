@@ -1,267 +1,29 @@
 //! Guide §3 — API keys: issue, list, compliance review, rotate with a grace window, revoke.
 
-use super::members::{check_authority, find_persona};
-use super::ms_to_rfc3339;
-use crate::Env;
+use crate::Event;
 use crate::apikey::ApiKeySecret;
 use crate::catalogue::{OpCtx, Operation, Risk};
-use crate::clock::to_millis;
+use crate::clock::{rfc3339, to_millis};
 use crate::error::{Error, Result};
-use crate::ids::{KeyId, PersonaId, TenantId};
-use crate::proof::{self, Proof};
+use crate::ids::{KeyId, PersonaId, validate_handle};
+use crate::keys::{
+    KeyState, KeyView, check_key_authority, find_key, insert_key, insert_secret, list_keys,
+    secret_proof,
+};
+use crate::members::{check_authority, find_persona};
+use crate::principal::PersonaStatus;
 use crate::refs::{KeyRef, PersonaRef};
 use crate::roles;
-use crate::scope::{Scope, ScopeSet, scopes_from_json, scopes_to_json};
-use crate::{Event, ops::validate_handle};
+use crate::scope::{Scope, ScopeSet};
+use crate::store::keys;
 use chrono::{DateTime, Duration, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
 
 /// Longest grace window a rotation may ask for.
 const MAX_GRACE: Duration = Duration::days(7);
 /// Longest key lifetime.
 const MAX_LIFETIME: Duration = Duration::days(3 * 365);
-
-/// A freshly issued secret and its key id.
-pub(crate) struct Issued {
-    pub key_id: KeyId,
-    pub secret: ApiKeySecret,
-}
-
-/// The proof a secret handed to the caller carries for `persona`: its own only when the caller
-/// is that persona acting on its own proof ([`crate::proof`]); otherwise delegated, since the
-/// caller could keep it.
-async fn secret_proof(ctx: &mut OpCtx, persona: &PersonaId) -> Result<Proof> {
-    if ctx.principal.persona() != persona {
-        return Ok(Proof::Delegated);
-    }
-    Ok(match proof::of(&mut ctx.tx, &ctx.principal).await? {
-        Proof::Own => Proof::Own,
-        _ => Proof::Delegated,
-    })
-}
-
-/// Inserts a key and its first secret (already authorised).
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn insert_key(
-    conn: &mut SqliteConnection,
-    env: &Env,
-    tenant: &TenantId,
-    persona: &PersonaId,
-    issuer: &PersonaId,
-    name: &str,
-    scopes: &ScopeSet,
-    expires_at: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-    proof: Proof,
-) -> Result<Issued> {
-    let key_id = KeyId::generate();
-    let secret = ApiKeySecret::generate();
-    let res = sqlx::query(
-        "INSERT INTO api_keys (tenant_id, id, persona_id, name, scopes, hint, created_at, created_by, expires_at, proof) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(tenant.as_str())
-    .bind(key_id.as_str())
-    .bind(persona.as_str())
-    .bind(name)
-    .bind(scopes_to_json(scopes))
-    .bind(secret.hint())
-    .bind(to_millis(now))
-    .bind(issuer.as_str())
-    .bind(expires_at.map(to_millis))
-    .bind(proof.as_str())
-    .execute(&mut *conn)
-    .await;
-    if let Err(sqlx::Error::Database(e)) = &res
-        && e.is_unique_violation()
-    {
-        return Err(Error::Conflict(format!(
-            "a key named `{name}` already exists in this tenant; pick another name"
-        )));
-    }
-    res?;
-    insert_secret(conn, env, tenant, &key_id, &secret, now).await?;
-    Ok(Issued { key_id, secret })
-}
-
-async fn insert_secret(
-    conn: &mut SqliteConnection,
-    env: &Env,
-    tenant: &TenantId,
-    key: &KeyId,
-    secret: &ApiKeySecret,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO api_key_secrets (digest, tenant_id, key_id, created_at) VALUES (?, ?, ?, ?)",
-    )
-    .bind(&secret.digest(env.pepper())[..])
-    .bind(tenant.as_str())
-    .bind(key.as_str())
-    .bind(to_millis(now))
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// A key as listed: never its secret.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct KeyView {
-    /// Key id.
-    pub id: String,
-    /// Unique name.
-    pub name: String,
-    /// `tops_…abcd`: enough to recognise it, useless to an attacker.
-    pub hint: String,
-    /// The persona it acts as.
-    pub persona_id: String,
-    /// That persona's handle.
-    pub persona: String,
-    /// Scopes granted to the key (it acts with these ∩ its persona's role scopes).
-    pub scopes: Vec<Scope>,
-    /// `active`, `expired` or `revoked`.
-    pub state: String,
-    /// Created at.
-    pub created_at: String,
-    /// Expires at; absent means never (flagged in compliance reviews).
-    pub expires_at: Option<String>,
-    /// Last successful authentication.
-    pub last_used_at: Option<String>,
-    /// Last rotation.
-    pub rotated_at: Option<String>,
-    /// Revoked at.
-    pub revoked_at: Option<String>,
-}
-
-type KeyRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-);
-
-fn key_view(r: KeyRow, now: i64) -> KeyView {
-    let state = if r.10.is_some() {
-        "revoked"
-    } else if r.7.is_some_and(|e| e <= now) {
-        "expired"
-    } else {
-        "active"
-    };
-    KeyView {
-        id: r.0,
-        name: r.1,
-        hint: r.2,
-        persona_id: r.3,
-        persona: r.4,
-        scopes: scopes_from_json(&r.5).into_iter().collect(),
-        state: state.into(),
-        created_at: ms_to_rfc3339(r.6),
-        expires_at: r.7.map(ms_to_rfc3339),
-        last_used_at: r.8.map(ms_to_rfc3339),
-        rotated_at: r.9.map(ms_to_rfc3339),
-        revoked_at: r.10.map(ms_to_rfc3339),
-    }
-}
-
-const KEY_SELECT: &str = "SELECT k.id, k.name, k.hint, k.persona_id, p.handle, k.scopes, k.created_at, \
-     k.expires_at, k.last_used_at, k.rotated_at, k.revoked_at \
-     FROM api_keys k JOIN personas p ON p.tenant_id = k.tenant_id AND p.id = k.persona_id \
-     WHERE k.tenant_id = ?";
-
-/// Lists a tenant's keys, optionally one persona's, by name.
-pub(crate) async fn list_keys(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    persona: Option<&PersonaId>,
-    include_inactive: bool,
-    now: i64,
-) -> Result<Vec<KeyView>> {
-    let sql = format!("{KEY_SELECT} AND (? IS NULL OR k.persona_id = ?) ORDER BY k.name");
-    let persona = persona.map(PersonaId::as_str);
-    let rows: Vec<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(tenant.as_str())
-        .bind(persona)
-        .bind(persona)
-        .fetch_all(conn)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| key_view(r, now))
-        .filter(|k| include_inactive || k.state == "active")
-        .collect())
-}
-
-/// Looks a key up by id, name — or by a leaked secret itself, the natural thing to paste when
-/// revoking one (matched by digest; the secret is never echoed back).
-async fn find_key(
-    conn: &mut SqliteConnection,
-    env: &Env,
-    tenant: &TenantId,
-    reference: &str,
-    now: i64,
-) -> Result<KeyView> {
-    if reference.trim().starts_with(crate::apikey::PREFIX) {
-        let secret =
-            ApiKeySecret::parse(reference).map_err(|e| Error::bad_input("key", e.to_string()))?;
-        let id: Option<String> = sqlx::query_scalar(
-            "SELECT key_id FROM api_key_secrets WHERE digest = ? AND tenant_id = ?",
-        )
-        .bind(&secret.digest(env.pepper())[..])
-        .bind(tenant.as_str())
-        .fetch_optional(&mut *conn)
-        .await?;
-        let Some(id) = id else {
-            return Err(Error::NotFound(
-                "key: no API key of this tenant answers to that secret".into(),
-            ));
-        };
-        return Box::pin(find_key(conn, env, tenant, &id, now)).await;
-    }
-    let sql = format!("{KEY_SELECT} AND (k.id = ? OR k.name = ?)");
-    let row: Option<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(tenant.as_str())
-        .bind(reference)
-        .bind(reference)
-        .fetch_optional(conn)
-        .await?;
-    row.map(|r| key_view(r, now)).ok_or_else(|| {
-        Error::NotFound(format!(
-            "key: no API key `{reference}` in this tenant; list them with keys.list"
-        ))
-    })
-}
-
-/// The caller may rotate or revoke `key` only with authority over its persona and every scope
-/// the key carries.
-async fn check_key_authority(ctx: &mut OpCtx, key: &KeyView) -> Result<()> {
-    let tenant = ctx.tenant().clone();
-    let persona = find_persona(&mut ctx.tx, &tenant, "key", &key.persona_id).await?;
-    check_authority(&ctx.principal, &persona)?;
-    let missing: Vec<&str> = key
-        .scopes
-        .iter()
-        .filter(|s| !ctx.principal.has(**s))
-        .map(|s| s.as_str())
-        .collect();
-    if !missing.is_empty() {
-        return Err(Error::denied(format!(
-            "key `{}` carries scopes you do not hold ({}); only someone holding them may rotate or revoke it",
-            key.name,
-            missing.join(", ")
-        )));
-    }
-    Ok(())
-}
 
 fn parse_duration(field: &str, text: &str) -> Result<Duration> {
     let d = humantime::parse_duration(text).map_err(|e| {
@@ -351,7 +113,7 @@ impl Operation for Issue {
         }
         let tenant = ctx.tenant().clone();
         let persona = find_persona(&mut ctx.tx, &tenant, "persona", input.persona.as_str()).await?;
-        if persona.status != "active" {
+        if persona.status != PersonaStatus::Active {
             return Err(Error::Conflict(format!(
                 "persona `{}` is revoked",
                 persona.handle
@@ -409,7 +171,7 @@ impl Operation for Issue {
         };
         let issuer = ctx.principal.persona.clone();
         let env = ctx.env.clone();
-        let proof = secret_proof(ctx, &persona.id).await?;
+        let proof = secret_proof(&mut ctx.tx, &ctx.principal, &persona.id).await?;
         let issued = insert_key(
             &mut ctx.tx,
             &env,
@@ -431,7 +193,7 @@ impl Operation for Issue {
             name,
             api_key: issued.secret.expose().to_owned(),
             scopes: scopes.into_iter().collect(),
-            expires_at: expires_at.map(super::rfc3339),
+            expires_at: expires_at.map(rfc3339),
             previous_secret_valid_until: None,
         })
     }
@@ -630,39 +392,24 @@ impl Operation for Rotate {
         let now = to_millis(ctx.now);
         let env = ctx.env.clone();
         let key = find_key(&mut ctx.tx, &env, &tenant, input.key.as_str(), now).await?;
-        check_key_authority(ctx, &key).await?;
-        if key.state != "active" {
+        check_key_authority(&mut ctx.tx, &tenant, &ctx.principal, &key).await?;
+        if key.state != KeyState::Active {
             return Err(Error::Conflict(format!(
                 "key `{}` is {}; issue a new one instead",
                 key.name, key.state
             )));
         }
         let until = ctx.now + grace;
-        // Secrets already winding down keep their earlier end; the current one gets the window.
-        sqlx::query(
-            "UPDATE api_key_secrets SET not_after = ? WHERE tenant_id = ? AND key_id = ? AND not_after IS NULL",
-        )
-        .bind(to_millis(until))
-        .bind(tenant.as_str())
-        .bind(&key.id)
-        .execute(&mut *ctx.tx)
-        .await?;
-        let secret = ApiKeySecret::generate();
         let key_id = KeyId::from_db(key.id.clone());
+        // Secrets already winding down keep their earlier end; the current one gets the window.
+        keys::end_open_secrets(&mut ctx.tx, &tenant, &key_id, to_millis(until)).await?;
+        let secret = ApiKeySecret::generate();
         insert_secret(&mut ctx.tx, &env, &tenant, &key_id, &secret, ctx.now).await?;
         // Whoever receives the new secret holds the key now: it proves its persona only if
         // that is who rotated it, from their own proof.
-        let proof = secret_proof(ctx, &PersonaId::from_db(key.persona_id.clone())).await?;
-        sqlx::query(
-            "UPDATE api_keys SET rotated_at = ?, hint = ?, proof = ? WHERE tenant_id = ? AND id = ?",
-        )
-        .bind(now)
-        .bind(secret.hint())
-        .bind(proof.as_str())
-        .bind(tenant.as_str())
-        .bind(&key.id)
-        .execute(&mut *ctx.tx)
-        .await?;
+        let holder = PersonaId::from_db(key.persona_id.clone());
+        let proof = secret_proof(&mut ctx.tx, &ctx.principal, &holder).await?;
+        keys::record_rotation(&mut ctx.tx, &tenant, &key_id, now, &secret.hint(), proof).await?;
         ctx.audit("key_id", &key.id);
         ctx.audit("proof", proof.as_str());
         ctx.audit("grace_seconds", grace.num_seconds());
@@ -676,7 +423,7 @@ impl Operation for Rotate {
             api_key: secret.expose().to_owned(),
             scopes: key.scopes,
             expires_at: key.expires_at,
-            previous_secret_valid_until: Some(super::rfc3339(until)),
+            previous_secret_valid_until: Some(rfc3339(until)),
         })
     }
 }
@@ -708,19 +455,14 @@ impl Operation for Revoke {
         let now = to_millis(ctx.now);
         let env = ctx.env.clone();
         let key = find_key(&mut ctx.tx, &env, &tenant, input.key.as_str(), now).await?;
-        check_key_authority(ctx, &key).await?;
-        if key.state == "revoked" {
+        check_key_authority(&mut ctx.tx, &tenant, &ctx.principal, &key).await?;
+        if key.state == KeyState::Revoked {
             return Err(Error::Conflict(format!(
                 "key `{}` is already revoked",
                 key.name
             )));
         }
-        sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE tenant_id = ? AND id = ?")
-            .bind(now)
-            .bind(tenant.as_str())
-            .bind(&key.id)
-            .execute(&mut *ctx.tx)
-            .await?;
+        keys::revoke(&mut ctx.tx, &tenant, &KeyId::from_db(key.id.clone()), now).await?;
         ctx.audit("key_id", &key.id);
         ctx.emit(Event::KeyRevoked {
             tenant: tenant.clone(),

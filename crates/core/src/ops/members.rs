@@ -1,291 +1,21 @@
 //! Guide §2 — Members: personas, role assignments and business units.
 
-use super::{ms_to_rfc3339, resolve_bu, validate_handle};
+use super::validate_handle;
 use crate::catalogue::{OpCtx, Operation, Risk};
 use crate::error::{Error, Result};
-use crate::ids::{BuId, PersonaId, TenantId};
-use crate::principal::{PersonaKind, Principal};
+use crate::ids::BuId;
+use crate::members::{
+    ADMIN_ROLE, BuView, NewPersona, PersonaView, check_authority, check_grantable, check_roles,
+    find_bu, find_persona, insert_persona, keep_an_admin, list_bus, list_personas, resolve_bu,
+    set_roles, validate_email,
+};
+use crate::principal::{PersonaKind, PersonaStatus};
 use crate::refs::{BuRef, PersonaRef};
-use crate::roles;
-use crate::scope::{Scope, ScopeSet};
-use crate::{Event, clock::to_millis};
-use chrono::{DateTime, Utc};
+use crate::scope::Scope;
+use crate::store::{keys, personas};
+use crate::{Event, clock::to_millis, roles};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
-
-/// Checks an email address.
-pub fn validate_email(field: &str, value: &str) -> Result<()> {
-    if value.len() <= 254 && email_address::EmailAddress::is_valid(value) {
-        Ok(())
-    } else {
-        Err(Error::bad_input(
-            field,
-            format!("`{value}` is not a valid email address"),
-        ))
-    }
-}
-
-/// A persona as shown to callers.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct PersonaView {
-    /// Persona id.
-    pub id: PersonaId,
-    /// Unique handle within the tenant, e.g. `ci-bot`.
-    pub handle: String,
-    /// human, service or agent.
-    pub kind: PersonaKind,
-    /// Display name.
-    pub display_name: Option<String>,
-    /// Email (humans).
-    pub email: Option<String>,
-    /// `invited` until a human accepts; absent for service and agent personas.
-    pub invite_state: Option<String>,
-    /// `active` or `revoked`.
-    pub status: String,
-    /// Assigned roles.
-    pub roles: Vec<String>,
-    /// Business unit id, if any.
-    pub bu_id: Option<String>,
-    /// Business unit name, if any.
-    pub bu: Option<String>,
-    /// Created at (RFC 3339).
-    pub created_at: String,
-    /// Revoked at (RFC 3339).
-    pub revoked_at: Option<String>,
-}
-
-type PersonaRow = (
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<String>,
-    i64,
-    Option<i64>,
-    Option<String>,
-);
-
-const PERSONA_SELECT: &str = "SELECT p.id, p.handle, p.kind, p.display_name, p.email, p.invite_state, \
-     p.status, p.bu_id, b.name, p.created_at, p.revoked_at, \
-     (SELECT group_concat(role, ',') FROM (SELECT role FROM role_assignments r \
-        WHERE r.tenant_id = p.tenant_id AND r.persona_id = p.id ORDER BY role)) \
-     FROM personas p LEFT JOIN business_units b ON b.tenant_id = p.tenant_id AND b.id = p.bu_id \
-     WHERE p.tenant_id = ?";
-
-fn persona_view(r: PersonaRow) -> Result<PersonaView> {
-    Ok(PersonaView {
-        id: PersonaId::from_db(r.0),
-        handle: r.1,
-        kind: PersonaKind::parse(&r.2)
-            .ok_or_else(|| Error::Internal("unknown persona kind".into()))?,
-        display_name: r.3,
-        email: r.4,
-        invite_state: r.5,
-        status: r.6,
-        bu_id: r.7,
-        bu: r.8,
-        created_at: ms_to_rfc3339(r.9),
-        revoked_at: r.10.map(ms_to_rfc3339),
-        roles: r
-            .11
-            .map(|s| s.split(',').map(str::to_owned).collect())
-            .unwrap_or_default(),
-    })
-}
-
-/// Looks a persona up by id or handle within the tenant.
-pub(crate) async fn find_persona(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    field: &str,
-    reference: &str,
-) -> Result<PersonaView> {
-    let sql = format!("{PERSONA_SELECT} AND (p.id = ? OR p.handle = ?)");
-    let row: Option<PersonaRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(tenant.as_str())
-        .bind(reference)
-        .bind(reference)
-        .fetch_optional(conn)
-        .await?;
-    match row {
-        Some(r) => persona_view(r),
-        None => Err(Error::NotFound(format!(
-            "{field}: no persona `{reference}` in this tenant; list them with members.list_personas"
-        ))),
-    }
-}
-
-/// What a new persona is made of.
-pub(crate) struct NewPersona {
-    pub handle: String,
-    pub kind: PersonaKind,
-    pub display_name: Option<String>,
-    pub email: Option<String>,
-    pub bu: Option<String>,
-    pub roles: Vec<String>,
-}
-
-/// Inserts a persona and its role assignments (already validated).
-pub(crate) async fn insert_persona(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    now: DateTime<Utc>,
-    p: NewPersona,
-) -> Result<PersonaId> {
-    let id = PersonaId::generate();
-    let invite = (p.kind == PersonaKind::Human).then_some("invited");
-    let res = sqlx::query(
-        "INSERT INTO personas (tenant_id, id, handle, kind, display_name, email, invite_state, status, bu_id, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)",
-    )
-    .bind(tenant.as_str())
-    .bind(id.as_str())
-    .bind(&p.handle)
-    .bind(p.kind.as_str())
-    .bind(&p.display_name)
-    .bind(&p.email)
-    .bind(invite)
-    .bind(&p.bu)
-    .bind(to_millis(now))
-    .execute(&mut *conn)
-    .await;
-    if let Err(sqlx::Error::Database(e)) = &res
-        && e.is_unique_violation()
-    {
-        return Err(Error::Conflict(format!(
-            "a persona with handle `{}` already exists in this tenant; pick another handle",
-            p.handle
-        )));
-    }
-    res?;
-    set_roles(conn, tenant, &id, &p.roles, now).await?;
-    Ok(id)
-}
-
-async fn set_roles(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    persona: &PersonaId,
-    roles: &[String],
-    now: DateTime<Utc>,
-) -> Result<()> {
-    sqlx::query("DELETE FROM role_assignments WHERE tenant_id = ? AND persona_id = ?")
-        .bind(tenant.as_str())
-        .bind(persona.as_str())
-        .execute(&mut *conn)
-        .await?;
-    for role in roles {
-        sqlx::query(
-            "INSERT INTO role_assignments (tenant_id, persona_id, role, assigned_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(tenant.as_str())
-        .bind(persona.as_str())
-        .bind(role)
-        .bind(to_millis(now))
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
-}
-
-/// Checks role names and that the caller holds every scope they grant (no escalation through
-/// role assignment). Returns the names sorted and deduplicated.
-fn check_roles(caller: &Principal, field: &str, names: &[String]) -> Result<Vec<String>> {
-    if names.is_empty() {
-        return Err(Error::bad_input(
-            field,
-            "give at least one role; see roles.list_templates",
-        ));
-    }
-    let mut out: Vec<String> = Vec::new();
-    for (i, name) in names.iter().enumerate() {
-        if roles::template(name).is_none() {
-            let all: Vec<&str> = roles::templates().iter().map(|t| t.name).collect();
-            return Err(Error::bad_input(
-                format!("{field}[{i}]"),
-                format!("unknown role `{name}`; roles are: {}", all.join(", ")),
-            ));
-        }
-        if !out.contains(name) {
-            out.push(name.clone());
-        }
-    }
-    check_grantable(caller, &out)?;
-    out.sort();
-    Ok(out)
-}
-
-fn check_grantable(caller: &Principal, role_names: &[String]) -> Result<()> {
-    let granted: ScopeSet = roles::scopes_of(role_names.iter().map(String::as_str));
-    let missing: Vec<&str> = granted
-        .difference(&caller.scopes)
-        .map(|s| s.as_str())
-        .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::denied(format!(
-            "you cannot grant or remove roles carrying scopes you do not hold yourself: {}",
-            missing.join(", ")
-        )))
-    }
-}
-
-/// You may act on a persona's standing or credentials (revoke it, delete it, issue, rotate or
-/// revoke its keys) only if it is you or you hold every scope its roles grant: otherwise a
-/// lesser admin could take over, or lock out, a greater one.
-pub(crate) fn check_authority(caller: &Principal, persona: &PersonaView) -> Result<()> {
-    if caller.persona == persona.id {
-        return Ok(());
-    }
-    let granted = roles::scopes_of(persona.roles.iter().map(String::as_str));
-    let missing: Vec<&str> = granted
-        .difference(&caller.scopes)
-        .map(|s| s.as_str())
-        .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::denied(format!(
-            "`{}` holds scopes you do not ({}); only someone holding all of them may manage its \
-             standing or credentials",
-            persona.handle,
-            missing.join(", ")
-        )))
-    }
-}
-
-/// Refuses a change that would leave the tenant without an active human tenant-admin.
-async fn keep_an_admin(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    losing: &PersonaId,
-) -> Result<()> {
-    let others: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM personas p JOIN role_assignments r \
-           ON r.tenant_id = p.tenant_id AND r.persona_id = p.id \
-         WHERE p.tenant_id = ? AND p.id <> ? AND p.status = 'active' AND p.kind = 'human' \
-           AND r.role = 'tenant-admin'",
-    )
-    .bind(tenant.as_str())
-    .bind(losing.as_str())
-    .fetch_one(conn)
-    .await?;
-    if others == 0 {
-        Err(Error::Conflict(
-            "this is the tenant's last active human tenant-admin; give another human the \
-             tenant-admin role first"
-                .into(),
-        ))
-    } else {
-        Ok(())
-    }
-}
 
 /// Input of `members.create_persona`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -442,22 +172,15 @@ impl Operation for ListPersonas {
             Some(b) => Some(resolve_bu(&mut ctx.tx, &tenant, "bu", b.as_str()).await?),
             None => None,
         };
-        let sql = format!(
-            "{PERSONA_SELECT} AND (? IS NULL OR p.kind = ?) AND (? IS NULL OR p.bu_id = ?) \
-             AND (? OR p.status = 'active') ORDER BY p.handle"
-        );
-        let kind = input.kind.map(PersonaKind::as_str);
-        let rows: Vec<PersonaRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.as_str())
-            .bind(kind)
-            .bind(kind)
-            .bind(&bu)
-            .bind(&bu)
-            .bind(input.include_revoked)
-            .fetch_all(&mut *ctx.tx)
-            .await?;
         Ok(PersonaList {
-            personas: rows.into_iter().map(persona_view).collect::<Result<_>>()?,
+            personas: list_personas(
+                &mut ctx.tx,
+                &tenant,
+                input.kind,
+                bu.as_deref(),
+                input.include_revoked,
+            )
+            .await?,
         })
     }
 }
@@ -478,7 +201,7 @@ pub struct PersonaDetail {
     /// Its effective scopes (union of its roles).
     pub scopes: Vec<Scope>,
     /// Its API keys that still work.
-    pub active_keys: Vec<super::keys::KeyView>,
+    pub active_keys: Vec<crate::keys::KeyView>,
 }
 
 /// `members.get_persona`.
@@ -504,7 +227,7 @@ impl Operation for GetPersona {
             .collect();
         let now = to_millis(ctx.now);
         let active_keys =
-            super::keys::list_keys(&mut ctx.tx, &tenant, Some(&persona.id), false, now).await?;
+            crate::keys::list_keys(&mut ctx.tx, &tenant, Some(&persona.id), false, now).await?;
         Ok(PersonaDetail {
             persona,
             scopes,
@@ -533,15 +256,15 @@ async fn check_assignment(
     let roles = check_roles(&ctx.principal, "roles", &input.roles)?;
     let tenant = ctx.tenant().clone();
     let persona = find_persona(&mut ctx.tx, &tenant, "persona", input.persona.as_str()).await?;
-    if persona.status != "active" {
+    if persona.status != PersonaStatus::Active {
         return Err(Error::Conflict(format!(
             "persona `{}` is revoked",
             persona.handle
         )));
     }
     check_grantable(&ctx.principal, &persona.roles)?;
-    if persona.roles.iter().any(|r| r == "tenant-admin")
-        && !roles.iter().any(|r| r == "tenant-admin")
+    if persona.roles.iter().any(|r| r == ADMIN_ROLE)
+        && !roles.iter().any(|r| r == ADMIN_ROLE)
         && persona.kind == PersonaKind::Human
     {
         keep_an_admin(&mut ctx.tx, &tenant, &persona.id).await?;
@@ -703,33 +426,15 @@ impl Operation for DeletePersona {
         let tenant = ctx.tenant().clone();
         let persona = find_persona(&mut ctx.tx, &tenant, "persona", input.persona.as_str()).await?;
         check_authority(&ctx.principal, &persona)?;
-        if persona.status == "active"
+        if persona.status == PersonaStatus::Active
             && persona.kind == PersonaKind::Human
-            && persona.roles.iter().any(|r| r == "tenant-admin")
+            && persona.roles.iter().any(|r| r == ADMIN_ROLE)
         {
             keep_an_admin(&mut ctx.tx, &tenant, &persona.id).await?;
         }
         let cancelled = cancel_requests_of(ctx, &persona, "the requester was deleted").await?;
-        let keys: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM api_keys WHERE tenant_id = ? AND persona_id = ? ORDER BY id",
-        )
-        .bind(tenant.as_str())
-        .bind(persona.id.as_str())
-        .fetch_all(&mut *ctx.tx)
-        .await?;
-        for statement in [
-            "DELETE FROM api_key_secrets WHERE tenant_id = ?1 AND key_id IN \
-               (SELECT id FROM api_keys WHERE tenant_id = ?1 AND persona_id = ?2)",
-            "DELETE FROM api_keys WHERE tenant_id = ?1 AND persona_id = ?2",
-            "DELETE FROM role_assignments WHERE tenant_id = ?1 AND persona_id = ?2",
-            "DELETE FROM personas WHERE tenant_id = ?1 AND id = ?2",
-        ] {
-            sqlx::query(statement)
-                .bind(tenant.as_str())
-                .bind(persona.id.as_str())
-                .execute(&mut *ctx.tx)
-                .await?;
-        }
+        let keys = keys::delete_all_of(&mut ctx.tx, &tenant, &persona.id).await?;
+        personas::delete(&mut ctx.tx, &tenant, &persona.id).await?;
         ctx.audit("persona", &persona.id);
         ctx.audit("handle", &persona.handle);
         ctx.audit("deleted_keys", &keys);
@@ -765,7 +470,7 @@ impl Operation for Revoke {
     async fn execute(ctx: &mut OpCtx, input: RevokeInput) -> Result<RevokeOutput> {
         let tenant = ctx.tenant().clone();
         let persona = find_persona(&mut ctx.tx, &tenant, "persona", input.persona.as_str()).await?;
-        if persona.status != "active" {
+        if persona.status != PersonaStatus::Active {
             return Err(Error::Conflict(format!(
                 "persona `{}` was already revoked at {}",
                 persona.handle,
@@ -773,36 +478,15 @@ impl Operation for Revoke {
             )));
         }
         check_authority(&ctx.principal, &persona)?;
-        if persona.kind == PersonaKind::Human && persona.roles.iter().any(|r| r == "tenant-admin") {
+        if persona.kind == PersonaKind::Human && persona.roles.iter().any(|r| r == ADMIN_ROLE) {
             keep_an_admin(&mut ctx.tx, &tenant, &persona.id).await?;
         }
         let now = to_millis(ctx.now);
         let cancelled = cancel_requests_of(ctx, &persona, "the requester was revoked").await?;
-        let issued_to_others: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM api_keys WHERE tenant_id = ? AND created_by = ? AND persona_id <> ? \
-             AND revoked_at IS NULL ORDER BY name",
-        )
-        .bind(tenant.as_str())
-        .bind(persona.id.as_str())
-        .bind(persona.id.as_str())
-        .fetch_all(&mut *ctx.tx)
-        .await?;
-        sqlx::query(
-            "UPDATE personas SET status = 'revoked', revoked_at = ? WHERE tenant_id = ? AND id = ?",
-        )
-        .bind(now)
-        .bind(tenant.as_str())
-        .bind(persona.id.as_str())
-        .execute(&mut *ctx.tx)
-        .await?;
-        let keys: Vec<String> = sqlx::query_scalar(
-            "UPDATE api_keys SET revoked_at = ? WHERE tenant_id = ? AND persona_id = ? AND revoked_at IS NULL RETURNING id",
-        )
-        .bind(now)
-        .bind(tenant.as_str())
-        .bind(persona.id.as_str())
-        .fetch_all(&mut *ctx.tx)
-        .await?;
+        let issued_to_others =
+            keys::unrevoked_issued_to_others(&mut ctx.tx, &tenant, &persona.id).await?;
+        personas::revoke(&mut ctx.tx, &tenant, &persona.id, now).await?;
+        let keys = keys::revoke_all_of(&mut ctx.tx, &tenant, &persona.id, now).await?;
         ctx.audit("persona", &persona.id);
         ctx.audit("revoked_keys", &keys);
         ctx.emit(Event::PersonaRevoked {
@@ -817,45 +501,6 @@ impl Operation for Revoke {
             keys_issued_to_others: issued_to_others,
         })
     }
-}
-
-/// A business unit as shown to callers.
-#[derive(Debug, Serialize, JsonSchema, sqlx::FromRow)]
-pub struct BuView {
-    /// Id.
-    pub id: String,
-    /// Unique name.
-    pub name: String,
-    /// Kind, e.g. cost-center or region.
-    pub kind: String,
-    /// Parent id (absent for top-level units).
-    pub parent_id: Option<String>,
-    /// Parent name.
-    pub parent: Option<String>,
-    /// Active personas directly in this unit.
-    pub personas: i64,
-}
-
-async fn find_bu(conn: &mut SqliteConnection, tenant: &TenantId, id: &str) -> Result<BuView> {
-    let mut all = list_bus(conn, tenant).await?;
-    let pos = all
-        .iter()
-        .position(|b| b.id == id)
-        .ok_or_else(|| Error::NotFound(format!("no business unit `{id}`")))?;
-    Ok(all.swap_remove(pos))
-}
-
-async fn list_bus(conn: &mut SqliteConnection, tenant: &TenantId) -> Result<Vec<BuView>> {
-    Ok(sqlx::query_as(
-        "SELECT b.id, b.name, b.kind, b.parent_id, p.name AS parent, \
-           (SELECT COUNT(*) FROM personas x WHERE x.tenant_id = b.tenant_id AND x.bu_id = b.id \
-              AND x.status = 'active') AS personas \
-         FROM business_units b LEFT JOIN business_units p ON p.tenant_id = b.tenant_id AND p.id = b.parent_id \
-         WHERE b.tenant_id = ? ORDER BY b.name",
-    )
-    .bind(tenant.as_str())
-    .fetch_all(conn)
-    .await?)
 }
 
 fn validate_bu_kind(kind: &str) -> Result<()> {
@@ -901,26 +546,24 @@ impl Operation for CreateBu {
             None => None,
         };
         let id = BuId::generate();
-        let res = sqlx::query(
-            "INSERT INTO business_units (tenant_id, id, name, kind, parent_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        let inserted = personas::insert_bu(
+            &mut ctx.tx,
+            &tenant,
+            &personas::NewBu {
+                id: id.as_str(),
+                name: &input.name,
+                kind: &input.kind,
+                parent_id: parent.as_deref(),
+                created_at: to_millis(ctx.now),
+            },
         )
-        .bind(tenant.as_str())
-        .bind(id.as_str())
-        .bind(&input.name)
-        .bind(&input.kind)
-        .bind(&parent)
-        .bind(to_millis(ctx.now))
-        .execute(&mut *ctx.tx)
-        .await;
-        if let Err(sqlx::Error::Database(e)) = &res
-            && e.is_unique_violation()
-        {
+        .await?;
+        if !inserted {
             return Err(Error::Conflict(format!(
                 "a business unit named `{}` already exists; pick another name",
                 input.name
             )));
         }
-        res?;
         ctx.audit("bu", &id);
         find_bu(&mut ctx.tx, &tenant, id.as_str()).await
     }
@@ -1007,65 +650,27 @@ impl Operation for UpdateBu {
         }
         if let Some(name) = &input.name {
             validate_handle("name", name)?;
-            let res =
-                sqlx::query("UPDATE business_units SET name = ? WHERE tenant_id = ? AND id = ?")
-                    .bind(name)
-                    .bind(tenant.as_str())
-                    .bind(&id)
-                    .execute(&mut *ctx.tx)
-                    .await;
-            if let Err(sqlx::Error::Database(e)) = &res
-                && e.is_unique_violation()
-            {
+            if !personas::rename_bu(&mut ctx.tx, &tenant, &id, name).await? {
                 return Err(Error::Conflict(format!(
                     "a business unit named `{name}` already exists"
                 )));
             }
-            res?;
         }
         if let Some(kind) = &input.kind {
             validate_bu_kind(kind)?;
-            sqlx::query("UPDATE business_units SET kind = ? WHERE tenant_id = ? AND id = ?")
-                .bind(kind)
-                .bind(tenant.as_str())
-                .bind(&id)
-                .execute(&mut *ctx.tx)
-                .await?;
+            personas::set_bu_kind(&mut ctx.tx, &tenant, &id, kind).await?;
         }
         if let Some(parent) = &input.parent {
             let parent = resolve_bu(&mut ctx.tx, &tenant, "parent", parent.as_str()).await?;
             // Walk up from the new parent; meeting the unit itself would close a cycle.
-            let cycle: i64 = sqlx::query_scalar(
-                "WITH RECURSIVE up(id) AS ( \
-                   SELECT ? UNION \
-                   SELECT b.parent_id FROM business_units b JOIN up ON b.id = up.id \
-                   WHERE b.tenant_id = ? AND b.parent_id IS NOT NULL) \
-                 SELECT COUNT(*) FROM up WHERE id = ?",
-            )
-            .bind(&parent)
-            .bind(tenant.as_str())
-            .bind(&id)
-            .fetch_one(&mut *ctx.tx)
-            .await?;
-            if cycle > 0 {
+            if personas::is_self_or_ancestor(&mut ctx.tx, &tenant, &id, &parent).await? {
                 return Err(Error::Conflict(
                     "that parent is the unit itself or one of its descendants: the move would make a cycle".into(),
                 ));
             }
-            sqlx::query("UPDATE business_units SET parent_id = ? WHERE tenant_id = ? AND id = ?")
-                .bind(&parent)
-                .bind(tenant.as_str())
-                .bind(&id)
-                .execute(&mut *ctx.tx)
-                .await?;
+            personas::set_bu_parent(&mut ctx.tx, &tenant, &id, Some(&parent)).await?;
         } else if input.top_level {
-            sqlx::query(
-                "UPDATE business_units SET parent_id = NULL WHERE tenant_id = ? AND id = ?",
-            )
-            .bind(tenant.as_str())
-            .bind(&id)
-            .execute(&mut *ctx.tx)
-            .await?;
+            personas::set_bu_parent(&mut ctx.tx, &tenant, &id, None).await?;
         }
         ctx.audit("bu", &id);
         find_bu(&mut ctx.tx, &tenant, &id).await
@@ -1108,12 +713,7 @@ impl Operation for MovePersona {
             Some(b) => Some(resolve_bu(&mut ctx.tx, &tenant, "bu", b.as_str()).await?),
             None => None,
         };
-        sqlx::query("UPDATE personas SET bu_id = ? WHERE tenant_id = ? AND id = ?")
-            .bind(&bu)
-            .bind(tenant.as_str())
-            .bind(persona.id.as_str())
-            .execute(&mut *ctx.tx)
-            .await?;
+        personas::set_bu(&mut ctx.tx, &tenant, &persona.id, bu.as_deref()).await?;
         ctx.audit("persona", &persona.id);
         ctx.audit("from_bu", &persona.bu_id);
         find_persona(&mut ctx.tx, &tenant, "persona", persona.id.as_str()).await

@@ -1,5 +1,6 @@
-//! The operations of the catalogue, one module per guide section, and the lookups they share.
-//! Every query here names the caller's tenant; nothing is fetched by id alone.
+//! The operations of the catalogue, one module per guide section. An operation checks its input
+//! and runs; the rules it shares with others live in the domain modules (`crate::members`,
+//! `crate::keys`, …) and every statement in the store's repositories.
 
 pub mod approvals;
 pub mod audit;
@@ -12,10 +13,6 @@ pub mod tenant;
 pub mod whoami;
 
 use crate::catalogue::{OpSpec, spec};
-use crate::error::{Error, Result};
-use crate::ids::{BuId, KeyId, PersonaId, TenantId};
-use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::SqliteConnection;
 
 /// Every operation; the catalogue sorts them.
 pub(crate) fn all() -> Vec<OpSpec> {
@@ -90,70 +87,7 @@ pub(crate) fn named<'a>(
         .unwrap_or(given)
 }
 
-/// RFC 3339 rendering used in every output.
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-/// Renders a stored millisecond timestamp.
-pub fn ms_to_rfc3339(ms: i64) -> String {
-    rfc3339(crate::clock::from_millis(ms))
-}
-
-/// Checks a handle or name: 1–64 characters of `a-z 0-9 . _ -`, starting with a letter or digit.
-pub fn validate_handle(field: &str, value: &str) -> Result<()> {
-    let looks_like_id = [
-        TenantId::PREFIX,
-        PersonaId::PREFIX,
-        KeyId::PREFIX,
-        BuId::PREFIX,
-    ]
-    .iter()
-    .any(|p| value.starts_with(p));
-    if looks_like_id {
-        return Err(Error::bad_input(
-            field,
-            "names may not start with an id prefix (tn_, ps_, key_, bu_): they would be confused with ids",
-        ));
-    }
-    let ok = !value.is_empty()
-        && value.len() <= 64
-        && value.as_bytes()[0].is_ascii_alphanumeric()
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::bad_input(
-            field,
-            format!(
-                "`{}` is not a valid name: use 1-64 characters of a-z, 0-9, '.', '_' or '-', \
-                 starting with a letter or digit (e.g. `ci-bot`)",
-                value.chars().take(64).collect::<String>()
-            ),
-        ))
-    }
-}
-
-/// A business unit looked up by id or name within a tenant.
-pub(crate) async fn resolve_bu(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    field: &str,
-    reference: &str,
-) -> Result<String> {
-    let id: Option<String> = sqlx::query_scalar(
-        "SELECT id FROM business_units WHERE tenant_id = ? AND (id = ? OR name = ?)",
-    )
-    .bind(tenant.as_str())
-    .bind(reference)
-    .bind(reference)
-    .fetch_optional(conn)
-    .await?;
-    id.ok_or_else(|| {
-        Error::NotFound(format!(
-            "{field}: no business unit `{reference}` in this tenant; list them with members.list_bus"
-        ))
-    })
-}
+// Time formatting lives with the clock and handle validation with the ids; re-exported here for
+// the operations that still name them through `ops`.
+pub use crate::clock::{ms_to_rfc3339, rfc3339};
+pub use crate::ids::validate_handle;

@@ -2,7 +2,8 @@
 
 use crate::catalogue::{OpCtx, Operation, Risk};
 use crate::error::{Error, Result};
-use crate::ops::members::{NoInput, find_persona};
+use crate::members::find_persona;
+use crate::ops::members::NoInput;
 use crate::principal::{PersonaKind, Surface, Via};
 use crate::scope::Scope;
 use schemars::JsonSchema;
@@ -49,9 +50,7 @@ impl Operation for WhoAmI {
 
     async fn execute(ctx: &mut OpCtx, _: NoInput) -> Result<WhoAmIOutput> {
         let tenant = ctx.tenant().clone();
-        let name: String = sqlx::query_scalar("SELECT name FROM tenants WHERE id = ?")
-            .bind(tenant.as_str())
-            .fetch_optional(&mut *ctx.tx)
+        let name = crate::store::tenants::name(&mut ctx.tx, &tenant)
             .await?
             .ok_or_else(|| Error::Internal("caller's tenant vanished".into()))?;
         let persona = find_persona(

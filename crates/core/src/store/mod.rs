@@ -11,6 +11,9 @@
 
 pub(crate) mod approvals;
 pub mod export;
+pub(crate) mod keys;
+pub(crate) mod personas;
+pub(crate) mod refs;
 pub(crate) mod sqlite;
 pub(crate) mod tenants;
 pub mod writer;

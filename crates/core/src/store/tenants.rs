@@ -39,6 +39,16 @@ pub(crate) async fn none_yet(tx: &mut Tx) -> Result<bool> {
     Ok(n == 0)
 }
 
+/// A tenant's name; `None` when there is no such tenant.
+pub(crate) async fn name(tx: &mut Tx, tenant: &TenantId) -> Result<Option<String>> {
+    Ok(
+        on!(tx, c => sqlx::query_scalar("SELECT name FROM tenants WHERE id = $1")
+        .bind(tenant.as_str())
+        .fetch_optional(c)
+        .await)?,
+    )
+}
+
 /// How long a new chat link waits before it counts for decisions, in seconds.
 pub(crate) async fn link_min_age_secs(tx: &mut Tx, tenant: &TenantId) -> Result<i64> {
     Ok(on!(tx, c => sqlx::query_scalar(

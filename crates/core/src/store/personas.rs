@@ -1,0 +1,473 @@
+//! Members: personas, their role assignments, and the business units they sit in.
+
+use super::{Tx, on};
+use crate::error::Result;
+use crate::ids::{PersonaId, TenantId};
+use crate::principal::{PersonaKind, PersonaStatus};
+use std::collections::HashMap;
+
+/// A persona as stored, with its business unit's name and its roles (sorted).
+pub(crate) struct Persona {
+    pub id: PersonaId,
+    pub handle: String,
+    pub kind: PersonaKind,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub invite_state: Option<String>,
+    pub status: PersonaStatus,
+    pub bu_id: Option<String>,
+    pub bu: Option<String>,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+    pub roles: Vec<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct PersonaRow {
+    id: String,
+    handle: String,
+    kind: String,
+    display_name: Option<String>,
+    email: Option<String>,
+    invite_state: Option<String>,
+    status: String,
+    bu_id: Option<String>,
+    bu: Option<String>,
+    created_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl PersonaRow {
+    fn into_persona(self, roles: Vec<String>) -> Result<Persona> {
+        Ok(Persona {
+            id: PersonaId::from_db(self.id),
+            handle: self.handle,
+            kind: PersonaKind::from_stored(&self.kind)?,
+            display_name: self.display_name,
+            email: self.email,
+            invite_state: self.invite_state,
+            status: PersonaStatus::from_stored(&self.status)?,
+            bu_id: self.bu_id,
+            bu: self.bu,
+            created_at: self.created_at,
+            revoked_at: self.revoked_at,
+            roles,
+        })
+    }
+}
+
+macro_rules! persona_select {
+    () => {
+        "SELECT p.id, p.handle, p.kind, p.display_name, p.email, p.invite_state, p.status, \
+                p.bu_id, b.name AS bu, p.created_at, p.revoked_at \
+         FROM personas p \
+         LEFT JOIN business_units b ON b.tenant_id = p.tenant_id AND b.id = p.bu_id \
+         WHERE p.tenant_id = $1"
+    };
+}
+
+/// The persona with this id or handle.
+pub(crate) async fn find(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    reference: &str,
+) -> Result<Option<Persona>> {
+    let row: Option<PersonaRow> = on!(tx, c => sqlx::query_as(
+        concat!(persona_select!(), " AND (p.id = $2 OR p.handle = $2)"),
+    )
+    .bind(tenant.as_str())
+    .bind(reference)
+    .fetch_optional(c)
+    .await)?;
+    let Some(row) = row else { return Ok(None) };
+    let roles = roles(tx, tenant, &PersonaId::from_db(row.id.clone())).await?;
+    Ok(Some(row.into_persona(roles)?))
+}
+
+/// The tenant's personas, by handle: only of `kind` and in business unit `bu` when given, and
+/// only active ones unless `include_revoked`.
+pub(crate) async fn list(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    kind: Option<PersonaKind>,
+    bu: Option<&str>,
+    include_revoked: bool,
+) -> Result<Vec<Persona>> {
+    let mut rows: Vec<PersonaRow> = on!(tx, c => sqlx::query_as(concat!(
+        persona_select!(),
+        " AND (CAST($2 AS TEXT) IS NULL OR p.kind = $2) \
+          AND (CAST($3 AS TEXT) IS NULL OR p.bu_id = $3) \
+          AND ($4 OR p.status = 'active')",
+    ))
+    .bind(tenant.as_str())
+    .bind(kind.map(PersonaKind::as_str))
+    .bind(bu)
+    .bind(include_revoked)
+    .fetch_all(c)
+    .await)?;
+    // Byte order, the same on every engine (PostgreSQL's ORDER BY follows its collation).
+    rows.sort_by(|a, b| a.handle.cmp(&b.handle));
+    let assignments: Vec<(String, String)> = on!(tx, c => sqlx::query_as(
+        "SELECT persona_id, role FROM role_assignments WHERE tenant_id = $1",
+    )
+    .bind(tenant.as_str())
+    .fetch_all(c)
+    .await)?;
+    let mut by_persona: HashMap<String, Vec<String>> = HashMap::new();
+    for (persona, role) in assignments {
+        by_persona.entry(persona).or_default().push(role);
+    }
+    rows.into_iter()
+        .map(|row| {
+            let mut roles = by_persona.remove(&row.id).unwrap_or_default();
+            roles.sort();
+            row.into_persona(roles)
+        })
+        .collect()
+}
+
+/// A persona's roles, sorted.
+pub(crate) async fn roles(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    persona: &PersonaId,
+) -> Result<Vec<String>> {
+    let mut roles: Vec<String> = on!(tx, c => sqlx::query_scalar(
+        "SELECT role FROM role_assignments WHERE tenant_id = $1 AND persona_id = $2",
+    )
+    .bind(tenant.as_str())
+    .bind(persona.as_str())
+    .fetch_all(c)
+    .await)?;
+    roles.sort();
+    Ok(roles)
+}
+
+/// A persona's status; `None` when it does not exist in the tenant.
+pub(crate) async fn status(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    persona: &PersonaId,
+) -> Result<Option<PersonaStatus>> {
+    let status: Option<String> = on!(tx, c => sqlx::query_scalar(
+        "SELECT status FROM personas WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant.as_str())
+    .bind(persona.as_str())
+    .fetch_optional(c)
+    .await)?;
+    status
+        .as_deref()
+        .map(PersonaStatus::from_stored)
+        .transpose()
+}
+
+/// A persona's kind and status; `None` when it does not exist in the tenant.
+pub(crate) async fn kind_and_status(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    persona: &PersonaId,
+) -> Result<Option<(PersonaKind, PersonaStatus)>> {
+    let row: Option<(String, String)> = on!(tx, c => sqlx::query_as(
+        "SELECT kind, status FROM personas WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant.as_str())
+    .bind(persona.as_str())
+    .fetch_optional(c)
+    .await)?;
+    row.map(|(kind, status)| {
+        Ok((
+            PersonaKind::from_stored(&kind)?,
+            PersonaStatus::from_stored(&status)?,
+        ))
+    })
+    .transpose()
+}
+
+/// A new persona's row; it starts active.
+pub(crate) struct NewPersona<'a> {
+    pub id: &'a PersonaId,
+    pub handle: &'a str,
+    pub kind: PersonaKind,
+    pub display_name: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub invite_state: Option<&'a str>,
+    pub bu_id: Option<&'a str>,
+    pub created_at: i64,
+}
+
+/// Inserts a persona; `false` when its handle is taken in the tenant (nothing inserted).
+pub(crate) async fn insert(tx: &mut Tx, tenant: &TenantId, p: &NewPersona<'_>) -> Result<bool> {
+    let inserted = on!(tx, c => sqlx::query(
+        "INSERT INTO personas \
+           (tenant_id, id, handle, kind, display_name, email, invite_state, status, bu_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (tenant_id, handle) DO NOTHING",
+    )
+    .bind(tenant.as_str())
+    .bind(p.id.as_str())
+    .bind(p.handle)
+    .bind(p.kind.as_str())
+    .bind(p.display_name)
+    .bind(p.email)
+    .bind(p.invite_state)
+    .bind(PersonaStatus::Active.as_str())
+    .bind(p.bu_id)
+    .bind(p.created_at)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(inserted == 1)
+}
+
+/// Replaces a persona's role assignments with `roles`.
+pub(crate) async fn replace_roles(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    persona: &PersonaId,
+    roles: &[String],
+    at: i64,
+) -> Result<()> {
+    on!(tx, c => sqlx::query("DELETE FROM role_assignments WHERE tenant_id = $1 AND persona_id = $2")
+        .bind(tenant.as_str())
+        .bind(persona.as_str())
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+    for role in roles {
+        on!(tx, c => sqlx::query(
+            "INSERT INTO role_assignments (tenant_id, persona_id, role, assigned_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(tenant.as_str())
+        .bind(persona.as_str())
+        .bind(role)
+        .bind(at)
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+    }
+    Ok(())
+}
+
+/// How many active human personas other than `except` hold `role`.
+pub(crate) async fn active_humans_with_role(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    role: &str,
+    except: &PersonaId,
+) -> Result<i64> {
+    Ok(on!(tx, c => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM personas p \
+         JOIN role_assignments r ON r.tenant_id = p.tenant_id AND r.persona_id = p.id \
+         WHERE p.tenant_id = $1 AND p.id <> $2 AND p.status = $3 AND p.kind = $4 AND r.role = $5",
+    )
+    .bind(tenant.as_str())
+    .bind(except.as_str())
+    .bind(PersonaStatus::Active.as_str())
+    .bind(PersonaKind::Human.as_str())
+    .bind(role)
+    .fetch_one(c)
+    .await)?)
+}
+
+/// Marks a persona revoked at `at`.
+pub(crate) async fn revoke(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    persona: &PersonaId,
+    at: i64,
+) -> Result<()> {
+    on!(tx, c => sqlx::query(
+        "UPDATE personas SET status = $1, revoked_at = $2 WHERE tenant_id = $3 AND id = $4",
+    )
+    .bind(PersonaStatus::Revoked.as_str())
+    .bind(at)
+    .bind(tenant.as_str())
+    .bind(persona.as_str())
+    .execute(c)
+    .await
+    .map(|_| ()))?;
+    Ok(())
+}
+
+/// Deletes a persona and its role assignments (its keys go first: `store::keys::delete_all_of`).
+pub(crate) async fn delete(tx: &mut Tx, tenant: &TenantId, persona: &PersonaId) -> Result<()> {
+    on!(tx, c => sqlx::query("DELETE FROM role_assignments WHERE tenant_id = $1 AND persona_id = $2")
+        .bind(tenant.as_str())
+        .bind(persona.as_str())
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+    on!(tx, c => sqlx::query("DELETE FROM personas WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant.as_str())
+        .bind(persona.as_str())
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+    Ok(())
+}
+
+/// Puts a persona in business unit `bu`, or in none.
+pub(crate) async fn set_bu(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    persona: &PersonaId,
+    bu: Option<&str>,
+) -> Result<()> {
+    on!(tx, c => sqlx::query("UPDATE personas SET bu_id = $1 WHERE tenant_id = $2 AND id = $3")
+        .bind(bu)
+        .bind(tenant.as_str())
+        .bind(persona.as_str())
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+    Ok(())
+}
+
+/// A business unit with its parent's name and its count of active personas.
+#[derive(sqlx::FromRow)]
+pub(crate) struct Bu {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub parent_id: Option<String>,
+    pub parent: Option<String>,
+    pub personas: i64,
+}
+
+/// The tenant's business units, by name.
+pub(crate) async fn list_bus(tx: &mut Tx, tenant: &TenantId) -> Result<Vec<Bu>> {
+    let mut units: Vec<Bu> = on!(tx, c => sqlx::query_as(
+        "SELECT b.id, b.name, b.kind, b.parent_id, p.name AS parent, \
+           (SELECT COUNT(*) FROM personas x \
+            WHERE x.tenant_id = b.tenant_id AND x.bu_id = b.id AND x.status = 'active') AS personas \
+         FROM business_units b \
+         LEFT JOIN business_units p ON p.tenant_id = b.tenant_id AND p.id = b.parent_id \
+         WHERE b.tenant_id = $1",
+    )
+    .bind(tenant.as_str())
+    .fetch_all(c)
+    .await)?;
+    // Byte order, the same on every engine.
+    units.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(units)
+}
+
+/// A new business unit's row.
+pub(crate) struct NewBu<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub parent_id: Option<&'a str>,
+    pub created_at: i64,
+}
+
+/// Inserts a business unit; `false` when its name is taken in the tenant (nothing inserted).
+pub(crate) async fn insert_bu(tx: &mut Tx, tenant: &TenantId, b: &NewBu<'_>) -> Result<bool> {
+    let inserted = on!(tx, c => sqlx::query(
+        "INSERT INTO business_units (tenant_id, id, name, kind, parent_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, name) DO NOTHING",
+    )
+    .bind(tenant.as_str())
+    .bind(b.id)
+    .bind(b.name)
+    .bind(b.kind)
+    .bind(b.parent_id)
+    .bind(b.created_at)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(inserted == 1)
+}
+
+/// Renames a business unit; `false` when another unit of the tenant has that name. A
+/// concurrent rename to the same name surfaces as `false` too, after which the transaction
+/// must end (PostgreSQL aborts it on the violated constraint).
+pub(crate) async fn rename_bu(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    id: &str,
+    name: &str,
+) -> Result<bool> {
+    let taken: i64 = on!(tx, c => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM business_units WHERE tenant_id = $1 AND name = $2 AND id <> $3",
+    )
+    .bind(tenant.as_str())
+    .bind(name)
+    .bind(id)
+    .fetch_one(c)
+    .await)?;
+    if taken > 0 {
+        return Ok(false);
+    }
+    let res = on!(tx, c => sqlx::query("UPDATE business_units SET name = $1 WHERE tenant_id = $2 AND id = $3")
+        .bind(name)
+        .bind(tenant.as_str())
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|_| ()));
+    match res {
+        Ok(()) => Ok(true),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Sets a business unit's kind.
+pub(crate) async fn set_bu_kind(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    id: &str,
+    kind: &str,
+) -> Result<()> {
+    on!(tx, c => sqlx::query("UPDATE business_units SET kind = $1 WHERE tenant_id = $2 AND id = $3")
+        .bind(kind)
+        .bind(tenant.as_str())
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+    Ok(())
+}
+
+/// Sets a business unit's parent, or makes it top-level.
+pub(crate) async fn set_bu_parent(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    id: &str,
+    parent: Option<&str>,
+) -> Result<()> {
+    on!(tx, c => sqlx::query("UPDATE business_units SET parent_id = $1 WHERE tenant_id = $2 AND id = $3")
+        .bind(parent)
+        .bind(tenant.as_str())
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+    Ok(())
+}
+
+/// Whether `unit` is `other` or one of its ancestors: walking up from `other` meets `unit`.
+pub(crate) async fn is_self_or_ancestor(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    unit: &str,
+    other: &str,
+) -> Result<bool> {
+    let n: i64 = on!(tx, c => sqlx::query_scalar(
+        "WITH RECURSIVE up(id) AS ( \
+           SELECT CAST($1 AS TEXT) \
+           UNION \
+           SELECT b.parent_id FROM business_units b JOIN up ON b.id = up.id \
+           WHERE b.tenant_id = $2 AND b.parent_id IS NOT NULL) \
+         SELECT COUNT(*) FROM up WHERE id = $3",
+    )
+    .bind(other)
+    .bind(tenant.as_str())
+    .bind(unit)
+    .fetch_one(c)
+    .await)?;
+    Ok(n > 0)
+}
