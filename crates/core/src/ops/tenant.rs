@@ -311,7 +311,7 @@ async fn read_tables(
 ) -> Result<(), Stop> {
     let total = tables.len() as u64;
     for (i, table) in tables.iter().enumerate() {
-        send(sender, Msg::Start(table.name.to_owned())).await?;
+        send(sender, Msg::Start(table.name.clone())).await?;
         let mut rows = 0u64;
         let mut buf = Vec::with_capacity(CHUNK);
         {

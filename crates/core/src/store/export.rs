@@ -193,7 +193,7 @@ use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 #[derive(Clone, Debug)]
 pub struct Planned {
     /// The table.
-    pub name: &'static str,
+    pub name: String,
     /// How rows belong to a tenant.
     pub owner: Owner,
     /// Columns in the archive.
@@ -313,7 +313,7 @@ pub async fn plan(tx: &mut Tx) -> Result<Plan> {
                     key.into_iter().map(|(_, c)| c).collect()
                 };
                 tables.push(Planned {
-                    name: decl.name,
+                    name: decl.name.to_owned(),
                     owner,
                     columns,
                     order,
@@ -376,6 +376,38 @@ pub fn rows<'a>(
         .map_err(Error::from)
         .boxed()),
     )
+}
+
+/// Every row the database holds for `tenant`, table by table (each row as JSON text), whether or
+/// not an export takes it: what isolation tests and audits compare. Tables without a
+/// `tenant_id` column (platform bookkeeping) are not included.
+pub async fn tenant_rows(
+    store: &super::Store,
+    tenant: &TenantId,
+) -> Result<std::collections::BTreeMap<String, Vec<String>>> {
+    let mut tx = store.begin_read().await?;
+    let mut out = std::collections::BTreeMap::new();
+    for name in schema_tables(&mut tx).await? {
+        let cols = columns(&mut tx, &name).await?;
+        let owner = if name == "tenants" {
+            Owner::Id
+        } else if cols.iter().any(|c| c.name == "tenant_id") {
+            Owner::TenantId
+        } else {
+            continue;
+        };
+        let table = Planned {
+            name: name.clone(),
+            owner,
+            order: cols.iter().map(|c| c.name.clone()).collect(),
+            columns: cols.into_iter().map(|c| c.name).collect(),
+        };
+        let mut rows: Vec<String> = rows(&mut tx, &table, tenant)?.try_collect().await?;
+        rows.sort();
+        out.insert(name, rows);
+    }
+    tx.rollback().await?;
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -174,7 +174,7 @@ pub(crate) fn estimate_sql(table: &super::export::Planned, filter: &str) -> Stri
         .join(" + ");
     format!(
         "SELECT COUNT(*), CAST(COALESCE(SUM({sum}), 0) AS BIGINT) FROM {} WHERE {filter}",
-        ident(table.name)
+        ident(&table.name)
     )
 }
 
@@ -202,7 +202,7 @@ pub(crate) fn json_rows_sql(table: &super::export::Planned, filter: &str) -> Str
         .join(", ");
     format!(
         "SELECT json_object({fields}) FROM {} WHERE {filter} ORDER BY {order}",
-        ident(table.name)
+        ident(&table.name)
     )
 }
 
