@@ -9,6 +9,7 @@
 //! engines — connecting, pragmas, taking the write lock, schema introspection — lives in one
 //! module per engine.
 
+pub(crate) mod billing;
 pub(crate) mod sqlite;
 pub(crate) mod tenants;
 
