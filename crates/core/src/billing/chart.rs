@@ -992,81 +992,138 @@ mod tests {
         assert!(x_label_days(366).len() <= MAX_X_LABELS);
     }
 
-    /// Writes sample renders for a human to look at when
-    /// `SPEND_CHART_SAMPLE_DIR` is set; not a check.
+    /// The rows (y) where colour `c` appears in the plot, left of the legend.
+    fn rows_of(rgb: &[u8], c: RGBColor) -> Vec<u32> {
+        ALL_Y
+            .filter(|&y| PLOT_X.clone().any(|x| is(c)(pixel(rgb, x, y))))
+            .collect()
+    }
+
+    /// Renders the sample charts — a month of 11 SKUs and of 2, one huge outlier, a single
+    /// day, all zero, credits — writes each to `SPEND_CHART_SAMPLE_DIR` when it is set (for a
+    /// human to look at) or else to a temporary directory, reads every file back and checks
+    /// what it shows.
     #[test]
     fn write_samples() {
-        let Some(dir) = std::env::var_os("SPEND_CHART_SAMPLE_DIR").map(std::path::PathBuf::from)
-        else {
-            return;
-        };
-        let samples = [
-            ("spend-chart-sample.png", month_spec(11)),
-            ("spend-chart-sample-2skus.png", month_spec(2)),
-        ];
-        for (name, spec) in samples {
-            let png_bytes = spend_chart_png(&spec).expect("renders");
-            std::fs::write(dir.join(name), png_bytes).expect("sample written");
-        }
-        let days: Vec<NaiveDate> = november(30);
-        let mut daily = vec![dec("41.20"); 30];
-        daily[16] = dec("98765.43");
-        let outlier = spec(
-            "Spend by SKU — Nov 2026 (USD)",
-            days,
-            vec![
-                ("compute.gpu.a100", daily),
-                ("storage", vec![dec("12.00"); 30]),
-            ],
-        );
-        std::fs::write(
-            dir.join("spend-chart-sample-outlier.png"),
-            spend_chart_png(&outlier).expect("renders"),
-        )
-        .expect("sample written");
-        let one = spec(
-            "Spend by SKU — Nov 3, 2026 (EUR)",
-            vec![NaiveDate::from_ymd_opt(2026, 11, 3).expect("valid date")],
-            vec![
-                ("compute", vec![dec("12.5")]),
-                ("storage", vec![dec("3.25")]),
-            ],
-        );
-        std::fs::write(
-            dir.join("spend-chart-sample-oneday.png"),
-            spend_chart_png(&one).expect("renders"),
-        )
-        .expect("sample written");
-        let zeros = spec(
-            "Spend by SKU — Dec 2026 (USD)",
-            (1..=31)
-                .map(|d| NaiveDate::from_ymd_opt(2026, 12, d).expect("valid date"))
-                .collect(),
-            vec![("compute", vec![Decimal::ZERO; 31])],
-        );
-        std::fs::write(
-            dir.join("spend-chart-sample-zero.png"),
-            spend_chart_png(&zeros).expect("renders"),
-        )
-        .expect("sample written");
-        let credit = spec(
-            "Spend by SKU — with credits",
-            november(10),
-            vec![
-                ("compute", vec![dec("120"); 10]),
-                ("storage", vec![dec("40"); 10]),
-                (
-                    "promo credit",
-                    (0..10)
-                        .map(|d| dec(if d % 3 == 0 { "-90" } else { "0" }))
-                        .collect(),
+        let temp = tempfile::tempdir().expect("temporary directory");
+        let dir = std::env::var_os("SPEND_CHART_SAMPLE_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| temp.path().to_path_buf());
+        let mut outlier_daily = vec![dec("41.20"); 30];
+        outlier_daily[16] = dec("98765.43");
+        type Check = fn(&[u8]);
+        let samples: [(&str, ChartSpec, Check); 6] = [
+            ("spend-chart-sample.png", month_spec(11), |rgb| {
+                // Seven named SKUs and "other", each in its own colour.
+                for c in &PALETTE[..MAX_NAMED_SKUS - 1] {
+                    assert!(!rows_of(rgb, *c).is_empty(), "{c:?} not drawn");
+                }
+                assert!(count(rgb, PLOT_X, ALL_Y, is(OTHER_COLOUR)) > 500);
+            }),
+            ("spend-chart-sample-2skus.png", month_spec(2), |rgb| {
+                assert!(count(rgb, PLOT_X, ALL_Y, is(PALETTE[0])) > 20_000);
+                assert!(count(rgb, PLOT_X, ALL_Y, is(PALETTE[1])) > 5_000);
+                assert_eq!(count(rgb, ALL_X, ALL_Y, is(PALETTE[2])), 0);
+            }),
+            (
+                "spend-chart-sample-outlier.png",
+                spec(
+                    "Spend by SKU — Nov 2026 (USD)",
+                    november(30),
+                    vec![
+                        ("compute.gpu.a100", outlier_daily),
+                        ("storage", vec![dec("12.00"); 30]),
+                    ],
                 ),
-            ],
-        );
-        std::fs::write(
-            dir.join("spend-chart-sample-credit.png"),
-            spend_chart_png(&credit).expect("renders"),
-        )
-        .expect("sample written");
+                |rgb| {
+                    // The outlier's bar reaches far above every other day's.
+                    let rows = rows_of(rgb, PALETTE[0]);
+                    let top = *rows.first().expect("outlier drawn");
+                    let bottom = *rows.last().expect("outlier drawn");
+                    assert!(bottom - top > 250, "outlier bar spans only {top}..{bottom}");
+                    assert!(
+                        count(rgb, ALL_X, ALL_Y, is(PALETTE[1])) > 0,
+                        "storage in legend"
+                    );
+                },
+            ),
+            (
+                "spend-chart-sample-oneday.png",
+                ChartSpec {
+                    currency: "EUR".into(),
+                    ..spec(
+                        "Spend by SKU — Nov 3, 2026 (EUR)",
+                        vec![NaiveDate::from_ymd_opt(2026, 11, 3).expect("valid date")],
+                        vec![
+                            ("compute", vec![dec("12.5")]),
+                            ("storage", vec![dec("3.25")]),
+                        ],
+                    )
+                },
+                |rgb| {
+                    assert!(count(rgb, PLOT_X, ALL_Y, is(PALETTE[0])) > 10_000);
+                    assert!(count(rgb, PLOT_X, ALL_Y, is(PALETTE[1])) > 1_000);
+                    // The bigger SKU sits at the bottom of the stack.
+                    let (a, b) = (rows_of(rgb, PALETTE[0]), rows_of(rgb, PALETTE[1]));
+                    assert!(a.last() > b.last(), "compute not below storage");
+                },
+            ),
+            (
+                "spend-chart-sample-zero.png",
+                spec(
+                    "Spend by SKU — Dec 2026 (USD)",
+                    (1..=31)
+                        .map(|d| NaiveDate::from_ymd_opt(2026, 12, d).expect("valid date"))
+                        .collect(),
+                    vec![("compute", vec![Decimal::ZERO; 31])],
+                ),
+                |rgb| {
+                    // No bar, but the legend's swatch.
+                    assert_eq!(count(rgb, PLOT_X, ALL_Y, is(PALETTE[0])), 0);
+                    assert!(count(rgb, ALL_X, ALL_Y, is(PALETTE[0])) > 0);
+                },
+            ),
+            (
+                "spend-chart-sample-credit.png",
+                spec(
+                    "Spend by SKU — with credits",
+                    november(10),
+                    vec![
+                        ("compute", vec![dec("120"); 10]),
+                        ("storage", vec![dec("40"); 10]),
+                        (
+                            "promo credit",
+                            (0..10)
+                                .map(|d| dec(if d % 3 == 0 { "-90" } else { "0" }))
+                                .collect(),
+                        ),
+                    ],
+                ),
+                |rgb| {
+                    // Credits hang below zero, under the spend that stands on it.
+                    let spend = rows_of(rgb, PALETTE[0]);
+                    let credit = rows_of(rgb, PALETTE[2]);
+                    assert!(!credit.is_empty(), "credits not drawn");
+                    assert!(credit.last() > spend.last(), "credits not below zero");
+                    assert!(credit.first() > spend.first());
+                },
+            ),
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for (name, spec, check) in samples {
+            let rendered = spend_chart_png(&spec).expect("renders");
+            let path = dir.join(name);
+            std::fs::write(&path, &rendered).expect("sample written");
+            let back = std::fs::read(&path).expect("sample read back");
+            assert_eq!(back, rendered, "{name}");
+            assert!(
+                seen.insert(back.clone()),
+                "{name} is the same as another sample"
+            );
+            let (w, h, rgb) = decode(&back);
+            assert_eq!((w, h), (WIDTH, HEIGHT), "{name}");
+            assert!(non_white(&rgb, ALL_X, 0..50) > 1_500, "{name}: no title");
+            check(&rgb);
+        }
     }
 }

@@ -15,11 +15,12 @@ pub mod document;
 use crate::clock::{from_millis, to_millis};
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
+use crate::store::Tx;
+use crate::store::billing::{self as store, Attribution, NewEvent, RollupDelta, Text};
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
-use sqlx::SqliteConnection;
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -176,30 +177,20 @@ pub struct PriceBook {
 }
 
 /// Loads a tenant's price book (empty, in USD, when none was set).
-pub async fn price_book(conn: &mut SqliteConnection, tenant: &TenantId) -> Result<PriceBook> {
-    let currency: Option<String> =
-        sqlx::query_scalar("SELECT currency FROM billing_plans WHERE tenant_id = ?")
-            .bind(tenant.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
-    let rows: Vec<(String, String, String, String, Option<i64>)> = sqlx::query_as(
-        "SELECT sku, description, unit, unit_price, cap_micro FROM billing_prices WHERE tenant_id = ? ORDER BY sku",
-    )
-    .bind(tenant.as_str())
-    .fetch_all(&mut *conn)
-    .await?;
+pub async fn price_book(tx: &mut Tx, tenant: &TenantId) -> Result<PriceBook> {
+    let currency = store::currency(tx, tenant).await?;
     let mut prices = HashMap::new();
-    for (sku, description, unit, price, cap) in rows {
-        let unit_price = Decimal::from_str(&price)
-            .map_err(|_| Error::Internal(format!("corrupt price of {sku}")))?;
+    for row in store::prices(tx, tenant).await? {
+        let unit_price = Decimal::from_str(&row.unit_price)
+            .map_err(|_| Error::Internal(format!("corrupt price of {}", row.sku)))?;
         prices.insert(
-            sku.clone(),
+            row.sku.clone(),
             Price {
-                sku,
-                description,
-                unit,
+                sku: row.sku,
+                description: row.description,
+                unit: row.unit,
                 unit_price,
-                cap: cap.map(from_micro),
+                cap: row.cap_micro.map(from_micro),
             },
         );
     }
@@ -597,22 +588,14 @@ pub struct Crossing {
     pub state: CapState,
 }
 
-/// A text shared for the length of one ingestion: SKUs, key, persona and BU ids recur on every
-/// event, and binding a shared text to a statement costs a reference count, not a copy.
-type Text = Arc<str>;
-
-/// One accepted event, ready to insert.
+/// One accepted event, ready to record.
 struct Row<'a> {
-    source: Text,
-    id: Text,
-    ts: i64,
+    /// The event as stored; its attribution is 0 until `charged` is numbered.
+    event: NewEvent,
     period: i64,
     day: i64,
-    qty: i64,
     /// What it is charged to.
     charged: Charged<'a>,
-    /// The number of `charged` in `usage_attributions`, once known.
-    attribution: i64,
 }
 
 /// What an event is charged to: SKU, key, persona and BU (`""` for none), as texts interned by
@@ -629,6 +612,10 @@ struct Charged<'a> {
 impl Charged<'_> {
     fn parts(&self) -> [&Text; 4] {
         [self.sku, self.key, self.persona, self.bu]
+    }
+
+    fn attribution(&self) -> Attribution {
+        self.parts().map(Text::clone)
     }
 }
 
@@ -666,25 +653,14 @@ struct Drivers {
     none: Text,
 }
 
-async fn drivers(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    book: &PriceBook,
-) -> Result<Drivers> {
-    let keys: Vec<(String, String)> =
-        sqlx::query_as("SELECT id, persona_id FROM api_keys WHERE tenant_id = ?")
-            .bind(tenant.as_str())
-            .fetch_all(&mut *conn)
-            .await?;
-    let personas: Vec<(String, Option<String>)> =
-        sqlx::query_as("SELECT id, bu_id FROM personas WHERE tenant_id = ?")
-            .bind(tenant.as_str())
-            .fetch_all(&mut *conn)
-            .await?;
-    let bus: Vec<String> = sqlx::query_scalar("SELECT id FROM business_units WHERE tenant_id = ?")
-        .bind(tenant.as_str())
-        .fetch_all(&mut *conn)
-        .await?;
+async fn drivers(tx: &mut Tx, tenant: &TenantId, book: &PriceBook) -> Result<Drivers> {
+    let keys = store::key_personas(tx, tenant).await?;
+    let personas = store::persona_units(tx, tenant).await?;
+    let bus: Vec<String> = store::units(tx, tenant)
+        .await?
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
     let none: Text = Arc::from("");
     // One shared text per distinct string.
     let mut interned: HashMap<String, Text> = HashMap::new();
@@ -821,238 +797,63 @@ fn check_event<'a>(
     }
     let ts = to_millis(ts);
     Ok(Row {
-        source: source.into(),
-        id: id.into(),
-        ts,
+        event: NewEvent {
+            source: source.into(),
+            id: id.into(),
+            ts,
+            qty_micro: qty,
+            attribution: 0,
+        },
         period,
         day: ts - ts.rem_euclid(86_400_000),
-        qty,
         charged: Charged {
             sku,
             key,
             persona,
             bu,
         },
-        attribution: 0,
     })
 }
 
-/// Periods that are closed (invoiced).
-pub async fn closed_periods(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-) -> Result<HashSet<i64>> {
-    let v: Vec<i64> = sqlx::query_scalar("SELECT period_start FROM invoices WHERE tenant_id = ?")
-        .bind(tenant.as_str())
-        .fetch_all(conn)
-        .await?;
-    Ok(v.into_iter().collect())
-}
-
-/// The period's quantity of one SKU.
-pub async fn period_qty(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    period: i64,
-    sku: &str,
-) -> Result<i64> {
-    let q: Option<i64> = sqlx::query_scalar(
-        "SELECT SUM(qty_micro) FROM usage_rollups WHERE tenant_id = ? AND period_start = ? AND sku = ?",
-    )
-    .bind(tenant.as_str())
-    .bind(period)
-    .bind(sku)
-    .fetch_one(conn)
-    .await?;
-    Ok(q.unwrap_or(0))
-}
-
-/// Most rows in one multi-row statement. Row counts are split into this many, then powers of
-/// two, so that a handful of statement shapes is prepared once per connection and reused,
-/// whatever the batch sizes.
-const MAX_ROWS: usize = 1024;
-
-/// `n` rows as statement sizes: `MAX_ROWS` at a time, then the remainder's powers of two.
-fn statement_sizes(n: usize) -> impl Iterator<Item = usize> {
-    let full = n / MAX_ROWS;
-    let rest = n % MAX_ROWS;
-    std::iter::repeat_n(MAX_ROWS, full).chain(
-        (0..usize::BITS)
-            .rev()
-            .map(|b| 1usize << b)
-            .filter(move |bit| rest & bit != 0),
-    )
-}
-
-/// Splits `items` into consecutive slices of [`statement_sizes`].
-fn statements<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
-    let mut at = 0;
-    statement_sizes(items.len()).map(move |n| {
-        let s = &items[at..at + n];
-        at += n;
-        s
-    })
-}
-
-/// `INSERT`/`VALUES` text: `head`, then `rows` groups of `(?, …)` with `params` each.
-fn values_sql(head: &str, rows: usize, params: usize, tail: &str) -> String {
-    let group = format!("({})", vec!["?"; params].join(", "));
-    let mut sql = String::with_capacity(head.len() + tail.len() + rows * (group.len() + 2));
-    sql.push_str(head);
-    for i in 0..rows {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&group);
-    }
-    sql.push_str(tail);
-    sql
-}
-
-/// Numbers each distinct [`Charged`] of `rows` in `usage_attributions`, adding the ones the
-/// tenant has not been charged for before, and returns the numbers.
+/// Numbers each distinct [`Charged`] of `rows` (in `usage_attributions`), and returns the
+/// numbers.
 async fn attributions<'a>(
-    conn: &mut SqliteConnection,
-    tenant: &Text,
+    tx: &mut Tx,
+    tenant: &TenantId,
     rows: &[Row<'a>],
 ) -> Result<HashMap<Charged<'a>, i64>> {
     let mut wanted: Vec<Charged<'a>> = Vec::new();
-    let mut ids: HashMap<Charged<'a>, i64> = HashMap::new();
+    let mut seen: HashSet<Charged<'a>> = HashSet::new();
     for r in rows {
-        if let std::collections::hash_map::Entry::Vacant(e) = ids.entry(r.charged) {
-            e.insert(0);
+        if seen.insert(r.charged) {
             wanted.push(r.charged);
         }
     }
-    let by_text: HashMap<[&str; 4], Charged<'a>> = wanted
-        .iter()
-        .map(|c| (c.parts().map(|t| &**t), *c))
-        .collect();
-    for chunk in statements(&wanted) {
-        let sql = values_sql(
-            "SELECT id, sku, key_id, persona_id, bu_id FROM usage_attributions \
-             WHERE tenant_id = ? AND (sku, key_id, persona_id, bu_id) IN (VALUES ",
-            chunk.len(),
-            4,
-            ")",
-        );
-        let mut q =
-            sqlx::query_as::<_, (i64, String, String, String, String)>(sqlx::AssertSqlSafe(sql))
-                .bind(tenant.clone());
-        for c in chunk {
-            for t in c.parts() {
-                q = q.bind(t.clone());
-            }
-        }
-        for (id, sku, key, persona, bu) in q.fetch_all(&mut *conn).await? {
-            if let Some(c) = by_text.get(&[sku.as_str(), &key, &persona, &bu]) {
-                ids.insert(*c, id);
-            }
-        }
-    }
-    let missing: Vec<Charged<'a>> = wanted.into_iter().filter(|c| ids[c] == 0).collect();
-    if !missing.is_empty() {
-        let mut next: i64 = sqlx::query_scalar(
-            "SELECT COALESCE(MAX(id), 0) + 1 FROM usage_attributions WHERE tenant_id = ?",
-        )
-        .bind(tenant.clone())
-        .fetch_one(&mut *conn)
-        .await?;
-        for chunk in statements(&missing) {
-            let sql = values_sql(
-                "INSERT INTO usage_attributions (tenant_id, id, sku, key_id, persona_id, bu_id) VALUES ",
-                chunk.len(),
-                6,
-                "",
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for c in chunk {
-                q = q.bind(tenant.clone()).bind(next);
-                for t in c.parts() {
-                    q = q.bind(t.clone());
-                }
-                ids.insert(*c, next);
-                next += 1;
-            }
-            q.execute(&mut *conn).await?;
-        }
-    }
-    Ok(ids)
+    let texts: Vec<Attribution> = wanted.iter().map(Charged::attribution).collect();
+    let numbers = store::number_attributions(tx, tenant, &texts).await?;
+    Ok(wanted.into_iter().zip(numbers).collect())
 }
 
-/// Inserts events; fails as a whole, inserting none, if any was counted before.
-async fn insert_events(
-    conn: &mut SqliteConnection,
-    tenant: &Text,
-    rows: &[&Row<'_>],
-    ingested_at: i64,
-) -> std::result::Result<(), sqlx::Error> {
-    for chunk in statements(rows) {
-        let sql = values_sql(
-            "INSERT INTO usage_events (tenant_id, source, event_id, ts, qty_micro, attribution, ingested_at) VALUES ",
-            chunk.len(),
-            7,
-            "",
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for r in chunk {
-            q = q
-                .bind(tenant.clone())
-                .bind(r.source.clone())
-                .bind(r.id.clone())
-                .bind(r.ts)
-                .bind(r.qty)
-                .bind(r.attribution)
-                .bind(ingested_at);
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
-/// Which of `rows` were counted before, as (source, id).
-async fn counted_before(
-    conn: &mut SqliteConnection,
-    tenant: &Text,
-    rows: &[&Row<'_>],
-) -> Result<HashSet<(String, String)>> {
-    let mut found = HashSet::new();
-    for chunk in statements(rows) {
-        let sql = values_sql(
-            "SELECT source, event_id FROM usage_events \
-             WHERE tenant_id = ? AND (source, event_id) IN (VALUES ",
-            chunk.len(),
-            2,
-            ")",
-        );
-        let mut q =
-            sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql)).bind(tenant.clone());
-        for r in chunk {
-            q = q.bind(r.source.clone()).bind(r.id.clone());
-        }
-        found.extend(q.fetch_all(&mut *conn).await?);
-    }
-    Ok(found)
-}
-
-/// Ingests a batch inside the caller's transaction: validates each event, inserts the new ones
+/// Ingests a batch inside the caller's transaction: validates each event, records the new ones
 /// (a (source, id) seen before is a duplicate, forever), adds them to the rollups, and checks
 /// the soft caps of the SKUs it touched.
 pub async fn ingest(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     tenant: &TenantId,
     events: &[EventInput],
     now: DateTime<Utc>,
 ) -> Result<IngestReport> {
-    let book = price_book(conn, tenant).await?;
-    let drivers = drivers(conn, tenant, &book).await?;
+    let book = price_book(tx, tenant).await?;
+    let drivers = drivers(tx, tenant, &book).await?;
     let earliest = earliest_usage(now);
     let window = Window {
         earliest,
         earliest_label: period_label(earliest),
-        closed: closed_periods(conn, tenant).await?,
+        closed: store::closed_periods(tx, tenant)
+            .await?
+            .into_iter()
+            .collect(),
     };
-    let tenant_text: Text = Arc::from(tenant.as_str());
     let mut report = IngestReport::default();
     let mut rows = Vec::with_capacity(events.len());
     for (i, event) in events.iter().enumerate() {
@@ -1071,106 +872,84 @@ pub async fn ingest(
             }),
         }
     }
-    let numbers = attributions(conn, &tenant_text, &rows).await?;
+    let numbers = attributions(tx, tenant, &rows).await?;
     for r in &mut rows {
-        r.attribution = numbers[&r.charged];
+        r.event.attribution = numbers[&r.charged];
     }
     // The first occurrence of each (source, id) in the batch is a candidate; later ones are
     // duplicates.
     let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(rows.len());
     let mut candidates: Vec<&Row> = Vec::with_capacity(rows.len());
     for r in &rows {
-        if seen.insert((&r.source, &r.id)) {
+        if seen.insert((&r.event.source, &r.event.id)) {
             candidates.push(r);
         } else {
             report.duplicates += 1;
         }
     }
     drop(seen);
-    // Insert the candidates a statement at a time. A statement that would count an event twice
-    // fails on the key and changes nothing; only then are its pairs looked up (inside this
-    // transaction, which holds the write lock, so the answer cannot go stale) and the new ones
-    // inserted. A batch of new events — the usual case — is never looked up at all.
+    // Candidates counted before are duplicates too: the store records only the new ones and
+    // says which they were.
     let ingested_at = to_millis(now);
-    let mut fresh: Vec<&Row> = Vec::with_capacity(candidates.len());
-    for chunk in statements(&candidates) {
-        match insert_events(conn, &tenant_text, chunk, ingested_at).await {
-            Ok(()) => fresh.extend_from_slice(chunk),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                let before = counted_before(conn, &tenant_text, chunk).await?;
-                let new: Vec<&Row> = chunk
-                    .iter()
-                    .copied()
-                    .filter(|r| !before.contains(&(r.source.to_string(), r.id.to_string())))
-                    .collect();
-                report.duplicates += (chunk.len() - new.len()) as u32;
-                insert_events(conn, &tenant_text, &new, ingested_at).await?;
-                fresh.extend(new);
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let new = {
+        let events: Vec<&NewEvent> = candidates.iter().map(|r| &r.event).collect();
+        store::record_new_events(tx, tenant, &events, ingested_at).await?
+    };
+    let fresh: Vec<&Row> = candidates
+        .into_iter()
+        .zip(&new)
+        .filter_map(|(r, &new)| new.then_some(r))
+        .collect();
+    report.duplicates += (new.len() - fresh.len()) as u32;
+    report.accepted = fresh.len() as u32;
     // Roll up what is new.
     let mut sums: HashMap<(i64, i64, i64), (i64, i64)> = HashMap::new();
     let mut touched: HashSet<(i64, &Text)> = HashSet::new();
     for r in &fresh {
-        let e = sums.entry((r.period, r.day, r.attribution)).or_default();
-        e.0 += r.qty;
+        let e = sums
+            .entry((r.period, r.day, r.event.attribution))
+            .or_default();
+        e.0 += r.event.qty_micro;
         e.1 += 1;
         touched.insert((r.period, r.charged.sku));
     }
-    report.accepted = fresh.len() as u32;
-    let charged: HashMap<i64, Charged> = numbers.into_iter().map(|(c, n)| (n, c)).collect();
-    let sums: Vec<_> = sums.into_iter().collect();
-    for chunk in statements(&sums) {
-        let sql = values_sql(
-            "INSERT INTO usage_rollups (tenant_id, period_start, day, sku, key_id, persona_id, bu_id, qty_micro, events) VALUES ",
-            chunk.len(),
-            9,
-            " ON CONFLICT (tenant_id, period_start, sku, day, key_id, persona_id, bu_id) \
-             DO UPDATE SET qty_micro = qty_micro + excluded.qty_micro, events = events + excluded.events",
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for ((period, day, attribution), (qty, n)) in chunk {
-            let c = &charged[attribution];
-            q = q.bind(tenant_text.clone()).bind(*period).bind(*day);
-            for t in c.parts() {
-                q = q.bind(t.clone());
-            }
-            q = q.bind(*qty).bind(*n);
-        }
-        q.execute(&mut *conn).await?;
-    }
+    let charged: HashMap<i64, Attribution> = numbers
+        .into_iter()
+        .map(|(c, n)| (n, c.attribution()))
+        .collect();
+    let deltas: Vec<RollupDelta> = sums
+        .into_iter()
+        .map(
+            |((period, day, attribution), (qty_micro, events))| RollupDelta {
+                period,
+                day,
+                charged: &charged[&attribution],
+                qty_micro,
+                events,
+            },
+        )
+        .collect();
+    store::add_to_rollups(tx, tenant, &deltas).await?;
     // Soft caps of the SKUs this batch touched, in the current period.
     let current = to_millis(period_start(now));
     for (period, sku) in touched {
         let Some(cap) = book.prices.get(&**sku).and_then(|p| p.cap) else {
             continue;
         };
-        let after = period_qty(conn, tenant, period, sku).await?;
+        let after = store::period_qty(tx, tenant, period, sku).await?;
         let state = cap_state(sku, cap, after);
         // Every threshold reached and not yet raised this period is raised now — once — even if
         // a lowered cap jumps several at a time.
         for threshold in CAP_THRESHOLDS {
-            if state.percent >= threshold {
-                let new = sqlx::query(
-                    "INSERT OR IGNORE INTO billing_cap_alerts (tenant_id, period_start, sku, threshold, raised_at) VALUES (?, ?, ?, ?, ?)",
-                )
-                .bind(tenant.as_str())
-                .bind(period)
-                .bind(&**sku)
-                .bind(threshold)
-                .bind(ingested_at)
-                .execute(&mut *conn)
-                .await?;
-                if new.rows_affected() == 1 {
-                    report.crossed.push(Crossing {
-                        sku: sku.to_string(),
-                        threshold,
-                        period: period_label(from_millis(period)),
-                        state: state.clone(),
-                    });
-                }
+            if state.percent >= threshold
+                && store::raise_cap_alert(tx, tenant, period, sku, threshold, ingested_at).await?
+            {
+                report.crossed.push(Crossing {
+                    sku: sku.to_string(),
+                    threshold,
+                    period: period_label(from_millis(period)),
+                    state: state.clone(),
+                });
             }
         }
         if period == current && state.percent >= 100 {
@@ -1179,59 +958,6 @@ pub async fn ingest(
     }
     report.over_cap.sort_by(|a, b| a.sku.cmp(&b.sku));
     Ok(report)
-}
-
-/// Sums of a period by one grouping column of the rollups.
-pub async fn sums_by(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    period: i64,
-    column: &'static str,
-    sku: Option<&str>,
-) -> Result<Vec<(String, String, i64, i64)>> {
-    let sql = format!(
-        "SELECT sku, {column}, SUM(qty_micro), SUM(events) FROM usage_rollups \
-         WHERE tenant_id = ? AND period_start = ? AND (? IS NULL OR sku = ?) GROUP BY sku, {column}"
-    );
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(tenant.as_str())
-        .bind(period)
-        .bind(sku)
-        .bind(sku)
-        .fetch_all(conn)
-        .await?)
-}
-
-/// A period's quantity per SKU.
-pub async fn sku_totals(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    period: i64,
-) -> Result<Vec<(String, i64)>> {
-    Ok(sqlx::query_as(
-        "SELECT sku, SUM(qty_micro) FROM usage_rollups WHERE tenant_id = ? AND period_start = ? GROUP BY sku ORDER BY sku",
-    )
-    .bind(tenant.as_str())
-    .bind(period)
-    .fetch_all(conn)
-    .await?)
-}
-
-/// A period's quantity per SKU up to (excluding) `until`, by whole days.
-pub async fn sku_totals_until(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    period: i64,
-    until: i64,
-) -> Result<Vec<(String, i64)>> {
-    Ok(sqlx::query_as(
-        "SELECT sku, SUM(qty_micro) FROM usage_rollups WHERE tenant_id = ? AND period_start = ? AND day < ? GROUP BY sku",
-    )
-    .bind(tenant.as_str())
-    .bind(period)
-    .bind(until)
-    .fetch_all(conn)
-    .await?)
 }
 
 /// Renders a timestamp of the period API.
@@ -1391,105 +1117,5 @@ mod tests {
                 .contains("duplicate field `id`")
         );
         assert!(batch[1].0.is_ok());
-    }
-
-    #[test]
-    fn statements_come_in_few_shapes() {
-        let sizes = |n| statement_sizes(n).collect::<Vec<_>>();
-        assert!(sizes(0).is_empty());
-        assert_eq!(sizes(1), [1]);
-        assert_eq!(sizes(MAX_ROWS), [MAX_ROWS]);
-        assert_eq!(sizes(2 * MAX_ROWS + 5), [MAX_ROWS, MAX_ROWS, 4, 1]);
-        let items: Vec<usize> = (0..3000).collect();
-        let parts: Vec<&[usize]> = statements(&items).collect();
-        assert_eq!(parts.concat(), items);
-    }
-
-    #[tokio::test]
-    async fn the_compact_events_migration_keeps_every_event_and_its_attribution() {
-        use sqlx::Connection;
-        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
-        sqlx::raw_sql(include_str!("../../migrations/0003_billing.sql"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let old = [
-            ("t1", "meter", "e1", 1_000, "api", "k1", "p1", "b1", 5),
-            ("t1", "meter", "e2", 2_000, "api", "k1", "p1", "b1", 7),
-            ("t1", "import", "e1", 3_000, "gb", "", "", "", 11),
-            ("t2", "meter", "e1", 4_000, "api", "k9", "p9", "", 13),
-        ];
-        for (t, src, id, ts, sku, key, persona, bu, qty) in old {
-            sqlx::query(
-                "INSERT INTO usage_events (tenant_id, source, event_id, ts, period_start, sku, \
-                 qty_micro, key_id, persona_id, bu_id, ingested_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, 99)",
-            )
-            .bind(t)
-            .bind(src)
-            .bind(id)
-            .bind(ts)
-            .bind(sku)
-            .bind(qty)
-            .bind(key)
-            .bind(persona)
-            .bind(bu)
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        }
-        sqlx::raw_sql(include_str!(
-            "../../migrations/0004_billing_compact_events.sql"
-        ))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-        type Back = (
-            String,
-            String,
-            String,
-            i64,
-            String,
-            i64,
-            String,
-            String,
-            String,
-            i64,
-        );
-        let back: Vec<Back> = sqlx::query_as(
-            "SELECT e.tenant_id, e.source, e.event_id, e.ts, a.sku, e.qty_micro, a.key_id, \
-             a.persona_id, a.bu_id, e.ingested_at FROM usage_events e JOIN usage_attributions a \
-             ON a.tenant_id = e.tenant_id AND a.id = e.attribution ORDER BY e.ts",
-        )
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
-        let expected: Vec<Back> = old
-            .iter()
-            .map(|&(t, src, id, ts, sku, key, persona, bu, qty)| {
-                let s = |x: &str| x.to_owned();
-                (
-                    s(t),
-                    s(src),
-                    s(id),
-                    ts,
-                    s(sku),
-                    qty,
-                    s(key),
-                    s(persona),
-                    s(bu),
-                    99,
-                )
-            })
-            .collect();
-        assert_eq!(back, expected);
-        let numbers: Vec<(String, i64)> =
-            sqlx::query_as("SELECT tenant_id, id FROM usage_attributions ORDER BY tenant_id, id")
-                .fetch_all(&mut conn)
-                .await
-                .unwrap();
-        assert_eq!(
-            numbers,
-            [("t1".into(), 1), ("t1".into(), 2), ("t2".into(), 1)]
-        );
     }
 }

@@ -10,6 +10,7 @@ use crate::clock::{from_millis, to_millis};
 use crate::error::{Error, Result};
 use crate::notify::Notification;
 use crate::scope::Scope;
+use crate::store::billing::{self as store, Driver as Grouping, InvoiceRow, NewInvoice, NewPrice};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -176,25 +177,13 @@ impl Operation for SetPrices {
                 ));
             }
             let current = billing::price_book(&mut ctx.tx, &tenant).await?.currency;
-            let invoiced: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM invoices WHERE tenant_id = ?")
-                    .bind(tenant.as_str())
-                    .fetch_one(&mut *ctx.tx)
-                    .await?;
+            let invoiced = store::invoice_count(&mut ctx.tx, &tenant).await?;
             if invoiced > 0 && current != *c {
                 return Err(Error::Conflict(format!(
                     "the currency is {current} and invoices exist; it cannot change"
                 )));
             }
-            sqlx::query(
-                "INSERT INTO billing_plans (tenant_id, currency, updated_at) VALUES (?, ?, ?) \
-                 ON CONFLICT (tenant_id) DO UPDATE SET currency = excluded.currency, updated_at = excluded.updated_at",
-            )
-            .bind(tenant.as_str())
-            .bind(c)
-            .bind(now)
-            .execute(&mut *ctx.tx)
-            .await?;
+            store::set_currency(&mut ctx.tx, &tenant, c, now).await?;
         }
         for (i, p) in input.prices.iter().enumerate() {
             super::validate_handle(&format!("prices[{i}].sku"), &p.sku)?;
@@ -215,19 +204,14 @@ impl Operation for SetPrices {
                     ));
                 }
             }
-            sqlx::query(
-                "INSERT INTO billing_prices (tenant_id, sku, description, unit, unit_price, updated_at) VALUES (?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (tenant_id, sku) DO UPDATE SET description = excluded.description, unit = excluded.unit, \
-                 unit_price = excluded.unit_price, updated_at = excluded.updated_at",
-            )
-            .bind(tenant.as_str())
-            .bind(&p.sku)
-            .bind(p.description.trim())
-            .bind(p.unit.trim())
-            .bind(price.normalize().to_string())
-            .bind(now)
-            .execute(&mut *ctx.tx)
-            .await?;
+            let unit_price = price.normalize().to_string();
+            let price = NewPrice {
+                sku: &p.sku,
+                description: p.description.trim(),
+                unit: p.unit.trim(),
+                unit_price: &unit_price,
+            };
+            store::put_price(&mut ctx.tx, &tenant, &price, now).await?;
         }
         price_book_view(ctx).await
     }
@@ -277,14 +261,9 @@ impl Operation for SetCap {
                     })?,
             ),
         };
-        let done = sqlx::query("UPDATE billing_prices SET cap_micro = ?, updated_at = ? WHERE tenant_id = ? AND sku = ?")
-            .bind(micro)
-            .bind(to_millis(ctx.now))
-            .bind(tenant.as_str())
-            .bind(&input.sku)
-            .execute(&mut *ctx.tx)
-            .await?;
-        if done.rows_affected() == 0 {
+        let found =
+            store::set_cap(&mut ctx.tx, &tenant, &input.sku, micro, to_millis(ctx.now)).await?;
+        if !found {
             return Err(Error::NotFound(format!(
                 "sku: `{}` is not in the price book; add it with billing.set_prices",
                 input.sku
@@ -345,7 +324,7 @@ pub struct Meter {
 async fn meter(ctx: &mut OpCtx, start: DateTime<Utc>) -> Result<Meter> {
     let tenant = ctx.tenant().clone();
     let book = billing::price_book(&mut ctx.tx, &tenant).await?;
-    let totals = billing::sku_totals(&mut ctx.tx, &tenant, to_millis(start)).await?;
+    let totals = store::sku_totals(&mut ctx.tx, &tenant, to_millis(start)).await?;
     let mut lines: Vec<MeterLine> = totals
         .into_iter()
         .map(|(sku, qty)| {
@@ -484,40 +463,29 @@ impl Operation for Drill {
             .ok_or_else(|| {
                 Error::NotFound(format!("sku: `{}` is not in the price book", input.sku))
             })?;
-        let names: HashMap<String, String> = sqlx::query_as::<_, (String, String)>(
-            "SELECT id, name FROM api_keys WHERE tenant_id = ? UNION ALL SELECT id, handle FROM personas WHERE tenant_id = ?",
-        )
-        .bind(tenant.as_str())
-        .bind(tenant.as_str())
-        .fetch_all(&mut *ctx.tx)
-        .await?
-        .into_iter()
-        .collect();
+        let names: HashMap<String, String> = store::driver_names(&mut ctx.tx, &tenant)
+            .await?
+            .into_iter()
+            .collect();
         let mut total = 0i64;
         let mut groups = Vec::new();
-        for column in ["key_id", "persona_id"] {
-            let rows = billing::sums_by(
-                &mut ctx.tx,
-                &tenant,
-                to_millis(start),
-                column,
-                Some(&input.sku),
-            )
-            .await?;
-            total = rows.iter().map(|r| r.2).sum();
+        for by in [Grouping::Key, Grouping::Persona] {
+            let rows = store::sums_by(&mut ctx.tx, &tenant, to_millis(start), by, Some(&input.sku))
+                .await?;
+            total = rows.iter().map(|r| r.qty_micro).sum();
             let mut drivers: Vec<Driver> = rows
                 .into_iter()
-                .map(|(_, id, qty, events)| Driver {
-                    name: names.get(&id).cloned(),
-                    quantity: from_micro(qty),
-                    amount: amount(qty, price),
+                .map(|r| Driver {
+                    name: names.get(&r.driver).cloned(),
+                    quantity: from_micro(r.qty_micro),
+                    amount: amount(r.qty_micro, price),
                     share_percent: if total > 0 {
-                        ((qty as i128 * 100) / total as i128) as u32
+                        ((r.qty_micro as i128 * 100) / total as i128) as u32
                     } else {
                         0
                     },
-                    events,
-                    id,
+                    events: r.events,
+                    id: r.driver,
                 })
                 .collect();
             drivers.sort_by(|a, b| b.quantity.cmp(&a.quantity).then(a.id.cmp(&b.id)));
@@ -559,33 +527,23 @@ pub struct InvoiceView {
     pub lines: Value,
 }
 
-type InvoiceRow = (String, String, i64, i64, String, String, String, i64);
-
 fn invoice_view(r: InvoiceRow) -> InvoiceView {
     InvoiceView {
-        id: r.0,
-        number: r.1,
-        period: period_label(from_millis(r.2)),
-        period_start: billing::ts(r.2),
-        period_end: billing::ts(r.3),
-        currency: r.4,
-        total: r.5,
-        lines: serde_json::from_str(&r.6).unwrap_or(Value::Null),
-        issued_at: billing::ts(r.7),
+        id: r.id,
+        number: r.number,
+        period: period_label(from_millis(r.period_start)),
+        period_start: billing::ts(r.period_start),
+        period_end: billing::ts(r.period_end),
+        currency: r.currency,
+        total: r.total,
+        lines: serde_json::from_str(&r.lines).unwrap_or(Value::Null),
+        issued_at: billing::ts(r.issued_at),
     }
 }
 
-const INVOICE_SELECT: &str = "SELECT id, number, period_start, period_end, currency, total, lines, issued_at FROM invoices WHERE tenant_id = ?";
-
 async fn find_invoice(ctx: &mut OpCtx, reference: &str) -> Result<InvoiceView> {
     let tenant = ctx.tenant().clone();
-    let sql = format!("{INVOICE_SELECT} AND (id = ? OR number = ?)");
-    let row: Option<InvoiceRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(tenant.as_str())
-        .bind(reference)
-        .bind(reference)
-        .fetch_optional(&mut *ctx.tx)
-        .await?;
+    let row = store::invoice(&mut ctx.tx, &tenant, reference).await?;
     row.map(invoice_view).ok_or_else(|| {
         Error::NotFound(format!(
             "invoice: no invoice `{reference}` in this tenant; list them with billing.invoices"
@@ -627,7 +585,7 @@ impl Operation for ClosePeriod {
                 super::rfc3339(end)
             )));
         }
-        if billing::closed_periods(&mut ctx.tx, &tenant)
+        if store::closed_periods(&mut ctx.tx, &tenant)
             .await?
             .contains(&to_millis(start))
         {
@@ -637,7 +595,7 @@ impl Operation for ClosePeriod {
             )));
         }
         let book = billing::price_book(&mut ctx.tx, &tenant).await?;
-        let totals = billing::sku_totals(&mut ctx.tx, &tenant, to_millis(start)).await?;
+        let totals = store::sku_totals(&mut ctx.tx, &tenant, to_millis(start)).await?;
         let lines: Vec<Value> = totals
             .into_iter()
             .filter(|(_, q)| *q != 0)
@@ -658,28 +616,29 @@ impl Operation for ClosePeriod {
             .iter()
             .filter_map(|l| l["amount"].as_str().and_then(|a| Decimal::from_str(a).ok()))
             .sum();
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM invoices WHERE tenant_id = ?")
-            .bind(tenant.as_str())
-            .fetch_one(&mut *ctx.tx)
-            .await?;
+        let n = store::invoice_count(&mut ctx.tx, &tenant).await?;
         let id = format!("inv_{}", uuid::Uuid::now_v7().simple());
         let number = format!("INV-{:06}", n + 1);
-        sqlx::query(
-            "INSERT INTO invoices (tenant_id, id, number, period_start, period_end, currency, total, lines, issued_at, issued_by) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(tenant.as_str())
-        .bind(&id)
-        .bind(&number)
-        .bind(to_millis(start))
-        .bind(to_millis(end))
-        .bind(&book.currency)
-        .bind(money(total))
-        .bind(Value::Array(lines).to_string())
-        .bind(to_millis(ctx.now))
-        .bind(ctx.principal.persona().as_str())
-        .execute(&mut *ctx.tx)
-        .await?;
+        let invoice = NewInvoice {
+            id: &id,
+            number: &number,
+            period_start: to_millis(start),
+            period_end: to_millis(end),
+            currency: &book.currency,
+            total: &money(total),
+            lines: &Value::Array(lines).to_string(),
+            issued_at: to_millis(ctx.now),
+            issued_by: ctx.principal.persona().as_str(),
+        };
+        if !store::insert_invoice(&mut ctx.tx, &tenant, &invoice).await? {
+            // Only a close running at the same time (on an engine without one write lock)
+            // gets here: the period or the number was just taken.
+            return Err(Error::Conflict(format!(
+                "another billing.close_period ran at the same time; see billing.invoices, and \
+                 close {} again if it is not listed",
+                input.period
+            )));
+        }
         ctx.audit("invoice", &number);
         ctx.audit("total", money(total));
         find_invoice(ctx, &id).await
@@ -726,12 +685,7 @@ impl Operation for Invoices {
             return Err(Error::bad_input("limit", "give a limit between 1 and 120"));
         }
         let tenant = ctx.tenant().clone();
-        let sql = format!("{INVOICE_SELECT} ORDER BY period_start DESC LIMIT ?");
-        let rows: Vec<InvoiceRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.as_str())
-            .bind(input.limit as i64)
-            .fetch_all(&mut *ctx.tx)
-            .await?;
+        let rows = store::invoices(&mut ctx.tx, &tenant, i64::from(input.limit)).await?;
         Ok(InvoiceList {
             invoices: rows.into_iter().map(invoice_view).collect(),
         })
@@ -767,10 +721,7 @@ pub struct Rendered {
 
 async fn invoice_doc(ctx: &mut OpCtx, inv: &InvoiceView) -> Result<billing::document::InvoiceDoc> {
     let tenant = ctx.tenant().clone();
-    let name: String = sqlx::query_scalar("SELECT name FROM tenants WHERE id = ?")
-        .bind(tenant.as_str())
-        .fetch_one(&mut *ctx.tx)
-        .await?;
+    let name = store::tenant_name(&mut ctx.tx, &tenant).await?;
     let dec = |v: &Value| {
         v.as_str()
             .and_then(|s| Decimal::from_str(s).ok())
@@ -943,13 +894,13 @@ impl Operation for ShowbackOp {
         let tenant = ctx.tenant().clone();
         let start = chosen_period(ctx, &input.period)?;
         let book = billing::price_book(&mut ctx.tx, &tenant).await?;
-        let sums = billing::sums_by(&mut ctx.tx, &tenant, to_millis(start), "bu_id", None).await?;
-        let units: Vec<(String, String, Option<String>)> = sqlx::query_as(
-            "SELECT id, name, parent_id FROM business_units WHERE tenant_id = ? ORDER BY name",
-        )
-        .bind(tenant.as_str())
-        .fetch_all(&mut *ctx.tx)
-        .await?;
+        let sums =
+            store::sums_by(&mut ctx.tx, &tenant, to_millis(start), Grouping::Bu, None).await?;
+        let units: Vec<(String, String, Option<String>)> = store::units(&mut ctx.tx, &tenant)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u.name, u.parent_id))
+            .collect();
         let mut by_id: HashMap<String, UnitCost> = units
             .iter()
             .map(|(id, name, parent)| {
@@ -977,20 +928,20 @@ impl Operation for ShowbackOp {
         // Each SKU's amount — as metered and invoiced, rounded once — is split among the units
         // to the cent, so that the showback adds up to the period's spend.
         let mut sums = sums;
-        sums.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-        for group in sums.chunk_by(|a, b| a.0 == b.0) {
-            let sku = &group[0].0;
+        sums.sort_by(|a, b| (&a.sku, &a.driver).cmp(&(&b.sku, &b.driver)));
+        for group in sums.chunk_by(|a, b| a.sku == b.sku) {
+            let sku = &group[0].sku;
             let price = book
                 .prices
                 .get(sku)
                 .map(|p| p.unit_price)
                 .unwrap_or_default();
-            let qty: Vec<i64> = group.iter().map(|r| r.2).collect();
-            for ((_, bu, qty, _), share) in group.iter().zip(billing::split_amount(&qty, price)) {
-                let unit = by_id.get_mut(bu).unwrap_or(&mut unassigned);
+            let qty: Vec<i64> = group.iter().map(|r| r.qty_micro).collect();
+            for (r, share) in group.iter().zip(billing::split_amount(&qty, price)) {
+                let unit = by_id.get_mut(&r.driver).unwrap_or(&mut unassigned);
                 unit.direct += share;
                 unit.quantities
-                    .insert(sku.clone(), json!(from_micro(*qty).to_string()));
+                    .insert(sku.clone(), json!(from_micro(r.qty_micro).to_string()));
             }
         }
         // Roll up: a unit's total is its direct cost plus its descendants'.
@@ -1107,13 +1058,7 @@ impl Operation for ChartOp {
         let start = chosen_period(ctx, &input.period)?;
         let end = period_end(start).min(ctx.now.max(start + chrono::Duration::days(1)));
         let book = billing::price_book(&mut ctx.tx, &tenant).await?;
-        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-            "SELECT sku, day, SUM(qty_micro) FROM usage_rollups WHERE tenant_id = ? AND period_start = ? GROUP BY sku, day",
-        )
-        .bind(tenant.as_str())
-        .bind(to_millis(start))
-        .fetch_all(&mut *ctx.tx)
-        .await?;
+        let rows = store::daily_sku_totals(&mut ctx.tx, &tenant, to_millis(start)).await?;
         let mut days = Vec::new();
         let mut d = start;
         while d < end {
@@ -1224,7 +1169,7 @@ impl Operation for SummaryOp {
         let book = billing::price_book(&mut ctx.tx, &tenant).await?;
         let until = to_millis(prev) + elapsed_days * 86_400_000;
         let prev_totals =
-            billing::sku_totals_until(&mut ctx.tx, &tenant, to_millis(prev), until).await?;
+            store::sku_totals_until(&mut ctx.tx, &tenant, to_millis(prev), until).await?;
         let previous: Decimal = prev_totals
             .iter()
             .map(|(sku, q)| {
@@ -1256,13 +1201,11 @@ impl Operation for SummaryOp {
             .filter_map(|l| l.cap.clone())
             .filter(|c| c.percent >= 100)
             .collect();
-        let sql = format!("{INVOICE_SELECT} ORDER BY period_start DESC LIMIT 1");
-        let latest_invoice: Option<InvoiceView> =
-            sqlx::query_as::<_, InvoiceRow>(sqlx::AssertSqlSafe(sql))
-                .bind(tenant.as_str())
-                .fetch_optional(&mut *ctx.tx)
-                .await?
-                .map(invoice_view);
+        let latest_invoice: Option<InvoiceView> = store::invoices(&mut ctx.tx, &tenant, 1)
+            .await?
+            .into_iter()
+            .next()
+            .map(invoice_view);
         let mut text = format!(
             "*{} {}* spent in {} so far",
             m.currency,

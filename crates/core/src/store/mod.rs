@@ -10,6 +10,7 @@
 //! module per engine.
 
 pub(crate) mod approvals;
+pub(crate) mod billing;
 pub mod export;
 pub(crate) mod keys;
 pub(crate) mod personas;
