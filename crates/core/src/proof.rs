@@ -17,10 +17,9 @@
 use crate::Env;
 use crate::clock::to_millis;
 use crate::error::{Error, Result};
-use crate::ids::TenantId;
 use crate::principal::{PersonaKind, Principal, Surface, Via};
+use crate::store::{self, Tx};
 use chrono::{DateTime, Utc};
-use sqlx::SqliteConnection;
 
 /// What a credential proves about its person.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,50 +56,8 @@ impl Proof {
     }
 }
 
-/// A chat link's standing as a proof of identity.
-struct LinkProof {
-    proof: Proof,
-    linked_at: i64,
-    min_age_secs: i64,
-    sandbox: bool,
-    demo: bool,
-}
-
-async fn link_proof(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    platform: &str,
-    workspace: &str,
-    user: &str,
-) -> Result<Option<LinkProof>> {
-    let row: Option<(String, i64, i64, i64, i64)> = sqlx::query_as(
-        "SELECT l.proof, l.linked_at, t.chat_link_min_age_secs, w.sandbox, t.demo \
-         FROM chat_links l \
-         JOIN tenants t ON t.id = l.tenant_id \
-         JOIN chat_workspaces w ON w.platform = l.platform AND w.workspace_id = l.workspace_id \
-           AND w.tenant_id = l.tenant_id \
-         WHERE l.tenant_id = ? AND l.platform = ? AND l.workspace_id = ? AND l.user_id = ?",
-    )
-    .bind(tenant.as_str())
-    .bind(platform)
-    .bind(workspace)
-    .bind(user)
-    .fetch_optional(conn)
-    .await?;
-    row.map(|(proof, linked_at, min_age_secs, sandbox, demo)| {
-        Ok(LinkProof {
-            proof: Proof::parse(&proof)?,
-            linked_at,
-            min_age_secs,
-            sandbox: sandbox != 0,
-            demo: demo != 0,
-        })
-    })
-    .transpose()
-}
-
 /// What the principal's credential proves, read from the store now.
-pub(crate) async fn of(conn: &mut SqliteConnection, principal: &Principal) -> Result<Proof> {
+pub(crate) async fn of(conn: &mut Tx, principal: &Principal) -> Result<Proof> {
     match principal.via() {
         Via::Jwt => Ok(Proof::Own),
         Via::ApiKey { key_id } => {
@@ -108,7 +65,7 @@ pub(crate) async fn of(conn: &mut SqliteConnection, principal: &Principal) -> Re
                 sqlx::query_scalar("SELECT proof FROM api_keys WHERE tenant_id = ? AND id = ?")
                     .bind(principal.tenant().as_str())
                     .bind(key_id.as_str())
-                    .fetch_optional(conn)
+                    .fetch_optional(&mut **conn)
                     .await?;
             match proof {
                 Some(p) => Proof::parse(&p),
@@ -120,7 +77,7 @@ pub(crate) async fn of(conn: &mut SqliteConnection, principal: &Principal) -> Re
             workspace,
             user,
         } => Ok(
-            link_proof(conn, principal.tenant(), platform, workspace, user)
+            store::chat::link_standing(conn, principal.tenant(), *platform, workspace, user)
                 .await?
                 .map_or(Proof::Delegated, |l| {
                     // The sandbox plays people without their proof: only on demo tenants is it
@@ -153,7 +110,7 @@ pub enum KeyDecisions {
 /// Why `principal` may not make a decision (`what`: "an approval decision", …) on its own
 /// proof, or `None` when it may. Checked by every operation that records a decision.
 pub(crate) async fn decision_refusal(
-    conn: &mut SqliteConnection,
+    conn: &mut Tx,
     env: &Env,
     principal: &Principal,
     what: &str,
@@ -196,7 +153,8 @@ pub(crate) async fn decision_refusal(
             user,
         } => {
             let Some(link) =
-                link_proof(conn, principal.tenant(), platform, workspace, user).await?
+                store::chat::link_standing(conn, principal.tenant(), *platform, workspace, user)
+                    .await?
             else {
                 return Ok(Some(format!(
                     "{what}: this chat account is no longer linked"

@@ -9,7 +9,9 @@
 //! engines — connecting, pragmas, taking the write lock, schema introspection — lives in one
 //! module per engine.
 
+pub(crate) mod chat;
 pub mod export;
+pub(crate) mod ledger;
 pub(crate) mod sqlite;
 pub(crate) mod tenants;
 pub mod writer;
