@@ -201,12 +201,12 @@ pub async fn sync<C: ApprovalChannel>(
         let done: Result<bool, String> = async {
             match posted
                 .iter()
-                .find(|m| m.platform == platform && m.workspace_id == ws.workspace_id)
+                .find(|m| m.platform == C::PLATFORM && m.workspace_id == ws.workspace_id)
             {
                 None if view.state == RequestState::Pending => {
                     let id = chat.post(&ws.workspace_id, channel, &message).await?;
                     let m = PostedMessage {
-                        platform: platform.into(),
+                        platform: C::PLATFORM,
                         workspace_id: ws.workspace_id.clone(),
                         channel: channel.to_owned(),
                         message_id: id,
@@ -254,7 +254,7 @@ pub async fn sync<C: ApprovalChannel>(
             .await
             .map_err(|e| err(&e))?;
         let text = format!("Your request `{}` ({}): {line}", view.id, view.summary);
-        for (_, workspace, user) in links.into_iter().filter(|l| l.0 == platform) {
+        for (_, workspace, user) in links.into_iter().filter(|l| l.0 == C::PLATFORM) {
             if let Err(e) = chat.dm(&workspace, &user, &text).await {
                 tracing::warn!(platform, error = %e, "requester not told by direct message");
             }

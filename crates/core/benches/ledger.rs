@@ -7,7 +7,7 @@
 
 use serde_json::json;
 use std::time::Instant;
-use tenantops_core::ledger::{self, Actor, Draft};
+use tenantops_core::ledger::{self, Actor, AuditOutcome, Draft};
 use tenantops_core::{Config, Core};
 
 fn draft(i: u64) -> Draft {
@@ -19,7 +19,7 @@ fn draft(i: u64) -> Draft {
             surface: "mcp".into(),
         },
         op: "billing.live_meter".into(),
-        outcome: "done".into(),
+        outcome: AuditOutcome::Done,
         detail: json!({ "input": { "sku": format!("sku-{}", i % 17) }, "n": i }),
     }
 }

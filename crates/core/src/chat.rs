@@ -9,10 +9,11 @@ use crate::Core;
 use crate::approvals::{self, RequestView};
 use crate::clock::to_millis;
 use crate::error::{Error, Result};
-use crate::ids::{PersonaId, TenantId};
-use crate::ledger::{self, Draft};
+use crate::ids::TenantId;
+use crate::ledger::{self, AuditOutcome, Draft};
 use crate::principal::{PersonaKind, Principal, Surface, Via};
 use crate::proof::Proof;
+use crate::store;
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde_json::json;
@@ -54,6 +55,23 @@ impl Platform {
             Platform::Discord => Surface::Discord,
         }
     }
+
+    /// Parses the stored name; an unknown value is an error, never a silent default.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "slack" => Ok(Platform::Slack),
+            "discord" => Ok(Platform::Discord),
+            other => Err(Error::Internal(format!(
+                "unknown chat platform `{other}` in the store"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A workspace bound to a tenant.
@@ -80,7 +98,7 @@ pub struct Workspace {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PostedMessage {
     /// The platform.
-    pub platform: String,
+    pub platform: Platform,
     /// The workspace.
     pub workspace_id: String,
     /// The channel.
@@ -100,48 +118,9 @@ pub fn rendered_key(view: &RequestView) -> String {
 /// How long a link code is valid.
 pub const LINK_CODE_TTL: chrono::Duration = chrono::Duration::minutes(15);
 
-#[derive(sqlx::FromRow)]
-struct WorkspaceRow {
-    platform: String,
-    workspace_id: String,
-    tenant_id: String,
-    name: Option<String>,
-    approval_channel: Option<String>,
-    digest_channel: Option<String>,
-    digest_every_ms: Option<i64>,
-    digest_last_ms: Option<i64>,
-}
-
-const WORKSPACE_SELECT: &str = "SELECT platform, workspace_id, tenant_id, name, approval_channel, \
-    digest_channel, digest_every_ms, digest_last_ms FROM chat_workspaces";
-
-fn workspace(r: WorkspaceRow) -> Workspace {
-    Workspace {
-        platform: if r.platform == "discord" {
-            Platform::Discord
-        } else {
-            Platform::Slack
-        },
-        workspace_id: r.workspace_id,
-        tenant_id: TenantId::from_db(r.tenant_id),
-        name: r.name,
-        approval_channel: r.approval_channel,
-        digest_channel: r.digest_channel,
-        digest_every_ms: r.digest_every_ms,
-    }
-}
-
-/// Every workspace bound to `tenant`, on the caller's connection (the `tenant.chat_list` read).
-pub(crate) async fn workspaces_on(
-    conn: &mut sqlx::SqliteConnection,
-    tenant: &TenantId,
-) -> Result<Vec<Workspace>> {
-    let sql = format!("{WORKSPACE_SELECT} WHERE tenant_id = ? ORDER BY platform, workspace_id");
-    let rows: Vec<WorkspaceRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(tenant.as_str())
-        .fetch_all(conn)
-        .await?;
-    Ok(rows.into_iter().map(workspace).collect())
+/// Every workspace bound to `tenant`, in the caller's transaction (the `tenant.chat_list` read).
+pub(crate) async fn workspaces_on(tx: &mut store::Tx, tenant: &TenantId) -> Result<Vec<Workspace>> {
+    store::chat::workspaces(tx, tenant).await
 }
 
 /// The keyed digest a link code is stored as.
@@ -200,15 +179,12 @@ impl Core {
         let env = self.env();
         let now = env.clock.now();
         let mut tx = env.store.begin_write().await?;
-        let claimed: Option<(String, String, Option<String>)> = sqlx::query_as(
-            "UPDATE chat_install_states SET used_at = ? WHERE digest = ? AND platform = ? \
-             AND used_at IS NULL AND expires_at > ? RETURNING tenant_id, persona_id, approval_channel",
+        let claimed = store::chat::claim_install_state(
+            &mut tx,
+            &code_digest(env.pepper(), state),
+            platform,
+            to_millis(now),
         )
-        .bind(to_millis(now))
-        .bind(code_digest(env.pepper(), state))
-        .bind(platform.as_str())
-        .bind(to_millis(now))
-        .fetch_optional(&mut *tx)
         .await?;
         let Some((tenant, persona, approval_channel)) = claimed else {
             return Err(Error::bad_input(
@@ -217,37 +193,27 @@ impl Core {
                  (tenant.chat_install_link)",
             ));
         };
-        let tenant = TenantId::from_db(tenant);
-        let owner: Option<String> = sqlx::query_scalar(
-            "SELECT tenant_id FROM chat_workspaces WHERE platform = ? AND workspace_id = ?",
-        )
-        .bind(platform.as_str())
-        .bind(workspace_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if owner.as_deref().is_some_and(|o| o != tenant.as_str()) {
+        let owner = store::chat::owner(&mut tx, platform, workspace_id).await?;
+        if owner.as_ref().is_some_and(|o| *o != tenant) {
             return Err(Error::Conflict(
                 "this workspace is bound to another tenant; it must be unbound there first".into(),
             ));
         }
         let purpose = format!("{}:{workspace_id}", platform.as_str());
         let sealed = bot_token.map(|t| env.master.seal(&tenant, &purpose, t.as_bytes()));
-        sqlx::query(
-            "INSERT INTO chat_workspaces (platform, workspace_id, tenant_id, name, approval_channel, \
-             bound_at, bound_by, bot_token_sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (platform, workspace_id) DO UPDATE SET name = excluded.name, \
-             approval_channel = COALESCE(excluded.approval_channel, chat_workspaces.approval_channel), \
-             bot_token_sealed = COALESCE(excluded.bot_token_sealed, chat_workspaces.bot_token_sealed)",
+        store::chat::upsert_installed(
+            &mut tx,
+            &store::chat::Installed {
+                platform,
+                workspace_id,
+                tenant: &tenant,
+                name,
+                approval_channel: approval_channel.as_deref(),
+                bound_at: to_millis(now),
+                bound_by: &persona,
+                bot_token_sealed: sealed.as_deref(),
+            },
         )
-        .bind(platform.as_str())
-        .bind(workspace_id)
-        .bind(tenant.as_str())
-        .bind(name)
-        .bind(&approval_channel)
-        .bind(to_millis(now))
-        .bind(&persona)
-        .bind(&sealed)
-        .execute(&mut *tx)
         .await?;
         let signer = ledger::signer(&env.master, &tenant)?;
         let draft = Draft {
@@ -262,7 +228,7 @@ impl Core {
                 surface: platform.as_str().into(),
             },
             op: "tenant.chat_install".into(),
-            outcome: "done".into(),
+            outcome: AuditOutcome::Done,
             detail: json!({ "platform": platform.as_str(), "workspace_id": workspace_id,
                             "reinstalled": owner.is_some() }),
         };
@@ -284,17 +250,12 @@ impl Core {
         platform: Platform,
         workspace_id: &str,
     ) -> Result<Option<zeroize::Zeroizing<String>>> {
-        let row: Option<(String, Option<Vec<u8>>)> = sqlx::query_as(
-            "SELECT tenant_id, bot_token_sealed FROM chat_workspaces WHERE platform = ? AND workspace_id = ?",
-        )
-        .bind(platform.as_str())
-        .bind(workspace_id)
-        .fetch_optional(self.store().pool())
-        .await?;
+        let mut tx = self.store().begin_read().await?;
+        let row = store::chat::sealed_bot_token(&mut tx, platform, workspace_id).await?;
+        tx.rollback().await?;
         let Some((tenant, Some(sealed))) = row else {
             return Ok(None);
         };
-        let tenant = TenantId::from_db(tenant);
         let purpose = format!("{}:{workspace_id}", platform.as_str());
         let plain = self.env().master.open(&tenant, &purpose, &sealed)?;
         let token = String::from_utf8(plain.to_vec())
@@ -308,13 +269,10 @@ impl Core {
         platform: Platform,
         workspace_id: &str,
     ) -> Result<Option<Workspace>> {
-        let sql = format!("{WORKSPACE_SELECT} WHERE platform = ? AND workspace_id = ?");
-        let row: Option<WorkspaceRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(platform.as_str())
-            .bind(workspace_id)
-            .fetch_optional(self.store().pool())
-            .await?;
-        Ok(row.map(workspace))
+        let mut tx = self.store().begin_read().await?;
+        let workspace = store::chat::workspace(&mut tx, platform, workspace_id).await?;
+        tx.rollback().await?;
+        Ok(workspace)
     }
 
     /// Every workspace of a platform bound to `tenant`.
@@ -323,13 +281,10 @@ impl Core {
         tenant: &TenantId,
         platform: Platform,
     ) -> Result<Vec<Workspace>> {
-        let sql = format!("{WORKSPACE_SELECT} WHERE tenant_id = ? AND platform = ?");
-        let rows: Vec<WorkspaceRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.as_str())
-            .bind(platform.as_str())
-            .fetch_all(self.store().pool())
-            .await?;
-        Ok(rows.into_iter().map(workspace).collect())
+        let mut tx = self.store().begin_read().await?;
+        let workspaces = store::chat::workspaces_on(&mut tx, tenant, platform).await?;
+        tx.rollback().await?;
+        Ok(workspaces)
     }
 
     /// Every workspace of a platform that has a digest channel (for the digest scheduler).
@@ -337,21 +292,10 @@ impl Core {
         &self,
         platform: Platform,
     ) -> Result<Vec<(Workspace, Option<i64>)>> {
-        let sql = format!(
-            "{WORKSPACE_SELECT} WHERE platform = ? AND digest_channel IS NOT NULL \
-             AND digest_every_ms IS NOT NULL"
-        );
-        let rows: Vec<WorkspaceRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(platform.as_str())
-            .fetch_all(self.store().pool())
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| {
-                let last = r.digest_last_ms;
-                (workspace(r), last)
-            })
-            .collect())
+        let mut tx = self.store().begin_read().await?;
+        let due = store::chat::digest_workspaces(&mut tx, platform).await?;
+        tx.rollback().await?;
+        Ok(due)
     }
 
     /// Records that a workspace's digest was posted at `at_ms`.
@@ -361,15 +305,9 @@ impl Core {
         workspace_id: &str,
         at_ms: i64,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE chat_workspaces SET digest_last_ms = ? WHERE platform = ? AND workspace_id = ?",
-        )
-        .bind(at_ms)
-        .bind(platform.as_str())
-        .bind(workspace_id)
-        .execute(self.store().pool())
-        .await?;
-        Ok(())
+        let mut tx = self.store().begin_write().await?;
+        store::chat::set_digest_posted(&mut tx, platform, workspace_id, at_ms).await?;
+        tx.commit().await
     }
 
     /// The principal a workspace's scheduled digest runs as: the persona who bound the workspace,
@@ -379,31 +317,26 @@ impl Core {
         platform: Platform,
         workspace_id: &str,
     ) -> Result<Principal> {
-        let row: Option<(String, String, String)> = sqlx::query_as(
-            "SELECT w.tenant_id, w.bound_by, p.kind FROM chat_workspaces w \
-             JOIN personas p ON p.tenant_id = w.tenant_id AND p.id = w.bound_by \
-             WHERE w.platform = ? AND w.workspace_id = ?",
-        )
-        .bind(platform.as_str())
-        .bind(workspace_id)
-        .fetch_optional(self.store().pool())
-        .await?;
-        let Some((tenant, persona, kind)) = row else {
+        let mut tx = self.store().begin_read().await?;
+        let Some((tenant, persona, kind)) =
+            store::chat::binder(&mut tx, platform, workspace_id).await?
+        else {
             return Err(Error::NotFound(
                 "workspace not bound, or its binder is gone".into(),
             ));
         };
-        let kind = PersonaKind::parse(&kind).unwrap_or(PersonaKind::Service);
-        let tenant = TenantId::from_db(tenant);
-        let persona = PersonaId::from_db(persona);
-        let scopes = self.role_scopes(&tenant, &persona).await?;
+        let kind = PersonaKind::parse(&kind).ok_or_else(|| {
+            Error::Internal(format!("unknown persona kind `{kind}` in the store"))
+        })?;
+        let scopes = crate::roles::role_scopes_on(&mut tx, &tenant, &persona).await?;
+        tx.rollback().await?;
         let principal = Principal {
             tenant,
             persona,
             kind,
             scopes,
             via: Via::Chat {
-                platform: platform.as_str().to_owned(),
+                platform,
                 workspace: workspace_id.to_owned(),
                 user: "scheduled-digest".into(),
             },
@@ -429,17 +362,10 @@ impl Core {
                 platform.as_str()
             )));
         };
-        let link: Option<(String, String, String)> = sqlx::query_as(
-            "SELECT l.persona_id, p.kind, p.status FROM chat_links l \
-             JOIN personas p ON p.tenant_id = l.tenant_id AND p.id = l.persona_id \
-             WHERE l.platform = ? AND l.workspace_id = ? AND l.user_id = ? AND l.tenant_id = ?",
-        )
-        .bind(platform.as_str())
-        .bind(workspace_id)
-        .bind(user_id)
-        .bind(ws.tenant_id.as_str())
-        .fetch_optional(self.store().pool())
-        .await?;
+        let mut tx = self.store().begin_read().await?;
+        let link =
+            store::chat::linked_persona(&mut tx, &ws.tenant_id, platform, workspace_id, user_id)
+                .await?;
         let Some((persona, kind, status)) = link else {
             return Err(Error::Unauthenticated(
                 "your chat account is not linked to a persona: ask for a link code \
@@ -452,15 +378,15 @@ impl Core {
                 "the persona linked to your chat account is no longer active".into(),
             ));
         }
-        let persona = PersonaId::from_db(persona);
-        let scopes = self.role_scopes(&ws.tenant_id, &persona).await?;
+        let scopes = crate::roles::role_scopes_on(&mut tx, &ws.tenant_id, &persona).await?;
+        tx.rollback().await?;
         Ok(Principal {
             tenant: ws.tenant_id,
             persona,
             kind: PersonaKind::Human,
             scopes,
             via: Via::Chat {
-                platform: platform.as_str().to_owned(),
+                platform,
                 workspace: workspace_id.to_owned(),
                 user: user_id.to_owned(),
             },
@@ -492,16 +418,8 @@ impl Core {
         let now = env.clock.now();
         let digest = code_digest(env.pepper(), code);
         let mut tx = env.store.begin_write().await?;
-        let claimed: Option<(String, String)> = sqlx::query_as(
-            "UPDATE chat_link_codes SET used_at = ? WHERE digest = ? AND tenant_id = ? \
-             AND used_at IS NULL AND expires_at > ? RETURNING persona_id, proof",
-        )
-        .bind(to_millis(now))
-        .bind(&digest)
-        .bind(ws.tenant_id.as_str())
-        .bind(to_millis(now))
-        .fetch_optional(&mut *tx)
-        .await?;
+        let claimed =
+            store::chat::claim_link_code(&mut tx, &ws.tenant_id, &digest, to_millis(now)).await?;
         let Some((persona, proof)) = claimed else {
             return Err(Error::bad_input(
                 "code",
@@ -509,14 +427,7 @@ impl Core {
                  (members.chat_link_code, valid 15 minutes)",
             ));
         };
-        let proof = Proof::parse(&proof)?;
-        let row: Option<(String, String, String)> = sqlx::query_as(
-            "SELECT handle, kind, status FROM personas WHERE tenant_id = ? AND id = ?",
-        )
-        .bind(ws.tenant_id.as_str())
-        .bind(&persona)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let row = store::chat::persona_by_id(&mut tx, &ws.tenant_id, &persona).await?;
         let Some((handle, kind, status)) = row else {
             return Err(Error::NotFound(
                 "the persona of this code no longer exists".into(),
@@ -555,28 +466,20 @@ impl Core {
     ) -> Result<()> {
         let env = self.env();
         let now = env.clock.now();
-        let existing: Option<(String, String, String)> = sqlx::query_as(
-            "SELECT l.persona_id, COALESCE(p.handle, l.persona_id), l.proof FROM chat_links l \
-             LEFT JOIN personas p ON p.tenant_id = l.tenant_id AND p.id = l.persona_id \
-             WHERE l.platform = ? AND l.workspace_id = ? AND l.user_id = ?",
-        )
-        .bind(platform.as_str())
-        .bind(workspace_id)
-        .bind(user_id)
-        .fetch_optional(&mut **tx)
-        .await?;
-        let relinked = match &existing {
-            Some((other, other_handle, _)) if other != persona => {
+        let existing = store::chat::existing_link(tx, platform, workspace_id, user_id).await?;
+        let relinked = match existing {
+            Some(other) if other.persona != persona => {
                 return Err(Error::Conflict(format!(
-                    "this chat account already acts as `{other_handle}`; a link is never \
+                    "this chat account already acts as `{}`; a link is never \
                      re-pointed: unlink it first (members.chat_unlink, by that person or an admin \
-                     with authority over them)"
+                     with authority over them)",
+                    other.handle
                 )));
             }
-            Some((_, _, old)) => {
+            Some(same) => {
                 // Linking again with a better proof restarts the link's age under that proof;
                 // the same or a weaker one changes nothing.
-                let old = Proof::parse(old)?;
+                let old = same.proof;
                 if old == Proof::Own || proof != Proof::Own {
                     tx_audit_link(
                         tx,
@@ -596,19 +499,18 @@ impl Core {
             }
             None => false,
         };
-        sqlx::query(
-            "INSERT INTO chat_links (platform, workspace_id, user_id, tenant_id, persona_id, linked_at, proof) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (platform, workspace_id, user_id) DO UPDATE \
-             SET linked_at = excluded.linked_at, proof = excluded.proof",
+        store::chat::upsert_link(
+            tx,
+            &store::chat::NewLink {
+                tenant,
+                platform,
+                workspace_id,
+                user_id,
+                persona,
+                linked_at: to_millis(now),
+                proof,
+            },
         )
-        .bind(platform.as_str())
-        .bind(workspace_id)
-        .bind(user_id)
-        .bind(tenant.as_str())
-        .bind(persona)
-        .bind(to_millis(now))
-        .bind(proof.as_str())
-        .execute(&mut **tx)
         .await?;
         tx_audit_link(
             tx,
@@ -642,19 +544,13 @@ impl Core {
         let now = env.clock.now();
         let tenant = principal.tenant().clone();
         let mut tx = env.store.begin_write().await?;
-        let owner: Option<(String, i64)> = sqlx::query_as(
-            "SELECT tenant_id, sandbox FROM chat_workspaces WHERE platform = 'slack' AND workspace_id = ?",
-        )
-        .bind(workspace_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        match owner {
-            Some((t, _)) if t != tenant.as_str() => {
+        match store::chat::sandbox_owner(&mut tx, workspace_id).await? {
+            Some((t, _)) if t != tenant => {
                 return Err(Error::Conflict(
                     "the sandbox workspace is bound to another tenant of this database".into(),
                 ));
             }
-            Some((_, 0)) => {
+            Some((_, false)) => {
                 return Err(Error::Conflict(
                     "a real Slack workspace has the sandbox's id; the sandbox cannot use it".into(),
                 ));
@@ -662,22 +558,20 @@ impl Core {
             Some(_) => return Ok(()),
             None => {}
         }
-        sqlx::query(
-            "INSERT INTO chat_workspaces (platform, workspace_id, tenant_id, name, approval_channel, \
-             bound_at, bound_by, sandbox) VALUES ('slack', ?, ?, 'tenantops sandbox', ?, ?, ?, 1)",
+        store::chat::insert_sandbox(
+            &mut tx,
+            &tenant,
+            workspace_id,
+            approval_channel,
+            to_millis(now),
+            principal.persona().as_str(),
         )
-        .bind(workspace_id)
-        .bind(tenant.as_str())
-        .bind(approval_channel)
-        .bind(to_millis(now))
-        .bind(principal.persona().as_str())
-        .execute(&mut *tx)
         .await?;
         let signer = ledger::signer(&env.master, &tenant)?;
         let draft = Draft {
             actor: crate::service::actor_of(&principal),
             op: "tenant.chat_bind".into(),
-            outcome: "done".into(),
+            outcome: AuditOutcome::Done,
             detail: json!({ "platform": "slack", "workspace_id": workspace_id, "sandbox": true }),
         };
         ledger::record(&mut tx, &tenant, &signer, now, vec![draft]).await?;
@@ -699,27 +593,14 @@ impl Core {
         };
         let env = self.env();
         let mut tx = env.store.begin_write().await?;
-        let row: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT t.demo, w.sandbox FROM tenants t JOIN chat_workspaces w ON w.tenant_id = t.id \
-             WHERE t.id = ? AND w.platform = 'slack' AND w.workspace_id = ?",
-        )
-        .bind(ws.tenant_id.as_str())
-        .bind(workspace_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if row != Some((1, 1)) {
+        let row = store::chat::demo_and_sandbox(&mut tx, &ws.tenant_id, workspace_id).await?;
+        if row != Some((true, true)) {
             return Err(Error::denied(
                 "the sandbox plays anyone only on a demo tenant; on this tenant a person is played \
                  with their own credential (TENANTOPS_API_KEY of that person)",
             ));
         }
-        let persona: Option<(String, String, String)> = sqlx::query_as(
-            "SELECT id, kind, status FROM personas WHERE tenant_id = ? AND handle = ?",
-        )
-        .bind(ws.tenant_id.as_str())
-        .bind(handle)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let persona = store::chat::persona_by_handle(&mut tx, &ws.tenant_id, handle).await?;
         let Some((persona, kind, status)) = persona else {
             return Err(Error::NotFound(format!(
                 "no persona `{handle}` in the demo tenant"
@@ -749,14 +630,11 @@ impl Core {
         &self,
         tenant: &TenantId,
         persona: &str,
-    ) -> Result<Vec<(String, String, String)>> {
-        Ok(sqlx::query_as(
-            "SELECT platform, workspace_id, user_id FROM chat_links WHERE tenant_id = ? AND persona_id = ?",
-        )
-        .bind(tenant.as_str())
-        .bind(persona)
-        .fetch_all(self.store().pool())
-        .await?)
+    ) -> Result<Vec<(Platform, String, String)>> {
+        let mut tx = self.store().begin_read().await?;
+        let links = store::chat::links_of(&mut tx, tenant, persona).await?;
+        tx.rollback().await?;
+        Ok(links)
     }
 
     /// An approval request as approvers see it, for posting and updating chat messages (a
@@ -775,20 +653,9 @@ impl Core {
         request_id: &str,
         m: &PostedMessage,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO chat_messages (tenant_id, request_id, platform, workspace_id, channel, \
-             message_id, rendered) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(tenant.as_str())
-        .bind(request_id)
-        .bind(&m.platform)
-        .bind(&m.workspace_id)
-        .bind(&m.channel)
-        .bind(&m.message_id)
-        .bind(&m.rendered)
-        .execute(self.store().pool())
-        .await?;
-        Ok(())
+        let mut tx = self.store().begin_write().await?;
+        store::chat::insert_message(&mut tx, tenant, request_id, m).await?;
+        tx.commit().await
     }
 
     /// Where an approval request was posted.
@@ -797,26 +664,10 @@ impl Core {
         tenant: &TenantId,
         request_id: &str,
     ) -> Result<Vec<PostedMessage>> {
-        let rows: Vec<(String, String, String, String, Option<String>)> = sqlx::query_as(
-            "SELECT platform, workspace_id, channel, message_id, rendered FROM chat_messages \
-             WHERE tenant_id = ? AND request_id = ?",
-        )
-        .bind(tenant.as_str())
-        .bind(request_id)
-        .fetch_all(self.store().pool())
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(platform, workspace_id, channel, message_id, rendered)| PostedMessage {
-                    platform,
-                    workspace_id,
-                    channel,
-                    message_id,
-                    rendered,
-                },
-            )
-            .collect())
+        let mut tx = self.store().begin_read().await?;
+        let messages = store::chat::messages(&mut tx, tenant, request_id).await?;
+        tx.rollback().await?;
+        Ok(messages)
     }
 
     /// Approval requests whose chat messages on `platform` are missing (still pending, in a
@@ -827,26 +678,10 @@ impl Core {
         platform: Platform,
         limit: u32,
     ) -> Result<Vec<(TenantId, String)>> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT DISTINCT r.tenant_id, r.id FROM approval_requests r \
-             JOIN chat_workspaces w ON w.tenant_id = r.tenant_id AND w.platform = ?1 \
-               AND w.approval_channel IS NOT NULL \
-             LEFT JOIN chat_messages m ON m.tenant_id = r.tenant_id AND m.request_id = r.id \
-               AND m.platform = w.platform AND m.workspace_id = w.workspace_id \
-             WHERE (m.request_id IS NULL AND r.state = 'pending') \
-                OR (m.request_id IS NOT NULL AND m.rendered IS NOT (r.state || ':' || \
-                    (SELECT COUNT(*) FROM approval_decisions d \
-                     WHERE d.tenant_id = r.tenant_id AND d.request_id = r.id))) \
-             ORDER BY r.created_at DESC LIMIT ?2",
-        )
-        .bind(platform.as_str())
-        .bind(limit)
-        .fetch_all(self.store().pool())
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(t, id)| (TenantId::from_db(t), id))
-            .collect())
+        let mut tx = self.store().begin_read().await?;
+        let due = store::chat::unsynced(&mut tx, platform, i64::from(limit)).await?;
+        tx.rollback().await?;
+        Ok(due)
     }
 
     /// Records what a posted approval message now shows (see [`rendered_key`]).
@@ -857,42 +692,33 @@ impl Core {
         m: &PostedMessage,
         rendered: &str,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE chat_messages SET rendered = ? WHERE tenant_id = ? AND request_id = ? \
-             AND platform = ? AND workspace_id = ?",
+        let mut tx = self.store().begin_write().await?;
+        store::chat::mark_rendered(
+            &mut tx,
+            tenant,
+            request_id,
+            m.platform,
+            &m.workspace_id,
+            rendered,
         )
-        .bind(rendered)
-        .bind(tenant.as_str())
-        .bind(request_id)
-        .bind(&m.platform)
-        .bind(&m.workspace_id)
-        .execute(self.store().pool())
         .await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// `true` the first time a delivery id is seen (a retried or redelivered request is
     /// answered without acting twice). Deliveries older than a day are forgotten.
     pub async fn first_delivery(&self, platform: Platform, delivery_id: &str) -> Result<bool> {
         let now = to_millis(self.env().clock.now());
-        let inserted = sqlx::query(
-            "INSERT INTO chat_deliveries (platform, delivery_id, received_at) VALUES (?, ?, ?) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(platform.as_str())
-        .bind(delivery_id)
-        .bind(now)
-        .execute(self.store().pool())
-        .await?
-        .rows_affected();
+        let mut tx = self.store().begin_write().await?;
+        let first = store::chat::insert_delivery(&mut tx, platform, delivery_id, now).await?;
+        tx.commit().await?;
         // Pruning is a write of its own: do it now and then, not on every delivery.
-        if inserted == 1 && rand::random::<u8>() == 0 {
-            sqlx::query("DELETE FROM chat_deliveries WHERE received_at < ?")
-                .bind(now - 86_400_000)
-                .execute(self.store().pool())
-                .await?;
+        if first && rand::random::<u8>() == 0 {
+            let mut tx = self.store().begin_write().await?;
+            store::chat::forget_deliveries(&mut tx, now - 86_400_000).await?;
+            tx.commit().await?;
         }
-        Ok(inserted == 1)
+        Ok(first)
     }
 }
 
@@ -920,10 +746,25 @@ async fn tx_audit_link(
     let draft = Draft {
         actor,
         op: "members.chat_link".into(),
-        outcome: "done".into(),
+        outcome: AuditOutcome::Done,
         detail: json!({ "platform": platform.as_str(), "workspace_id": workspace_id,
                         "user_id": user_id, "proof": proof.as_str(), "relinked": relinked }),
     };
     ledger::record(tx, tenant, &signer, env.clock.now(), vec![draft]).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platforms_read_back_as_stored_and_an_unknown_one_is_an_error() {
+        for p in [Platform::Slack, Platform::Discord] {
+            assert_eq!(Platform::parse(p.as_str()).unwrap(), p);
+            assert_eq!(p.to_string(), p.as_str());
+        }
+        assert!(Platform::parse("teams").is_err());
+        assert!(Platform::parse("Slack").is_err());
+    }
 }

@@ -1,6 +1,7 @@
 //! Who is calling: the one value every surface produces by authenticating, and the only source
 //! of the tenant an operation acts on.
 
+use crate::chat::Platform;
 use crate::error::{Error, Result};
 use crate::ids::{KeyId, PersonaId, TenantId};
 use crate::scope::{Scope, ScopeSet};
@@ -138,8 +139,8 @@ pub enum Via {
     },
     /// A linked chat identity.
     Chat {
-        /// `slack` or `discord`.
-        platform: String,
+        /// The chat platform.
+        platform: Platform,
         /// The Slack team or Discord guild the account is linked in.
         workspace: String,
         /// The immutable platform user id.

@@ -17,11 +17,9 @@
 use crate::Env;
 use crate::clock::to_millis;
 use crate::error::{Error, Result};
-use crate::ids::TenantId;
 use crate::principal::{PersonaKind, Principal, Surface, Via};
-use crate::store::Tx;
+use crate::store::{self, Tx};
 use chrono::{DateTime, Utc};
-use sqlx::SqliteConnection;
 
 /// What a credential proves about its person.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,53 +56,11 @@ impl Proof {
     }
 }
 
-/// A chat link's standing as a proof of identity.
-struct LinkProof {
-    proof: Proof,
-    linked_at: i64,
-    min_age_secs: i64,
-    sandbox: bool,
-    demo: bool,
-}
-
-async fn link_proof(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    platform: &str,
-    workspace: &str,
-    user: &str,
-) -> Result<Option<LinkProof>> {
-    let row: Option<(String, i64, i64, i64, i64)> = sqlx::query_as(
-        "SELECT l.proof, l.linked_at, t.chat_link_min_age_secs, w.sandbox, t.demo \
-         FROM chat_links l \
-         JOIN tenants t ON t.id = l.tenant_id \
-         JOIN chat_workspaces w ON w.platform = l.platform AND w.workspace_id = l.workspace_id \
-           AND w.tenant_id = l.tenant_id \
-         WHERE l.tenant_id = ? AND l.platform = ? AND l.workspace_id = ? AND l.user_id = ?",
-    )
-    .bind(tenant.as_str())
-    .bind(platform)
-    .bind(workspace)
-    .bind(user)
-    .fetch_optional(conn)
-    .await?;
-    row.map(|(proof, linked_at, min_age_secs, sandbox, demo)| {
-        Ok(LinkProof {
-            proof: Proof::parse(&proof)?,
-            linked_at,
-            min_age_secs,
-            sandbox: sandbox != 0,
-            demo: demo != 0,
-        })
-    })
-    .transpose()
-}
-
 /// What the principal's credential proves, read from the store now.
-pub(crate) async fn of(tx: &mut Tx, principal: &Principal) -> Result<Proof> {
+pub(crate) async fn of(conn: &mut Tx, principal: &Principal) -> Result<Proof> {
     match principal.via() {
         Via::Jwt => Ok(Proof::Own),
-        Via::ApiKey { key_id } => Ok(crate::store::keys::proof(tx, principal.tenant(), key_id)
+        Via::ApiKey { key_id } => Ok(crate::store::keys::proof(conn, principal.tenant(), key_id)
             .await?
             .unwrap_or(Proof::Delegated)),
         Via::Chat {
@@ -112,7 +68,7 @@ pub(crate) async fn of(tx: &mut Tx, principal: &Principal) -> Result<Proof> {
             workspace,
             user,
         } => Ok(
-            link_proof(tx, principal.tenant(), platform, workspace, user)
+            store::chat::link_standing(conn, principal.tenant(), *platform, workspace, user)
                 .await?
                 .map_or(Proof::Delegated, |l| {
                     // The sandbox plays people without their proof: only on demo tenants is it
@@ -145,7 +101,7 @@ pub enum KeyDecisions {
 /// Why `principal` may not make a decision (`what`: "an approval decision", …) on its own
 /// proof, or `None` when it may. Checked by every operation that records a decision.
 pub(crate) async fn decision_refusal(
-    tx: &mut Tx,
+    conn: &mut Tx,
     env: &Env,
     principal: &Principal,
     what: &str,
@@ -172,7 +128,7 @@ pub(crate) async fn decision_refusal(
                 "{what} needs your own sign-in (a console token or your linked chat account), \
                  not an API key: this deployment counts no key as proof of who is deciding"
             )),
-            KeyDecisions::OwnKeysOnly => match of(tx, principal).await? {
+            KeyDecisions::OwnKeysOnly => match of(conn, principal).await? {
                 Proof::Own => None,
                 _ => Some(format!(
                     "{what} needs your own proof of identity: this API key was issued by someone \
@@ -187,7 +143,9 @@ pub(crate) async fn decision_refusal(
             workspace,
             user,
         } => {
-            let Some(link) = link_proof(tx, principal.tenant(), platform, workspace, user).await?
+            let Some(link) =
+                store::chat::link_standing(conn, principal.tenant(), *platform, workspace, user)
+                    .await?
             else {
                 return Ok(Some(format!(
                     "{what}: this chat account is no longer linked"

@@ -8,7 +8,7 @@ use crate::clock::{Clock, SystemClock, to_millis};
 use crate::error::{Error, Result};
 use crate::ids::{KeyId, PersonaId, TenantId};
 use crate::jwt::{self, JwtConfig};
-use crate::ledger::{self, Actor, Draft};
+use crate::ledger::{self, Actor, AuditOutcome, Draft};
 use crate::notify::{LogNotifier, Notification, Notifier};
 use crate::principal::{PersonaKind, PersonaStatus, Principal, Surface, Via};
 use crate::proof::{KeyDecisions, Proof};
@@ -365,7 +365,7 @@ impl Core {
             vec![Draft {
                 actor,
                 op: "tenant.create".into(),
-                outcome: "done".into(),
+                outcome: AuditOutcome::Done,
                 detail: json!({
                     "name": name,
                     "demo": demo,
@@ -534,8 +534,13 @@ impl Core {
     }
 
     async fn record_refusal(&self, principal: &Principal, reason: &str) -> Result<()> {
-        self.record(principal, "auth", "denied", json!({ "reason": reason }))
-            .await
+        self.record(
+            principal,
+            "auth",
+            AuditOutcome::Denied,
+            json!({ "reason": reason }),
+        )
+        .await
     }
 
     /// Writes one audit entry in its own transaction.
@@ -543,7 +548,7 @@ impl Core {
         &self,
         principal: &Principal,
         op: &str,
-        outcome: &str,
+        outcome: AuditOutcome,
         detail: Value,
     ) -> Result<()> {
         let env = &self.env;
@@ -557,7 +562,7 @@ impl Core {
             vec![Draft {
                 actor: actor_of(principal),
                 op: op.to_owned(),
-                outcome: outcome.to_owned(),
+                outcome,
                 detail,
             }],
         )
@@ -646,7 +651,7 @@ impl Core {
             self.record(
                 principal,
                 "unknown",
-                "invalid",
+                AuditOutcome::Invalid,
                 json!({ "requested": shown }),
             )
             .await?;
@@ -662,7 +667,7 @@ impl Core {
             self.record(
                 principal,
                 spec.name,
-                "invalid",
+                AuditOutcome::Invalid,
                 json!({ "error": "input too large" }),
             )
             .await?;
@@ -682,7 +687,7 @@ impl Core {
             self.record(
                 principal,
                 spec.name,
-                "denied",
+                AuditOutcome::Denied,
                 json!({ "reason": reason, "input": input.audited() }),
             )
             .await?;
@@ -742,7 +747,7 @@ impl Core {
                 let draft = Draft {
                     actor: actor_of(principal),
                     op: spec.name.to_owned(),
-                    outcome: "done".into(),
+                    outcome: AuditOutcome::Done,
                     detail: Value::Object(detail),
                 };
                 ledger::record(&mut tx, &principal.tenant, &signer, now, vec![draft]).await?;
@@ -805,13 +810,18 @@ impl Core {
         match result {
             Ok(output) => {
                 detail.insert("input".into(), audited);
-                self.record(principal, spec.name, "done", Value::Object(detail))
-                    .await?;
+                self.record(
+                    principal,
+                    spec.name,
+                    AuditOutcome::Done,
+                    Value::Object(detail),
+                )
+                .await?;
                 Ok(Outcome::Done { output })
             }
             Err(err) => {
                 let draft = failure_draft(principal, spec, &audited, &err);
-                self.record(principal, spec.name, &draft.outcome, draft.detail)
+                self.record(principal, spec.name, draft.outcome, draft.detail)
                     .await?;
                 match err {
                     Error::Denied { reason } => Ok(Outcome::Denied { reason }),
@@ -881,7 +891,7 @@ impl Core {
             vec![Draft {
                 actor: actor_of(&principal),
                 op: spec.name.to_owned(),
-                outcome: "pending_approval".into(),
+                outcome: AuditOutcome::PendingApproval,
                 detail: json!({
                     "input": input.audited(),
                     "request_id": pending.request_id,
@@ -942,7 +952,7 @@ impl Core {
             vec![Draft {
                 actor: actor_of(&principal),
                 op: spec.name.to_owned(),
-                outcome: "done".into(),
+                outcome: AuditOutcome::Done,
                 detail: Value::Object(detail),
             }],
         )
@@ -1168,7 +1178,7 @@ impl Core {
                     surface: req.requester_surface.as_str().to_owned(),
                 },
                 op: req.operation.clone(),
-                outcome: "failed".into(),
+                outcome: AuditOutcome::Failed,
                 detail: json!({ "request_id": req.id, "input": req.input, "error": reason }),
             }],
         )
@@ -1303,7 +1313,7 @@ impl Core {
                     surface: "worker".into(),
                 },
                 op: step.op().to_owned(),
-                outcome: "done".into(),
+                outcome: AuditOutcome::Done,
                 detail,
             }],
         )
@@ -1403,14 +1413,14 @@ enum Step {
 fn failure_draft(principal: &Principal, spec: &OpSpec, input: &Value, err: &Error) -> Draft {
     let op = spec.name;
     let outcome = match err {
-        Error::Denied { .. } => "denied",
-        Error::BadInput { .. } => "invalid",
-        _ => "failed",
+        Error::Denied { .. } => AuditOutcome::Denied,
+        Error::BadInput { .. } => AuditOutcome::Invalid,
+        _ => AuditOutcome::Failed,
     };
     Draft {
         actor: actor_of(principal),
         op: op.to_owned(),
-        outcome: outcome.into(),
+        outcome,
         detail: json!({ "input": input, "error": err.to_string() }),
     }
 }
@@ -1466,13 +1476,19 @@ impl Core {
         trusted: &[String],
     ) -> Result<std::result::Result<ledger::verify::Report, ledger::verify::Failure>> {
         let key = self.audit_verifier_key(tenant)?;
-        ledger::verify_db(self.env.store.pool(), tenant, &key, trusted).await
+        let mut tx = self.env.store.begin_read().await?;
+        let verdict = ledger::verify_db(&mut tx, tenant, &key, trusted).await?;
+        tx.rollback().await?;
+        Ok(verdict)
     }
 
     /// Exports a tenant's ledger (entries, checkpoints, verifier key) to `dir`.
     pub async fn export_audit(&self, tenant: &TenantId, dir: &std::path::Path) -> Result<u64> {
         let key = self.audit_verifier_key(tenant)?;
-        ledger::export(self.env.store.pool(), tenant, &key, dir).await
+        let mut tx = self.env.store.begin_read().await?;
+        let written = ledger::export(&mut tx, tenant, &key, dir).await?;
+        tx.rollback().await?;
+        Ok(written)
     }
 }
 

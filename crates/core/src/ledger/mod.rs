@@ -14,12 +14,12 @@ pub mod verify;
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use crate::secrets::MasterKey;
+use crate::store::{self, Tx};
 use checkpoint::CheckpointSigner;
 use chrono::{DateTime, SecondsFormat, Utc};
 use merkle::{Frontier, Hash, leaf_hash};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::SqliteConnection;
 
 /// A checkpoint is kept in history each time the ledger crosses a multiple of this size; the
 /// latest one is always kept in the head.
@@ -43,6 +43,35 @@ pub struct Actor {
     pub surface: String,
 }
 
+/// What came of an operation, as recorded in its entry (`"outcome"`, in snake case).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditOutcome {
+    /// It ran (`done`).
+    Done,
+    /// The caller may not (`denied`).
+    Denied,
+    /// It failed (`failed`).
+    Failed,
+    /// Its input was refused (`invalid`).
+    Invalid,
+    /// It waits for approval (`pending_approval`).
+    PendingApproval,
+}
+
+impl AuditOutcome {
+    /// The recorded name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditOutcome::Done => "done",
+            AuditOutcome::Denied => "denied",
+            AuditOutcome::Failed => "failed",
+            AuditOutcome::Invalid => "invalid",
+            AuditOutcome::PendingApproval => "pending_approval",
+        }
+    }
+}
+
 /// What happened, before it is numbered and chained.
 #[derive(Clone, Debug)]
 pub struct Draft {
@@ -50,8 +79,8 @@ pub struct Draft {
     pub actor: Actor,
     /// The operation name.
     pub op: String,
-    /// `done`, `denied`, `failed`, `invalid`, `pending_approval`, …
-    pub outcome: String,
+    /// What came of it.
+    pub outcome: AuditOutcome,
     /// Operation-specific detail: inputs and ids, never secrets.
     pub detail: Value,
 }
@@ -74,7 +103,7 @@ pub struct Body {
     /// Which operation.
     pub op: String,
     /// Outcome.
-    pub outcome: String,
+    pub outcome: AuditOutcome,
     /// Detail.
     pub detail: Value,
 }
@@ -100,25 +129,22 @@ pub fn signer(master: &MasterKey, tenant: &TenantId) -> Result<CheckpointSigner>
 }
 
 /// Creates an empty ledger (size 0, signed) for a new tenant.
-pub async fn init(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    signer: &CheckpointSigner,
-) -> Result<()> {
+pub async fn init(tx: &mut Tx, tenant: &TenantId, signer: &CheckpointSigner) -> Result<()> {
     let frontier = Frontier::new();
     let note = signer
         .sign(0, &frontier.root())
         .map_err(|e| Error::Internal(format!("sign checkpoint: {e}")))?;
-    sqlx::query(
-        "INSERT INTO audit_heads (tenant_id, size, last_hash, frontier, checkpoint) VALUES (?, 0, ?, ?, ?)",
+    store::ledger::insert_head(
+        tx,
+        tenant,
+        &store::ledger::Head {
+            size: 0,
+            last_hash: &[0u8; 32],
+            frontier: &frontier.to_bytes(),
+            checkpoint: &note,
+        },
     )
-    .bind(tenant.as_str())
-    .bind(&[0u8; 32][..])
-    .bind(frontier.to_bytes())
-    .bind(note)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .await
 }
 
 struct Head {
@@ -130,21 +156,14 @@ struct Head {
 /// Reads the head and checks it against its own signed checkpoint before anything is appended:
 /// a head whose size or compact range was rewritten in the database (by someone without the
 /// master key) is refused rather than extended and re-signed.
-async fn head(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    signer: &CheckpointSigner,
-) -> Result<Head> {
-    let row: Option<(i64, Vec<u8>, Vec<u8>, String)> = sqlx::query_as(
-        "SELECT size, last_hash, frontier, checkpoint FROM audit_heads WHERE tenant_id = ?",
-    )
-    .bind(tenant.as_str())
-    .fetch_optional(&mut *conn)
-    .await?;
-    let (size, last, frontier, note) =
-        row.ok_or_else(|| Error::Internal(format!("tenant {tenant} has no audit ledger")))?;
-    let size = size as u64;
-    let last_hash: Hash = last
+async fn head(tx: &mut Tx, tenant: &TenantId, signer: &CheckpointSigner) -> Result<Head> {
+    let row = store::ledger::head(tx, tenant)
+        .await?
+        .ok_or_else(|| Error::Internal(format!("tenant {tenant} has no audit ledger")))?;
+    let size = stored_size(row.size)?;
+    let (frontier, note) = (row.frontier, row.checkpoint);
+    let last_hash: Hash = row
+        .last_hash
         .try_into()
         .map_err(|_| Error::Internal("corrupt audit head hash".into()))?;
     let frontier = Frontier::from_bytes(size, &frontier)
@@ -170,20 +189,22 @@ async fn head(
     })
 }
 
-/// Rows per multi-row INSERT when recording a batch.
-const INSERT_CHUNK: usize = 128;
+/// A size or sequence number read from the store.
+fn stored_size(n: i64) -> Result<u64> {
+    u64::try_from(n).map_err(|_| Error::Internal(format!("negative audit size {n} in the store")))
+}
 
 /// Appends `drafts` to the tenant's ledger inside the caller's transaction and signs a
 /// checkpoint covering them: the only way entries enter a ledger, so every committed entry is
 /// covered by a signed checkpoint.
 pub async fn record(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     tenant: &TenantId,
     signer: &CheckpointSigner,
     now: DateTime<Utc>,
     drafts: Vec<Draft>,
 ) -> Result<Vec<Appended>> {
-    let mut h = head(conn, tenant, signer).await?;
+    let mut h = head(tx, tenant, signer).await?;
     let old_size = h.size;
     let ts = now.to_rfc3339_opts(SecondsFormat::Millis, true);
     let mut rows: Vec<(u64, String, Hash)> = Vec::with_capacity(drafts.len());
@@ -209,42 +230,30 @@ pub async fn record(
         h.size += 1;
         rows.push((body.seq, text, leaf));
     }
-    for chunk in rows.chunks(INSERT_CHUNK) {
-        let mut sql =
-            String::from("INSERT INTO audit_entries (tenant_id, seq, body, leaf_hash) VALUES ");
-        sql.push_str(&vec!["(?, ?, ?, ?)"; chunk.len()].join(", "));
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (seq, text, leaf) in chunk {
-            q = q
-                .bind(tenant.as_str())
-                .bind(*seq as i64)
-                .bind(text.as_str())
-                .bind(&leaf[..]);
-        }
-        q.execute(&mut *conn).await?;
-    }
+    let entries: Vec<store::ledger::NewEntry<'_>> = rows
+        .iter()
+        .map(|(_, text, leaf)| store::ledger::NewEntry {
+            body: text,
+            leaf_hash: leaf,
+        })
+        .collect();
+    store::ledger::insert_entries(tx, tenant, old_size as i64, &entries).await?;
     let note = signer
         .sign(h.size, &h.frontier.root())
         .map_err(|e| Error::Internal(format!("sign checkpoint: {e}")))?;
     if h.size / CHECKPOINT_INTERVAL > old_size / CHECKPOINT_INTERVAL {
-        sqlx::query(
-            "INSERT OR IGNORE INTO audit_checkpoints (tenant_id, size, note) VALUES (?, ?, ?)",
-        )
-        .bind(tenant.as_str())
-        .bind(h.size as i64)
-        .bind(&note)
-        .execute(&mut *conn)
-        .await?;
+        store::ledger::keep_checkpoint(tx, tenant, h.size as i64, &note).await?;
     }
-    sqlx::query(
-        "UPDATE audit_heads SET size = ?, last_hash = ?, frontier = ?, checkpoint = ? WHERE tenant_id = ?",
+    store::ledger::update_head(
+        tx,
+        tenant,
+        &store::ledger::Head {
+            size: h.size as i64,
+            last_hash: &h.last_hash,
+            frontier: &h.frontier.to_bytes(),
+            checkpoint: &note,
+        },
     )
-    .bind(h.size as i64)
-    .bind(&h.last_hash[..])
-    .bind(h.frontier.to_bytes())
-    .bind(&note)
-    .bind(tenant.as_str())
-    .execute(&mut *conn)
     .await?;
     Ok(rows
         .into_iter()
@@ -253,17 +262,11 @@ pub async fn record(
 }
 
 /// The latest signed checkpoint of a tenant's ledger.
-pub async fn latest_checkpoint(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-) -> Result<(u64, String)> {
-    let row: Option<(i64, String)> =
-        sqlx::query_as("SELECT size, checkpoint FROM audit_heads WHERE tenant_id = ?")
-            .bind(tenant.as_str())
-            .fetch_optional(conn)
-            .await?;
-    row.map(|(s, n)| (s as u64, n))
-        .ok_or_else(|| Error::NotFound(format!("tenant {tenant} has no audit ledger")))
+pub async fn latest_checkpoint(tx: &mut Tx, tenant: &TenantId) -> Result<(u64, String)> {
+    let (size, note) = store::ledger::head_checkpoint(tx, tenant)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("tenant {tenant} has no audit ledger")))?;
+    Ok((stored_size(size)?, note))
 }
 
 /// An inclusion proof of one entry in the tree of the latest checkpoint.
@@ -287,24 +290,14 @@ pub struct InclusionProof {
 
 /// Builds an inclusion proof for entry `seq` against the latest checkpoint. Reads every leaf
 /// hash of the tenant (32 bytes each): linear in the ledger's size.
-pub async fn prove(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-    seq: u64,
-) -> Result<InclusionProof> {
-    let (size, note) = latest_checkpoint(conn, tenant).await?;
+pub async fn prove(tx: &mut Tx, tenant: &TenantId, seq: u64) -> Result<InclusionProof> {
+    let (size, note) = latest_checkpoint(tx, tenant).await?;
     if seq >= size {
         return Err(Error::NotFound(format!(
             "audit entry {seq} does not exist; the ledger has {size} entries (0..{size})"
         )));
     }
-    let leaves: Vec<Vec<u8>> = sqlx::query_scalar(
-        "SELECT leaf_hash FROM audit_entries WHERE tenant_id = ? AND seq < ? ORDER BY seq",
-    )
-    .bind(tenant.as_str())
-    .bind(size as i64)
-    .fetch_all(&mut *conn)
-    .await?;
+    let leaves = store::ledger::leaf_hashes(tx, tenant, size as i64).await?;
     let leaves: Vec<Hash> = leaves
         .into_iter()
         .map(|l| {
@@ -314,17 +307,12 @@ pub async fn prove(
         .collect::<Result<_>>()?;
     let path = merkle::inclusion_proof(&leaves, seq, size)
         .map_err(|e| Error::Internal(format!("inclusion proof: {e}")))?;
-    let body: String =
-        sqlx::query_scalar("SELECT body FROM audit_entries WHERE tenant_id = ? AND seq = ?")
-            .bind(tenant.as_str())
-            .bind(seq as i64)
-            .fetch_one(&mut *conn)
-            .await?;
-    let verifier_key: String =
-        sqlx::query_scalar("SELECT audit_verifier FROM tenants WHERE id = ?")
-            .bind(tenant.as_str())
-            .fetch_one(&mut *conn)
-            .await?;
+    let body = store::ledger::body(tx, tenant, seq as i64)
+        .await?
+        .ok_or_else(|| Error::Internal(format!("audit entry {seq} is missing from the store")))?;
+    let verifier_key = store::ledger::stored_verifier(tx, tenant)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("no tenant {tenant} in this database")))?;
     Ok(InclusionProof {
         seq,
         leaf_hash: hex::encode(leaves[seq as usize]),
@@ -349,23 +337,20 @@ pub mod export_files {
 }
 
 /// Verifies a tenant's ledger in the database against `trusted_key` (derived from the master
-/// key by the caller, never read from the database it is checking).
+/// key by the caller, never read from the database it is checking), reading everything in `tx`
+/// (a read transaction: one snapshot, even while the ledger keeps growing). Entries are
+/// streamed and checked in batches.
 ///
 /// `trusted` are checkpoints the caller kept from earlier (from `audit.checkpoint`); they must
 /// be consistent with the ledger, which defeats a rollback to an older, validly signed state.
 pub async fn verify_db(
-    pool: &sqlx::SqlitePool,
+    tx: &mut Tx,
     tenant: &TenantId,
     trusted_key: &str,
     trusted: &[String],
 ) -> Result<std::result::Result<verify::Report, verify::Failure>> {
     use futures::TryStreamExt;
-    let stored: Option<String> =
-        sqlx::query_scalar("SELECT audit_verifier FROM tenants WHERE id = ?")
-            .bind(tenant.as_str())
-            .fetch_optional(pool)
-            .await?;
-    let Some(stored) = stored else {
+    let Some(stored) = store::ledger::stored_verifier(tx, tenant).await? else {
         return Err(Error::NotFound(format!(
             "no tenant {tenant} in this database"
         )));
@@ -376,31 +361,20 @@ pub async fn verify_db(
             message: "the verifier key stored for the tenant is not the one the master key derives: replaced".into(),
         }));
     }
-    // One read transaction: entries and checkpoints from the same snapshot, even while the
-    // ledger keeps growing.
-    let mut snapshot = pool.begin().await?;
-    let mut notes: Vec<String> =
-        sqlx::query_scalar("SELECT note FROM audit_checkpoints WHERE tenant_id = ? ORDER BY size")
-            .bind(tenant.as_str())
-            .fetch_all(&mut *snapshot)
-            .await?;
+    let mut notes: Vec<String> = store::ledger::kept_checkpoints(tx, tenant)
+        .await?
+        .into_iter()
+        .map(|(_, note)| note)
+        .collect();
     notes.extend_from_slice(trusted);
-    let head: Option<String> =
-        sqlx::query_scalar("SELECT checkpoint FROM audit_heads WHERE tenant_id = ?")
-            .bind(tenant.as_str())
-            .fetch_optional(&mut *snapshot)
-            .await?;
-    notes.extend(head);
+    let head = store::ledger::head_checkpoint(tx, tenant).await?;
+    notes.extend(head.map(|(_, note)| note));
     let mut verifier = match verify::LedgerVerifier::new(tenant.as_str(), trusted_key, &notes) {
         Ok(v) => v,
         Err(f) => return Ok(Err(f)),
     };
-    let mut rows = sqlx::query_as::<_, (i64, String, Vec<u8>)>(
-        "SELECT seq, body, leaf_hash FROM audit_entries WHERE tenant_id = ? ORDER BY seq",
-    )
-    .bind(tenant.as_str())
-    .fetch(&mut *snapshot);
-    let mut batch: Vec<(i64, String, Vec<u8>)> = Vec::with_capacity(VERIFY_BATCH);
+    let mut rows = store::ledger::entries(tx, tenant);
+    let mut batch: Vec<store::ledger::EntryRow> = Vec::with_capacity(VERIFY_BATCH);
     loop {
         let row = rows.try_next().await?;
         let done = row.is_none();
@@ -430,9 +404,10 @@ pub async fn verify_db(
 /// Returns how many entries were written.
 ///
 /// `verifier_key` is written as the export's key: pass the one the master key derives, never
-/// the one stored beside the data being exported.
+/// the one stored beside the data being exported. Reads in `tx` (a read transaction, so that
+/// entries and checkpoints agree with each other); entries are streamed to the file.
 pub async fn export(
-    pool: &sqlx::SqlitePool,
+    tx: &mut Tx,
     tenant: &TenantId,
     verifier_key: &str,
     dir: &std::path::Path,
@@ -441,11 +416,7 @@ pub async fn export(
     use std::io::Write;
     let io =
         |e: std::io::Error| Error::Config(format!("cannot write export to {}: {e}", dir.display()));
-    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM tenants WHERE id = ?")
-        .bind(tenant.as_str())
-        .fetch_optional(pool)
-        .await?;
-    if exists.is_none() {
+    if store::ledger::stored_verifier(tx, tenant).await?.is_none() {
         return Err(Error::NotFound(format!(
             "no tenant {tenant} in this database"
         )));
@@ -458,18 +429,10 @@ pub async fn export(
     };
     write(dir.join(export_files::VERIFIER_KEY), &format!("{key}\n")).map_err(io)?;
     write(dir.join(export_files::TENANT), &format!("{tenant}\n")).map_err(io)?;
-    // Read entries and checkpoints in one snapshot so they agree with each other.
-    let mut conn = pool.begin().await?;
-    let mut notes: Vec<(i64, String)> =
-        sqlx::query_as("SELECT size, note FROM audit_checkpoints WHERE tenant_id = ?")
-            .bind(tenant.as_str())
-            .fetch_all(&mut *conn)
-            .await?;
-    let head: (i64, String) =
-        sqlx::query_as("SELECT size, checkpoint FROM audit_heads WHERE tenant_id = ?")
-            .bind(tenant.as_str())
-            .fetch_one(&mut *conn)
-            .await?;
+    let mut notes = store::ledger::kept_checkpoints(tx, tenant).await?;
+    let head = store::ledger::head_checkpoint(tx, tenant)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("tenant {tenant} has no audit ledger")))?;
     notes.push(head);
     for (size, note) in &notes {
         write(cp_dir.join(format!("{size:012}.txt")), note).map_err(io)?;
@@ -478,11 +441,7 @@ pub async fn export(
         std::io::BufWriter::new(private_file(&dir.join(export_files::ENTRIES)).map_err(io)?);
     let mut count = 0u64;
     {
-        let mut rows = sqlx::query_scalar::<_, String>(
-            "SELECT body FROM audit_entries WHERE tenant_id = ? ORDER BY seq",
-        )
-        .bind(tenant.as_str())
-        .fetch(&mut *conn);
+        let mut rows = store::ledger::bodies(tx, tenant);
         while let Some(body) = rows.try_next().await? {
             out.write_all(body.as_bytes()).map_err(io)?;
             out.write_all(b"\n").map_err(io)?;
@@ -491,7 +450,6 @@ pub async fn export(
     }
     out.flush().map_err(io)?;
     out.get_ref().sync_all().map_err(io)?;
-    conn.rollback().await?;
     Ok(count)
 }
 
@@ -600,4 +558,49 @@ pub fn verify_dir(
         buf.drain(..complete);
     }
     Ok(verifier.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn outcomes_are_recorded_by_name_and_an_entry_keeps_its_exact_text() {
+        for (outcome, name) in [
+            (AuditOutcome::Done, "done"),
+            (AuditOutcome::Denied, "denied"),
+            (AuditOutcome::Failed, "failed"),
+            (AuditOutcome::Invalid, "invalid"),
+            (AuditOutcome::PendingApproval, "pending_approval"),
+        ] {
+            assert_eq!(outcome.as_str(), name);
+            assert_eq!(serde_json::to_value(outcome).unwrap(), json!(name));
+        }
+        // The bytes an entry is hashed as (and so every existing ledger's hashes) are the ones
+        // recorded before the outcome had a type.
+        let body = Body {
+            v: 1,
+            tenant: "tn_1".into(),
+            seq: 3,
+            prev: "00".into(),
+            ts: "2025-01-01T00:00:00.000Z".into(),
+            actor: Actor {
+                persona: None,
+                kind: None,
+                via: "platform".into(),
+                surface: "cli".into(),
+            },
+            op: "keys.revoke".into(),
+            outcome: AuditOutcome::PendingApproval,
+            detail: json!({ "a": 1 }),
+        };
+        let text = serde_json::to_string(&body).unwrap();
+        assert_eq!(
+            text,
+            r#"{"v":1,"tenant":"tn_1","seq":3,"prev":"00","ts":"2025-01-01T00:00:00.000Z","actor":{"via":"platform","surface":"cli"},"op":"keys.revoke","outcome":"pending_approval","detail":{"a":1}}"#
+        );
+        assert_eq!(serde_json::from_str::<Body>(&text).unwrap(), body);
+        assert!(serde_json::from_str::<Body>(&text.replace("pending_approval", "maybe")).is_err());
+    }
 }

@@ -15,15 +15,15 @@
 
 use super::checkpoint::CheckpointVerifier;
 use super::verify::{Failure, Report};
-use super::{Actor, Draft};
+use super::{Actor, AuditOutcome, Draft};
 use crate::Core;
 use crate::clock::to_millis;
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
+use crate::store::{self, Tx};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::json;
-use sqlx::SqliteConnection;
 use std::sync::Arc;
 
 /// The future a [`CheckpointSink`] returns (re-exported so sinks need no `futures` crate).
@@ -57,11 +57,14 @@ impl Reason {
         }
     }
 
-    fn parse(s: &str) -> Self {
-        if s == "scheduled" {
-            Reason::Scheduled
-        } else {
-            Reason::OnDemand
+    /// Parses the stored name; an unknown value is an error, never a silent default.
+    pub(crate) fn parse(s: &str) -> Result<Self> {
+        match s {
+            "on_demand" => Ok(Reason::OnDemand),
+            "scheduled" => Ok(Reason::Scheduled),
+            other => Err(Error::Internal(format!(
+                "unknown publication reason `{other}` in the store"
+            ))),
         }
     }
 }
@@ -196,22 +199,12 @@ fn origin_of(note: &str) -> &str {
 
 /// Where a tenant's checkpoints are published: every bound workspace (not the offline
 /// sandbox) with an approval channel. Webhook endpoints join this list when they exist.
-pub async fn destinations(
-    conn: &mut SqliteConnection,
-    tenant: &TenantId,
-) -> Result<Vec<Destination>> {
-    let rows: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT platform, workspace_id, approval_channel FROM chat_workspaces \
-         WHERE tenant_id = ? AND approval_channel IS NOT NULL AND sandbox = 0 \
-         ORDER BY platform, workspace_id",
-    )
-    .bind(tenant.as_str())
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
+pub async fn destinations(tx: &mut Tx, tenant: &TenantId) -> Result<Vec<Destination>> {
+    Ok(store::chat::publication_channels(tx, tenant)
+        .await?
         .into_iter()
-        .map(|(kind, workspace, channel)| Destination {
-            kind,
+        .map(|(platform, workspace, channel)| Destination {
+            kind: platform.as_str().to_owned(),
             workspace,
             channel,
         })
@@ -230,33 +223,16 @@ pub struct Queued {
 /// Queues a publication of `tenant`'s latest checkpoint in the caller's transaction, or joins
 /// the one already waiting (at most one waits per tenant).
 pub async fn queue(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     tenant: &TenantId,
     reason: Reason,
     requested_by: Option<&str>,
     now_ms: i64,
 ) -> Result<Queued> {
-    let waiting: Option<i64> = sqlx::query_scalar(
-        "SELECT id FROM audit_publications WHERE tenant_id = ? AND state = 'pending' \
-         ORDER BY id LIMIT 1",
-    )
-    .bind(tenant.as_str())
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(id) = waiting {
+    if let Some(id) = store::ledger::waiting_publication(tx, tenant).await? {
         return Ok(Queued { id, joined: true });
     }
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO audit_publications (tenant_id, reason, requested_by, requested_at, not_before) \
-         VALUES (?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(tenant.as_str())
-    .bind(reason.as_str())
-    .bind(requested_by)
-    .bind(now_ms)
-    .bind(now_ms)
-    .fetch_one(conn)
-    .await?;
+    let id = store::ledger::insert_publication(tx, tenant, reason, requested_by, now_ms).await?;
     Ok(Queued { id, joined: false })
 }
 
@@ -326,10 +302,6 @@ fn worker_actor() -> Actor {
     }
 }
 
-fn placeholders(n: usize) -> String {
-    vec!["?"; n].join(", ")
-}
-
 impl Core {
     /// Queues a scheduled publication for every tenant with a destination of one of `kinds`
     /// whose ledger grew since its last publication, once `every` has passed since it (see
@@ -345,34 +317,22 @@ impl Core {
         let env = self.env();
         let now = to_millis(env.clock.now());
         let every_ms = i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
-        let sql = format!(
-            "SELECT tenant_id, MIN(bound_at) FROM chat_workspaces WHERE approval_channel IS NOT NULL \
-             AND sandbox = 0 AND platform IN ({}) GROUP BY tenant_id",
-            placeholders(kinds.len())
-        );
-        let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql));
-        for k in kinds {
-            q = q.bind(*k);
-        }
-        let tenants = q.fetch_all(env.store.pool()).await?;
+        let tenants = {
+            let mut tx = env.store.begin_read().await?;
+            let tenants = store::chat::publishing_tenants(&mut tx, kinds).await?;
+            tx.rollback().await?;
+            tenants
+        };
         let mut queued = 0;
         for (tenant, first_bound) in tenants {
-            let tenant = TenantId::from_db(tenant);
-            let mut conn = env.store.pool().acquire().await?;
-            let size: Option<i64> =
-                sqlx::query_scalar("SELECT size FROM audit_heads WHERE tenant_id = ?")
-                    .bind(tenant.as_str())
-                    .fetch_optional(&mut *conn)
-                    .await?;
+            let (size, last) = {
+                let mut tx = env.store.begin_read().await?;
+                let size = store::ledger::head_size(&mut tx, &tenant).await?;
+                let last = store::ledger::last_published(&mut tx, &tenant).await?;
+                tx.rollback().await?;
+                (size, last)
+            };
             let Some(size) = size else { continue };
-            let last: Option<(i64, i64)> = sqlx::query_as(
-                "SELECT published_at, head_after FROM audit_publications \
-                 WHERE tenant_id = ? AND state = 'published' ORDER BY published_at DESC LIMIT 1",
-            )
-            .bind(tenant.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
-            drop(conn);
             let last = last.map(|(at, after)| (at, after.max(0) as u64));
             if !scheduled_due(now, every_ms, size.max(0) as u64, last, first_bound) {
                 continue;
@@ -417,42 +377,23 @@ impl Core {
     async fn claim_publication(&self, kinds: &[&str], gap_ms: i64) -> Result<Option<Claimed>> {
         let env = self.env();
         let now = to_millis(env.clock.now());
-        let sql = format!(
-            "UPDATE audit_publications SET lease_until = ?1, attempts = attempts + 1 WHERE id = \
-             (SELECT a.id FROM audit_publications a WHERE a.state = 'pending' AND a.not_before <= ?2 \
-              AND (a.lease_until IS NULL OR a.lease_until < ?2) \
-              AND NOT EXISTS (SELECT 1 FROM audit_publications p WHERE p.tenant_id = a.tenant_id \
-                  AND p.state = 'published' AND p.published_at > ?3) \
-              AND EXISTS (SELECT 1 FROM chat_workspaces w WHERE w.tenant_id = a.tenant_id \
-                  AND w.approval_channel IS NOT NULL AND w.sandbox = 0 AND w.platform IN ({})) \
-              ORDER BY a.id LIMIT 1) \
-             RETURNING id, tenant_id, reason, requested_by, attempts",
-            (0..kinds.len())
-                .map(|i| format!("?{}", i + 4))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let mut q = sqlx::query_as::<_, (i64, String, String, Option<String>, i64)>(
-            sqlx::AssertSqlSafe(sql),
-        )
-        .bind(now + LEASE_MS)
-        .bind(now)
-        .bind(now.saturating_sub(gap_ms));
-        for k in kinds {
-            q = q.bind(*k);
-        }
         let mut tx = env.store.begin_write().await?;
-        let row = q.fetch_optional(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(
-            row.map(|(id, tenant, reason, requested_by, attempts)| Claimed {
-                id,
-                tenant: TenantId::from_db(tenant),
-                reason: Reason::parse(&reason),
-                requested_by,
-                attempts,
-            }),
+        let row = store::ledger::claim_publication(
+            &mut tx,
+            kinds,
+            now,
+            now + LEASE_MS,
+            now.saturating_sub(gap_ms),
         )
+        .await?;
+        tx.commit().await?;
+        Ok(row.map(|r| Claimed {
+            id: r.id,
+            tenant: r.tenant,
+            reason: r.reason,
+            requested_by: r.requested_by,
+            attempts: r.attempts,
+        }))
     }
 
     async fn deliver_one(
@@ -463,10 +404,13 @@ impl Core {
     ) -> Result<()> {
         let env = self.env();
         let tenant = &claimed.tenant;
-        let mut conn = env.store.pool().acquire().await?;
-        let (size, note) = super::latest_checkpoint(&mut conn, tenant).await?;
-        let all = destinations(&mut conn, tenant).await?;
-        drop(conn);
+        let (size, note, all) = {
+            let mut tx = env.store.begin_read().await?;
+            let (size, note) = super::latest_checkpoint(&mut tx, tenant).await?;
+            let all = destinations(&mut tx, tenant).await?;
+            tx.rollback().await?;
+            (size, note, all)
+        };
         let text = message_text(tenant, size, &note, claimed.reason);
         let mut posted = Vec::new();
         let mut failed = Vec::new();
@@ -507,7 +451,7 @@ impl Core {
         let signer = super::signer(&env.master, tenant)?;
         let mut tx = env.store.begin_write().await?;
         if !posted.is_empty() {
-            super::record(
+            let appended = super::record(
                 &mut tx,
                 tenant,
                 &signer,
@@ -515,29 +459,23 @@ impl Core {
                 vec![Draft {
                     actor: worker_actor(),
                     op: "audit.checkpoint_published".into(),
-                    outcome: "done".into(),
+                    outcome: AuditOutcome::Done,
                     detail,
                 }],
             )
             .await?;
-            let head_after: i64 =
-                sqlx::query_scalar("SELECT size FROM audit_heads WHERE tenant_id = ?")
-                    .bind(tenant.as_str())
-                    .fetch_one(&mut *tx)
-                    .await?;
-            sqlx::query(
-                "UPDATE audit_publications SET state = 'published', size = ?, published_at = ?, \
-                 head_after = ?, posted = ?, last_error = ?, lease_until = NULL \
-                 WHERE tenant_id = ? AND id = ?",
+            // The ledger's size once this publication's own entry is in.
+            let head_after = appended.last().map_or(0, |a| a.seq + 1);
+            store::ledger::mark_published(
+                &mut tx,
+                tenant,
+                claimed.id,
+                size as i64,
+                now_ms,
+                head_after as i64,
+                &serde_json::Value::Array(posted).to_string(),
+                last_error.as_deref(),
             )
-            .bind(size as i64)
-            .bind(now_ms)
-            .bind(head_after)
-            .bind(serde_json::Value::Array(posted).to_string())
-            .bind(&last_error)
-            .bind(tenant.as_str())
-            .bind(claimed.id)
-            .execute(&mut *tx)
             .await?;
             report.published += 1;
         } else if claimed.attempts >= MAX_ATTEMPTS {
@@ -549,33 +487,24 @@ impl Core {
                 vec![Draft {
                     actor: worker_actor(),
                     op: "audit.checkpoint_published".into(),
-                    outcome: "failed".into(),
+                    outcome: AuditOutcome::Failed,
                     detail,
                 }],
             )
             .await?;
-            sqlx::query(
-                "UPDATE audit_publications SET state = 'failed', last_error = ?, lease_until = NULL \
-                 WHERE tenant_id = ? AND id = ?",
-            )
-            .bind(&last_error)
-            .bind(tenant.as_str())
-            .bind(claimed.id)
-            .execute(&mut *tx)
-            .await?;
+            store::ledger::mark_given_up(&mut tx, tenant, claimed.id, last_error.as_deref())
+                .await?;
             report.given_up += 1;
         } else {
             // 30 s, 1 min, 2 min, 4 min: a platform outage is waited out, not hammered.
             let backoff = 30_000i64 << (claimed.attempts - 1).clamp(0, 6);
-            sqlx::query(
-                "UPDATE audit_publications SET not_before = ?, last_error = ?, lease_until = NULL \
-                 WHERE tenant_id = ? AND id = ?",
+            store::ledger::retry_publication(
+                &mut tx,
+                tenant,
+                claimed.id,
+                now_ms + backoff,
+                last_error.as_deref(),
             )
-            .bind(now_ms + backoff)
-            .bind(&last_error)
-            .bind(tenant.as_str())
-            .bind(claimed.id)
-            .execute(&mut *tx)
             .await?;
         }
         tx.commit().await?;
@@ -602,8 +531,10 @@ impl Core {
             .map_err(|e| Error::Internal(format!("audit verifier: {e}")))?;
         let origin = super::origin(tenant);
         let all = {
-            let mut conn = self.store().pool().acquire().await?;
-            destinations(&mut conn, tenant).await?
+            let mut tx = self.store().begin_read().await?;
+            let all = destinations(&mut tx, tenant).await?;
+            tx.rollback().await?;
+            all
         };
         if all.is_empty() {
             return Err(Error::Config(format!(
@@ -793,6 +724,14 @@ mod tests {
         // An unterminated block yields nothing.
         let open = message_text(&tenant, 42, &note, Reason::OnDemand);
         assert!(notes_in(open.trim_end_matches('`')).is_empty());
+    }
+
+    #[test]
+    fn reasons_read_back_as_stored_and_an_unknown_one_is_an_error() {
+        for r in [Reason::OnDemand, Reason::Scheduled] {
+            assert_eq!(Reason::parse(r.as_str()).unwrap(), r);
+        }
+        assert!(Reason::parse("whenever").is_err());
     }
 
     #[test]

@@ -328,7 +328,7 @@ impl LedgerVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::{Actor, Body};
+    use crate::ledger::{Actor, AuditOutcome, Body};
 
     fn body(seq: u64) -> Vec<u8> {
         serde_json::to_vec(&Body {
@@ -344,7 +344,7 @@ mod tests {
                 surface: "cli".into(),
             },
             op: "whoami".into(),
-            outcome: "done".into(),
+            outcome: AuditOutcome::Done,
             detail: serde_json::json!({"a": [1, 2]}),
         })
         .unwrap()

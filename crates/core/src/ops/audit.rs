@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::ledger::{self, Body, InclusionProof, publish};
 use crate::ops::members::NoInput;
 use crate::scope::Scope;
+use crate::store;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -71,11 +72,9 @@ impl Operation for Checkpoint {
     async fn execute(ctx: &mut OpCtx, _: NoInput) -> Result<CheckpointOutput> {
         let tenant = ctx.tenant().clone();
         let (size, checkpoint) = ledger::latest_checkpoint(&mut ctx.tx, &tenant).await?;
-        let verifier_key: String =
-            sqlx::query_scalar("SELECT audit_verifier FROM tenants WHERE id = ?")
-                .bind(tenant.as_str())
-                .fetch_one(&mut *ctx.tx)
-                .await?;
+        let verifier_key = store::ledger::stored_verifier(&mut ctx.tx, &tenant)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no tenant {tenant} in this database")))?;
         Ok(CheckpointOutput {
             size,
             checkpoint,
@@ -209,16 +208,13 @@ impl Operation for List {
         }
         let tenant = ctx.tenant().clone();
         let before = input.before.map(|b| b as i64).unwrap_or(i64::MAX);
-        let bodies: Vec<String> = sqlx::query_scalar(
-            "SELECT body FROM audit_entries WHERE tenant_id = ? AND seq < ? \
-             AND (? IS NULL OR json_extract(body, '$.op') = ?) ORDER BY seq DESC LIMIT ?",
+        let bodies = store::ledger::recent_bodies(
+            &mut ctx.tx,
+            &tenant,
+            before,
+            input.op.as_deref(),
+            i64::from(input.limit),
         )
-        .bind(tenant.as_str())
-        .bind(before)
-        .bind(&input.op)
-        .bind(&input.op)
-        .bind(input.limit as i64)
-        .fetch_all(&mut *ctx.tx)
         .await?;
         let entries = bodies
             .iter()

@@ -13,6 +13,7 @@ use crate::principal::PersonaKind;
 use crate::proof::Proof;
 use crate::refs::PersonaRef;
 use crate::scope::Scope;
+use crate::store;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -96,14 +97,8 @@ impl Operation for ChatBind {
             None => None,
         };
         let tenant = ctx.tenant().clone();
-        let owner: Option<String> = sqlx::query_scalar(
-            "SELECT tenant_id FROM chat_workspaces WHERE platform = ? AND workspace_id = ?",
-        )
-        .bind(input.platform.as_str())
-        .bind(&input.workspace_id)
-        .fetch_optional(&mut *ctx.tx)
-        .await?;
-        if owner.as_deref().is_some_and(|o| o != tenant.as_str()) {
+        let owner = store::chat::owner(&mut ctx.tx, input.platform, &input.workspace_id).await?;
+        if owner.as_ref().is_some_and(|o| *o != tenant) {
             return Err(Error::Conflict(
                 "this workspace is bound to another tenant; it must be unbound there first".into(),
             ));
@@ -121,20 +116,19 @@ impl Operation for ChatBind {
                  manages it); then this updates its channels",
             ));
         }
-        sqlx::query(
-            "UPDATE chat_workspaces SET name = COALESCE(?, name), approval_channel = ?, \
-             digest_channel = ?, digest_every_ms = ?, bound_by = ? \
-             WHERE tenant_id = ? AND platform = ? AND workspace_id = ?",
+        store::chat::update_settings(
+            &mut ctx.tx,
+            &tenant,
+            input.platform,
+            &input.workspace_id,
+            &store::chat::Settings {
+                name: input.name.as_deref(),
+                approval_channel: input.approval_channel.as_deref(),
+                digest_channel: input.digest_channel.as_deref(),
+                digest_every_ms: every,
+                bound_by: ctx.principal.persona().as_str(),
+            },
         )
-        .bind(&input.name)
-        .bind(&input.approval_channel)
-        .bind(&input.digest_channel)
-        .bind(every)
-        .bind(ctx.principal.persona().as_str())
-        .bind(tenant.as_str())
-        .bind(input.platform.as_str())
-        .bind(&input.workspace_id)
-        .execute(&mut *ctx.tx)
         .await?;
         Ok(Workspace {
             platform: input.platform,
@@ -185,30 +179,26 @@ impl Operation for ChatUnbind {
 
     async fn execute(ctx: &mut OpCtx, input: WorkspaceRef) -> Result<Unbound> {
         let tenant = ctx.tenant().clone();
-        let removed = sqlx::query(
-            "DELETE FROM chat_workspaces WHERE tenant_id = ? AND platform = ? AND workspace_id = ?",
+        let removed = store::chat::delete_workspace(
+            &mut ctx.tx,
+            &tenant,
+            input.platform,
+            &input.workspace_id,
         )
-        .bind(tenant.as_str())
-        .bind(input.platform.as_str())
-        .bind(&input.workspace_id)
-        .execute(&mut *ctx.tx)
-        .await?
-        .rows_affected();
-        if removed == 0 {
+        .await?;
+        if !removed {
             return Err(Error::NotFound(format!(
                 "workspace_id: `{}` is not bound to this tenant",
                 input.workspace_id
             )));
         }
-        let unlinked = sqlx::query(
-            "DELETE FROM chat_links WHERE tenant_id = ? AND platform = ? AND workspace_id = ?",
+        let unlinked = store::chat::delete_workspace_links(
+            &mut ctx.tx,
+            &tenant,
+            input.platform,
+            &input.workspace_id,
         )
-        .bind(tenant.as_str())
-        .bind(input.platform.as_str())
-        .bind(&input.workspace_id)
-        .execute(&mut *ctx.tx)
-        .await?
-        .rows_affected();
+        .await?;
         Ok(Unbound {
             workspace_id: input.workspace_id,
             unlinked,
@@ -263,22 +253,15 @@ impl Operation for ChatListOp {
     async fn execute(ctx: &mut OpCtx, _input: NoInput) -> Result<ChatList> {
         let tenant = ctx.tenant().clone();
         let workspaces = chat::workspaces_on(&mut ctx.tx, &tenant).await?;
-        let rows: Vec<(String, String, String, String, i64)> = sqlx::query_as(
-            "SELECT l.platform, l.workspace_id, l.user_id, p.handle, l.linked_at FROM chat_links l \
-             JOIN personas p ON p.tenant_id = l.tenant_id AND p.id = l.persona_id \
-             WHERE l.tenant_id = ? ORDER BY p.handle",
-        )
-        .bind(tenant.as_str())
-        .fetch_all(&mut *ctx.tx)
-        .await?;
-        let links = rows
+        let links = store::chat::listed_links(&mut ctx.tx, &tenant)
+            .await?
             .into_iter()
-            .map(|r| LinkView {
-                platform: r.0,
-                workspace_id: r.1,
-                user_id: r.2,
-                persona: r.3,
-                linked_at: ms_to_rfc3339(r.4),
+            .map(|l| LinkView {
+                platform: l.platform.as_str().to_owned(),
+                workspace_id: l.workspace_id,
+                user_id: l.user_id,
+                persona: l.handle,
+                linked_at: ms_to_rfc3339(l.linked_at),
             })
             .collect();
         Ok(ChatList { workspaces, links })
@@ -356,16 +339,14 @@ impl Operation for ChatLinkCode {
         };
         let code = chat::new_code();
         let expires = ctx.now + LINK_CODE_TTL;
-        sqlx::query(
-            "INSERT INTO chat_link_codes (digest, tenant_id, persona_id, expires_at, proof) \
-             VALUES (?, ?, ?, ?, ?)",
+        store::chat::insert_link_code(
+            &mut ctx.tx,
+            &tenant,
+            &chat::code_digest(ctx.env.pepper(), &code),
+            persona.id.as_str(),
+            to_millis(expires),
+            proof,
         )
-        .bind(chat::code_digest(ctx.env.pepper(), &code))
-        .bind(tenant.as_str())
-        .bind(persona.id.as_str())
-        .bind(to_millis(expires))
-        .bind(proof.as_str())
-        .execute(&mut *ctx.tx)
         .await?;
         ctx.audit("persona", persona.id.as_str());
         ctx.audit("proof", proof.as_str());
@@ -452,27 +433,21 @@ impl Operation for ChatUnlink {
             }
             check_authority(&ctx.principal, &persona)?;
         }
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
-            "DELETE FROM chat_links WHERE tenant_id = ? AND persona_id = ? \
-             AND (? IS NULL OR platform = ?) AND (? IS NULL OR user_id = ?) \
-             RETURNING platform, workspace_id, user_id",
+        let unlinked: Vec<UnlinkedAccount> = store::chat::delete_links(
+            &mut ctx.tx,
+            &tenant,
+            persona.id.as_str(),
+            input.platform,
+            input.user_id.as_deref(),
         )
-        .bind(tenant.as_str())
-        .bind(persona.id.as_str())
-        .bind(input.platform.map(Platform::as_str))
-        .bind(input.platform.map(Platform::as_str))
-        .bind(&input.user_id)
-        .bind(&input.user_id)
-        .fetch_all(&mut *ctx.tx)
-        .await?;
-        let unlinked: Vec<UnlinkedAccount> = rows
-            .into_iter()
-            .map(|(platform, workspace_id, user_id)| UnlinkedAccount {
-                platform,
-                workspace_id,
-                user_id,
-            })
-            .collect();
+        .await?
+        .into_iter()
+        .map(|(platform, workspace_id, user_id)| UnlinkedAccount {
+            platform: platform.as_str().to_owned(),
+            workspace_id,
+            user_id,
+        })
+        .collect();
         ctx.audit("persona", persona.id.as_str());
         ctx.audit(
             "unlinked",
@@ -561,17 +536,18 @@ impl Operation for ChatInstallLink {
         }
         let state = chat::new_install_state();
         let expires = ctx.now + INSTALL_TTL;
-        sqlx::query(
-            "INSERT INTO chat_install_states (digest, tenant_id, persona_id, platform, approval_channel, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+        let tenant = ctx.tenant().clone();
+        store::chat::insert_install_state(
+            &mut ctx.tx,
+            &store::chat::NewInstallState {
+                digest: &chat::code_digest(ctx.env.pepper(), &state),
+                tenant: &tenant,
+                persona: ctx.principal.persona().as_str(),
+                platform: input.platform,
+                approval_channel: input.approval_channel.as_deref(),
+                expires_at: to_millis(expires),
+            },
         )
-        .bind(chat::code_digest(ctx.env.pepper(), &state))
-        .bind(ctx.tenant().as_str())
-        .bind(ctx.principal.persona().as_str())
-        .bind(input.platform.as_str())
-        .bind(&input.approval_channel)
-        .bind(to_millis(expires))
-        .execute(&mut *ctx.tx)
         .await?;
         // The surfaces registered how their code is used; the core only knows the code.
         let path = ctx

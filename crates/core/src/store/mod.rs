@@ -11,8 +11,10 @@
 
 pub(crate) mod approvals;
 pub(crate) mod billing;
+pub(crate) mod chat;
 pub mod export;
 pub(crate) mod keys;
+pub(crate) mod ledger;
 pub(crate) mod personas;
 pub(crate) mod refs;
 pub(crate) mod sqlite;
