@@ -1,0 +1,78 @@
+//! What [`crate::Core::open`] needs: the database, the master key, JWT verification, policy
+//! defaults, and what the surfaces of the binary register.
+
+use crate::clock::{Clock, SystemClock};
+use crate::jwt::JwtConfig;
+use crate::notify::Notifier;
+use crate::proof::KeyDecisions;
+use crate::secrets::MasterKey;
+use chrono::Duration;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where the master key comes from.
+#[derive(Clone, Debug)]
+pub enum MasterKeySource {
+    /// A key file, created (mode 0600) when the database is new.
+    File(PathBuf),
+    /// A key given directly (from `TENANTOPS_MASTER_KEY`).
+    Key(MasterKey),
+}
+
+/// Everything [`Core::open`] needs.
+#[derive(Clone)]
+pub struct Config {
+    /// The SQLite database file.
+    pub db_path: PathBuf,
+    /// The master key.
+    pub master_key: MasterKeySource,
+    /// JWT verification; `None` refuses every JWT.
+    pub jwt: Option<JwtConfig>,
+    /// How long a rotated key's old secret keeps working (the guide: 10 minutes).
+    pub key_rotation_grace: Duration,
+    /// How API keys weigh in approval decisions: by default only a key the person issued for
+    /// themselves from their own proof counts ([`crate::proof`]); `SignInOnly` counts no key;
+    /// `AnyKey` weakens the two-person rule for a single operator scripting alone.
+    pub key_decisions: KeyDecisions,
+    /// The clock (the system clock outside tests).
+    pub clock: Arc<dyn Clock>,
+    /// Notification sinks besides the log.
+    pub notifiers: Vec<Arc<dyn Notifier>>,
+    /// Where `tenant.export_all` writes archives (default: `exports/` beside the database).
+    pub export_dir: PathBuf,
+    /// How the surfaces of this binary tell people to use a code (registered by them).
+    pub hints: crate::hints::Hints,
+    /// Create the database when it does not exist (provisioning); otherwise a missing file is a
+    /// configuration error, not a silent new empty database.
+    pub create_db: bool,
+}
+
+impl Config {
+    /// Defaults for a database file: key file beside it, no JWT, 10-minute grace, system clock.
+    pub fn new(db_path: impl Into<PathBuf>) -> Self {
+        let db_path: PathBuf = db_path.into();
+        let export_dir = db_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."))
+            .join("exports");
+        let mut key_path = db_path.clone().into_os_string();
+        key_path.push(".master-key");
+        Self {
+            db_path,
+            master_key: MasterKeySource::File(key_path.into()),
+            jwt: None,
+            key_rotation_grace: Duration::minutes(10),
+            key_decisions: KeyDecisions::default(),
+            clock: Arc::new(SystemClock),
+            notifiers: Vec::new(),
+            export_dir,
+            hints: crate::hints::Hints::default(),
+            create_db: true,
+        }
+    }
+}
+
+/// How long a new chat link waits before it counts for decisions, unless the tenant says
+/// otherwise (`tenant.update_settings`).
+pub const DEFAULT_LINK_MIN_AGE_SECS: i64 = 24 * 3600;

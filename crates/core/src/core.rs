@@ -1,0 +1,67 @@
+//! [`Core`]: the one handle surfaces hold. It is thin: it opens the store and builds the shared
+//! services; what it does is spread over `engine/` by concern — provisioning, authentication,
+//! dispatch and the two-person gate, approved execution, the worker, the ledger, chat.
+
+use crate::config::{Config, MasterKeySource};
+use crate::env::Env;
+use crate::error::Result;
+use crate::event::Event;
+use crate::notify::{LogNotifier, Notifier};
+use crate::secrets::MasterKey;
+use crate::store::Store;
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+/// The tenantops core.
+#[derive(Clone)]
+pub struct Core {
+    pub(crate) env: Arc<Env>,
+}
+
+impl Core {
+    /// Opens the database (migrating it), loads the master key and builds the core.
+    pub async fn open(config: Config) -> Result<Self> {
+        let store = Store::open(&config.db_path, config.create_db).await?;
+        let master = match config.master_key {
+            MasterKeySource::Key(k) => k,
+            MasterKeySource::File(path) => {
+                let create = store.is_empty().await?;
+                MasterKey::load_or_create(&path, create)?
+            }
+        };
+        let pepper = master.api_key_pepper();
+        let (events, _) = broadcast::channel(1024);
+        let mut notifiers: Vec<Arc<dyn Notifier>> = vec![Arc::new(LogNotifier)];
+        notifiers.extend(config.notifiers);
+        Ok(Self {
+            env: Arc::new(Env {
+                store,
+                clock: config.clock,
+                master,
+                pepper,
+                jwt: config.jwt,
+                key_rotation_grace: config.key_rotation_grace,
+                key_decisions: config.key_decisions,
+                events,
+                notifiers,
+                export_dir: config.export_dir,
+                hints: config.hints,
+            }),
+        })
+    }
+
+    /// The shared services.
+    pub fn env(&self) -> &Arc<Env> {
+        &self.env
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.env.store
+    }
+
+    /// Subscribes to revocation events.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.env.events.subscribe()
+    }
+}

@@ -1,0 +1,16 @@
+//! The engine: everything `Core` does, by concern. Each module adds the methods of its concern
+//! to [`crate::Core`]; nothing outside `engine/` and `core.rs` makes or drives a transaction of
+//! its own except through the store.
+
+mod audit;
+mod auth;
+mod chat;
+mod dispatch;
+mod execute;
+mod provision;
+mod worker;
+
+pub(crate) use audit::actor_of;
+pub use dispatch::Outcome;
+pub use provision::TenantCreated;
+pub use worker::TickReport;

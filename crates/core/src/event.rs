@@ -1,0 +1,49 @@
+//! Events: what happened that other parts of the process must react to at once.
+
+use crate::ids::{KeyId, PersonaId, TenantId};
+
+/// Something that happened that other parts of the process must react to at once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A persona was revoked: every credential and open connection of it must end.
+    PersonaRevoked {
+        /// Its tenant.
+        tenant: TenantId,
+        /// The persona.
+        persona: PersonaId,
+    },
+    /// An API key was revoked.
+    KeyRevoked {
+        /// Its tenant.
+        tenant: TenantId,
+        /// The key.
+        key: KeyId,
+    },
+    /// An API key was rotated: its previous secret now ends with the grace window.
+    KeyRotated {
+        /// Its tenant.
+        tenant: TenantId,
+        /// The key.
+        key: KeyId,
+    },
+    /// A request reached its quorum (or broke the glass) and must now execute.
+    RequestApproved {
+        /// Its tenant.
+        tenant: TenantId,
+        /// The request.
+        request_id: String,
+    },
+    /// A request reached a final state.
+    RequestFinished {
+        /// Its tenant.
+        tenant: TenantId,
+        /// The request.
+        request_id: String,
+    },
+    /// A publication of the tenant's signed checkpoint was queued (`audit.publish_checkpoint`):
+    /// the server's publisher posts it now rather than at its next pass.
+    CheckpointPublicationQueued {
+        /// Its tenant.
+        tenant: TenantId,
+    },
+}
