@@ -6,103 +6,15 @@
 //! workspace plus a link row, and only for an active human persona.
 
 use crate::approvals::RequestView;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::ids::TenantId;
-use crate::principal::Surface;
 use crate::store;
 use hmac::{Hmac, Mac};
-use serde::Serialize;
 use sha2::Sha256;
 
-/// A chat platform.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Platform {
-    /// Slack (workspace = team id).
-    Slack,
-    /// Discord (workspace = guild id).
-    Discord,
-}
+pub use crate::principal::Platform;
 
-impl Platform {
-    /// `slack` or `discord`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Platform::Slack => "slack",
-            Platform::Discord => "discord",
-        }
-    }
-
-    /// The platform's name as people write it.
-    pub fn display_name(self) -> &'static str {
-        match self {
-            Platform::Slack => "Slack",
-            Platform::Discord => "Discord",
-        }
-    }
-
-    /// The surface its calls come from.
-    pub fn surface(self) -> Surface {
-        match self {
-            Platform::Slack => Surface::Slack,
-            Platform::Discord => Surface::Discord,
-        }
-    }
-
-    /// Parses the stored name; an unknown value is an error, never a silent default.
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "slack" => Ok(Platform::Slack),
-            "discord" => Ok(Platform::Discord),
-            other => Err(Error::Internal(format!(
-                "unknown chat platform `{other}` in the store"
-            ))),
-        }
-    }
-}
-
-impl std::fmt::Display for Platform {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A workspace bound to a tenant.
-#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
-pub struct Workspace {
-    /// The platform.
-    pub platform: Platform,
-    /// Slack team id or Discord guild id.
-    pub workspace_id: String,
-    /// The tenant it belongs to.
-    #[schemars(with = "String")]
-    pub tenant_id: TenantId,
-    /// A display name.
-    pub name: Option<String>,
-    /// Where approval requests are posted.
-    pub approval_channel: Option<String>,
-    /// Where the scheduled billing digest goes.
-    pub digest_channel: Option<String>,
-    /// How often the digest is posted, in milliseconds.
-    pub digest_every_ms: Option<i64>,
-}
-
-/// Where an approval request was posted.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PostedMessage {
-    /// The platform.
-    pub platform: Platform,
-    /// The workspace.
-    pub workspace_id: String,
-    /// The channel.
-    pub channel: String,
-    /// Slack `ts` or Discord message id.
-    pub message_id: String,
-    /// What it last showed ([`rendered_key`]); `None` until first rendered.
-    pub rendered: Option<String>,
-}
+pub use crate::store::chat::{PostedMessage, Workspace};
 
 /// What an approval message shows, as compared by [`Core::chat_unsynced`]: the request's state
 /// and how many decisions it has.

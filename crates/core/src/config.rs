@@ -4,7 +4,6 @@
 use crate::clock::{Clock, SystemClock};
 use crate::jwt::JwtConfig;
 use crate::notify::Notifier;
-use crate::proof::KeyDecisions;
 use crate::secrets::MasterKey;
 use chrono::Duration;
 use std::path::PathBuf;
@@ -76,3 +75,16 @@ impl Config {
 /// How long a new chat link waits before it counts for decisions, unless the tenant says
 /// otherwise (`tenant.update_settings`).
 pub const DEFAULT_LINK_MIN_AGE_SECS: i64 = 24 * 3600;
+
+/// How the deployment weighs API keys in decisions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KeyDecisions {
+    /// Keys the person issued for themselves count; delegated keys never do (the default).
+    #[default]
+    OwnKeysOnly,
+    /// No key counts: only a sign-in or a linked chat account (`TENANTOPS_DECISIONS_REQUIRE_SIGN_IN`).
+    SignInOnly,
+    /// Weakened: any key counts, even one someone else issued — a single operator scripting
+    /// alone. One insider holding a colleague's key can then be two people.
+    AnyKey,
+}

@@ -2,9 +2,9 @@
 
 use crate::Event;
 use crate::clock::Clock;
+use crate::config::KeyDecisions;
 use crate::jwt::JwtConfig;
 use crate::notify::{Notification, Notifier};
-use crate::proof::KeyDecisions;
 use crate::secrets::MasterKey;
 use crate::store::Store;
 use chrono::Duration;

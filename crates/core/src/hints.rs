@@ -3,7 +3,7 @@
 //! facts (a code, its expiry) and renders them through whatever the running binary registered,
 //! so a new surface brings its own syntax and the core does not change.
 
-use crate::chat::Platform;
+use crate::principal::Platform;
 
 /// What a hint is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,7 +8,12 @@
 pub mod apikey;
 pub mod approvals;
 pub mod billing;
-pub mod catalogue;
+/// The operation catalogue as surfaces read it: the `Operation` vocabulary and the registered
+/// operations.
+pub mod catalogue {
+    pub use crate::operation::*;
+    pub use crate::ops::registry::{catalogue, find};
+}
 pub mod chat;
 pub mod clock;
 pub mod config;
@@ -25,11 +30,13 @@ pub mod keys;
 pub mod ledger;
 pub mod members;
 pub mod notify;
+pub mod operation;
 pub mod ops;
 pub mod principal;
 pub mod proof;
 pub mod redact;
 pub mod refs;
+pub mod request_state;
 pub mod roles;
 pub mod scope;
 pub mod secrets;

@@ -1,7 +1,6 @@
 //! Who is calling: the one value every surface produces by authenticating, and the only source
 //! of the tenant an operation acts on.
 
-use crate::chat::Platform;
 use crate::error::{Error, Result};
 use crate::ids::{KeyId, PersonaId, TenantId};
 use crate::scope::{Scope, ScopeSet};
@@ -224,5 +223,93 @@ impl Principal {
     /// Whether the principal holds `scope`.
     pub fn has(&self, scope: Scope) -> bool {
         self.scopes.contains(&scope)
+    }
+}
+
+/// What a credential proves about its person.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proof {
+    /// The person's own proof: a sign-in, a key they issued themselves, a chat link they made.
+    Own,
+    /// Someone else could hold it: a key issued or rotated by another persona, a link made from
+    /// a code that did not come from the person's own proof.
+    Delegated,
+    /// A chat link made before links carried proof: acts, never decides.
+    Legacy,
+}
+
+impl Proof {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proof::Own => "own",
+            Proof::Delegated => "delegated",
+            Proof::Legacy => "legacy",
+        }
+    }
+
+    /// Parses the stored name; an unknown value is an error, never a silent default.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "own" => Ok(Proof::Own),
+            "delegated" => Ok(Proof::Delegated),
+            "legacy" => Ok(Proof::Legacy),
+            other => Err(Error::Internal(format!(
+                "unknown proof `{other}` in the store"
+            ))),
+        }
+    }
+}
+
+/// A chat platform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, JsonSchema, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    /// Slack (workspace = team id).
+    Slack,
+    /// Discord (workspace = guild id).
+    Discord,
+}
+
+impl Platform {
+    /// `slack` or `discord`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Slack => "slack",
+            Platform::Discord => "discord",
+        }
+    }
+
+    /// The platform's name as people write it.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Platform::Slack => "Slack",
+            Platform::Discord => "Discord",
+        }
+    }
+
+    /// The surface its calls come from.
+    pub fn surface(self) -> Surface {
+        match self {
+            Platform::Slack => Surface::Slack,
+            Platform::Discord => Surface::Discord,
+        }
+    }
+
+    /// Parses the stored name; an unknown value is an error, never a silent default.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "slack" => Ok(Platform::Slack),
+            "discord" => Ok(Platform::Discord),
+            other => Err(Error::Internal(format!(
+                "unknown chat platform `{other}` in the store"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }

@@ -16,45 +16,12 @@
 
 use crate::Env;
 use crate::clock::to_millis;
-use crate::error::{Error, Result};
+pub use crate::config::KeyDecisions;
+use crate::error::Result;
+pub use crate::principal::Proof;
 use crate::principal::{PersonaKind, Principal, Surface, Via};
 use crate::store::{self, Tx};
 use chrono::{DateTime, Utc};
-
-/// What a credential proves about its person.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Proof {
-    /// The person's own proof: a sign-in, a key they issued themselves, a chat link they made.
-    Own,
-    /// Someone else could hold it: a key issued or rotated by another persona, a link made from
-    /// a code that did not come from the person's own proof.
-    Delegated,
-    /// A chat link made before links carried proof: acts, never decides.
-    Legacy,
-}
-
-impl Proof {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Proof::Own => "own",
-            Proof::Delegated => "delegated",
-            Proof::Legacy => "legacy",
-        }
-    }
-
-    /// Parses the stored name; an unknown value is an error, never a silent default.
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "own" => Ok(Proof::Own),
-            "delegated" => Ok(Proof::Delegated),
-            "legacy" => Ok(Proof::Legacy),
-            other => Err(Error::Internal(format!(
-                "unknown proof `{other}` in the store"
-            ))),
-        }
-    }
-}
 
 /// What the principal's credential proves, read from the store now.
 pub(crate) async fn of(conn: &mut Tx, principal: &Principal) -> Result<Proof> {
@@ -83,19 +50,6 @@ pub(crate) async fn of(conn: &mut Tx, principal: &Principal) -> Result<Proof> {
         // The requester's authority, executed on two people's word; it proves nobody new.
         Via::Approval { .. } => Ok(Proof::Delegated),
     }
-}
-
-/// How the deployment weighs API keys in decisions.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum KeyDecisions {
-    /// Keys the person issued for themselves count; delegated keys never do (the default).
-    #[default]
-    OwnKeysOnly,
-    /// No key counts: only a sign-in or a linked chat account (`TENANTOPS_DECISIONS_REQUIRE_SIGN_IN`).
-    SignInOnly,
-    /// Weakened: any key counts, even one someone else issued — a single operator scripting
-    /// alone. One insider holding a colleague's key can then be two people.
-    AnyKey,
 }
 
 /// Why `principal` may not make a decision (`what`: "an approval decision", …) on its own

@@ -743,7 +743,7 @@ fn check_event<'a>(
             "time {time} is too old: usage is taken only for the current period and the \
              previous one ({}), from {} on",
             window.earliest_label,
-            crate::ops::rfc3339(window.earliest)
+            crate::clock::rfc3339(window.earliest)
         ));
     }
     let period = to_millis(period_start(ts));
@@ -962,7 +962,7 @@ pub async fn ingest(
 
 /// Renders a timestamp of the period API.
 pub fn ts(ms: i64) -> String {
-    crate::ops::rfc3339(from_millis(ms))
+    crate::clock::rfc3339(from_millis(ms))
 }
 
 #[cfg(test)]

@@ -4,11 +4,12 @@
 use super::actor_of;
 use crate::Core;
 use crate::approvals;
-use crate::catalogue::{self, OpCtx, OpSpec, Risk};
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use crate::ledger::{self, AuditOutcome, Draft};
 use crate::notify::Notification;
+use crate::operation::{OpCtx, OpSpec, Risk};
+use crate::ops::registry;
 use crate::principal::Principal;
 use crate::refs;
 use serde::Serialize;
@@ -55,7 +56,7 @@ impl Core {
     pub async fn call(&self, principal: &Principal, op: &str, input: Value) -> Result<Outcome> {
         let env = &self.env;
         let principal = &self.refresh(principal).await?;
-        let Some(spec) = catalogue::find(op) else {
+        let Some(spec) = registry::find(op) else {
             let shown: String = op.chars().take(80).collect();
             self.record(
                 principal,
@@ -113,7 +114,13 @@ impl Core {
         // failure's entry is committed in its place.
         let mut tx = env.store.begin_write().await?;
         sqlx::query("SAVEPOINT op").execute(&mut *tx).await?;
-        let mut ctx = OpCtx::new(tx, principal.clone(), now, env.clone());
+        let mut ctx = OpCtx::new(
+            tx,
+            principal.clone(),
+            now,
+            env.clone(),
+            registry::catalogue(),
+        );
         // References are resolved to ids first: routing, the gate, the digest, the operation
         // and its audit entry all see the same objects, however the caller named them.
         let canonical =
@@ -200,7 +207,13 @@ impl Core {
     ) -> Result<Outcome> {
         let env = &self.env;
         let tx = env.store.begin_read().await?;
-        let mut ctx = OpCtx::new(tx, principal.clone(), now, env.clone());
+        let mut ctx = OpCtx::new(
+            tx,
+            principal.clone(),
+            now,
+            env.clone(),
+            registry::catalogue(),
+        );
         let canonical =
             refs::canonicalise(&mut ctx.tx, env, &principal.tenant, &spec.refs, input.value).await;
         let (result, audited) = match canonical {
@@ -422,14 +435,14 @@ mod tests {
     fn one_pass_over_the_input_gives_the_size_and_digest_of_its_text() {
         let input = json!({"events": [{"id": "é\"1\n", "quantity": 1.5, "n": null}], "a": [true]});
         let text = input.to_string();
-        let bulk = catalogue::find("billing.ingest").unwrap();
+        let bulk = registry::find("billing.ingest").unwrap();
         let facts = CallInput::of(bulk, &input);
         assert_eq!(facts.bytes, text.len());
         assert_eq!(
             facts.audited(),
             json!({ "bytes": text.len(), "sha256": hex::encode(sha2::Sha256::digest(&text)) })
         );
-        let verbatim = catalogue::find("whoami").unwrap();
+        let verbatim = registry::find("whoami").unwrap();
         let facts = CallInput::of(verbatim, &input);
         assert_eq!((facts.bytes, facts.audited()), (text.len(), input.clone()));
     }

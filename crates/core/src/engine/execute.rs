@@ -3,12 +3,13 @@
 use super::actor_of;
 use super::dispatch::CallInput;
 use crate::approvals;
-use crate::catalogue::{self, Effects, OpCtx, OpSpec};
 use crate::clock::to_millis;
 use crate::error::{Error, Result};
 use crate::ids::{PersonaId, TenantId};
 use crate::ledger::{self, Actor, AuditOutcome, Draft};
 use crate::notify::Notification;
+use crate::operation::{Effects, OpCtx, OpSpec};
+use crate::ops::registry;
 use crate::principal::{PersonaStatus, Principal, Via};
 use crate::store::{self, Tx};
 use crate::{Core, Event, roles};
@@ -130,7 +131,7 @@ impl Core {
         let req = approvals::load(&mut tx, tenant, request_id).await?;
         tx.commit().await?;
 
-        let Some(spec) = catalogue::find(&req.operation) else {
+        let Some(spec) = registry::find(&req.operation) else {
             self.finish_failed(tenant, &req, "the operation no longer exists in this build")
                 .await?;
             return Ok(true);
@@ -162,7 +163,13 @@ impl Core {
             valid_until: None,
             secret_digest: None,
         };
-        let ctx = OpCtx::new(tx, principal, env.clock.now(), env.clone());
+        let ctx = OpCtx::new(
+            tx,
+            principal,
+            env.clock.now(),
+            env.clone(),
+            registry::catalogue(),
+        );
         let extra: Map<String, Value> = json!({
             "request_id": req.id,
             "digest": req.digest,
@@ -218,7 +225,7 @@ impl Core {
                 "the requester is no longer active; nothing was run".into(),
             ));
         }
-        if let Some(spec) = catalogue::find(&req.operation)
+        if let Some(spec) = registry::find(&req.operation)
             && let Some(scope) = spec.scope
         {
             let now_scopes = roles::role_scopes_on(tx, tenant, &requester).await?;

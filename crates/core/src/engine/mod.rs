@@ -8,6 +8,7 @@ mod chat;
 mod dispatch;
 mod execute;
 mod provision;
+mod publish;
 mod worker;
 
 pub(crate) use audit::actor_of;

@@ -4,11 +4,11 @@
 use super::{ms_to_rfc3339, validate_handle};
 use crate::Event;
 use crate::approvals::{self, Clause, RequestState, RequestView, ReviewState, Route};
-use crate::catalogue::{OpCtx, Operation, Risk, find};
 use crate::clock::to_millis;
 use crate::error::{Error, Result};
 use crate::members::find_persona;
 use crate::notify::Notification;
+use crate::operation::{OpCtx, Operation, Risk};
 use crate::principal::{PersonaKind, Via};
 use crate::refs::{PersonaRef, RequestRef, RouteRef};
 use crate::roles;
@@ -457,7 +457,7 @@ impl Operation for BreakGlass {
                 "break-glass is only for your own request; decide others' with approvals.decide",
             ));
         }
-        if find(&req.operation).map(|s| s.risk) != Some(Risk::Destructive) {
+        if ctx.find(&req.operation).map(|s| s.risk) != Some(Risk::Destructive) {
             return Err(Error::denied(
                 "break-glass is only for destructive operations; this request needs its route's approvers",
             ));
@@ -579,7 +579,8 @@ impl Operation for RoutesList {
         let tenant = ctx.tenant().clone();
         Ok(RouteList {
             routes: approvals::routes(&mut ctx.tx, &tenant).await?,
-            always_approved: crate::catalogue()
+            always_approved: ctx
+                .catalogue()
                 .iter()
                 .filter(|s| s.risk == Risk::Destructive)
                 .map(|s| s.name.to_owned())
@@ -723,7 +724,7 @@ async fn resolve_approvers(
 
 async fn validate_route(ctx: &mut OpCtx, mut input: RouteAddInput) -> Result<RouteSpec> {
     validate_handle("name", &input.name)?;
-    let Some(spec) = find(&input.operation) else {
+    let Some(spec) = ctx.find(&input.operation) else {
         return Err(Error::bad_input(
             "operation",
             format!(

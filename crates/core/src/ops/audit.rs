@@ -1,10 +1,10 @@
 //! The audit ledger, as operations: inclusion proofs, the latest checkpoint, recent entries.
 
 use crate::Event;
-use crate::catalogue::{OpCtx, Operation, Risk};
 use crate::clock::to_millis;
 use crate::error::{Error, Result};
 use crate::ledger::{self, Body, InclusionProof, publish};
+use crate::operation::{OpCtx, Operation, Risk};
 use crate::ops::members::NoInput;
 use crate::scope::Scope;
 use crate::store;

@@ -5,10 +5,10 @@ use crate::billing::{
     self, CapState, EventInput, IngestReport, Price, UsageEvent, amount, from_micro, period_end,
     period_label, period_start,
 };
-use crate::catalogue::{OpCtx, Operation, Risk};
 use crate::clock::{from_millis, to_millis};
 use crate::error::{Error, Result};
 use crate::notify::Notification;
+use crate::operation::{OpCtx, Operation, Risk};
 use crate::scope::Scope;
 use crate::store::billing::{self as store, Driver as Grouping, InvoiceRow, NewInvoice, NewPrice};
 use base64::Engine;

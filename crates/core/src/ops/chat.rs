@@ -2,13 +2,13 @@
 //! and linking a person's chat account to their persona with a one-time code.
 
 use super::ms_to_rfc3339;
-use crate::catalogue::{OpCtx, Operation, Risk};
 use crate::chat::{self, LINK_CODE_TTL, Platform, Workspace};
 use crate::clock::to_millis;
 use crate::error::{Error, Result};
 use crate::hints::{Hints, Use};
 use crate::members::{check_authority, find_persona};
 use crate::notify::Notification;
+use crate::operation::{OpCtx, Operation, Risk};
 use crate::principal::PersonaKind;
 use crate::proof::Proof;
 use crate::refs::PersonaRef;

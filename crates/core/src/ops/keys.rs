@@ -2,7 +2,6 @@
 
 use crate::Event;
 use crate::apikey::ApiKeySecret;
-use crate::catalogue::{OpCtx, Operation, Risk};
 use crate::clock::{rfc3339, to_millis};
 use crate::error::{Error, Result};
 use crate::ids::{KeyId, PersonaId, validate_handle};
@@ -11,6 +10,7 @@ use crate::keys::{
     secret_proof,
 };
 use crate::members::{check_authority, find_persona};
+use crate::operation::{OpCtx, Operation, Risk};
 use crate::principal::PersonaStatus;
 use crate::refs::{KeyRef, PersonaRef};
 use crate::roles;

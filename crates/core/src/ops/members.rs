@@ -1,7 +1,6 @@
 //! Guide §2 — Members: personas, role assignments and business units.
 
 use super::validate_handle;
-use crate::catalogue::{OpCtx, Operation, Risk};
 use crate::error::{Error, Result};
 use crate::ids::BuId;
 use crate::members::{
@@ -9,6 +8,7 @@ use crate::members::{
     find_bu, find_persona, insert_persona, keep_an_admin, list_bus, list_personas, resolve_bu,
     set_roles, validate_email,
 };
+use crate::operation::{OpCtx, Operation, Risk};
 use crate::principal::{PersonaKind, PersonaStatus};
 use crate::refs::{BuRef, PersonaRef};
 use crate::scope::Scope;

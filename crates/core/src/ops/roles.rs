@@ -1,7 +1,7 @@
 //! The role-template catalogue, as an operation.
 
-use crate::catalogue::{OpCtx, Operation, Risk};
 use crate::error::Result;
+use crate::operation::{OpCtx, Operation, Risk};
 use crate::ops::members::NoInput;
 use crate::roles::{RoleTemplate, templates};
 use crate::scope::Scope;

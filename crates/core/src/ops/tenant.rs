@@ -11,10 +11,10 @@
 
 use super::{ms_to_rfc3339, rfc3339};
 use crate::Env;
-use crate::catalogue::{OpCtx, Operation, Risk};
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use crate::notify::Notification;
+use crate::operation::{OpCtx, Operation, Risk};
 use crate::scope::Scope;
 use crate::store::export;
 use flate2::Compression;
@@ -610,9 +610,9 @@ fn write_archive(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalogue::parse_input;
     use crate::clock::ManualClock;
     use crate::notify::RecordingNotifier;
+    use crate::operation::parse_input;
     use crate::secrets::MasterKey;
     use crate::{Config, Core, MasterKeySource, Outcome, Principal, Surface, TenantCreated};
     use chrono::{TimeZone, Utc};
@@ -693,7 +693,13 @@ mod tests {
     }
 
     fn ctx(core: &Core, tx: crate::store::Tx, p: &Principal) -> OpCtx {
-        OpCtx::new(tx, p.clone(), core.env().clock.now(), core.env().clone())
+        OpCtx::new(
+            tx,
+            p.clone(),
+            core.env().clock.now(),
+            core.env().clone(),
+            crate::ops::registry::catalogue(),
+        )
     }
 
     fn contains(haystack: &[u8], needle: &str) -> bool {

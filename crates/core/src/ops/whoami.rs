@@ -1,8 +1,8 @@
 //! `whoami`: the caller as the core sees it.
 
-use crate::catalogue::{OpCtx, Operation, Risk};
 use crate::error::{Error, Result};
 use crate::members::find_persona;
+use crate::operation::{OpCtx, Operation, Risk};
 use crate::ops::members::NoInput;
 use crate::principal::{PersonaKind, Surface, Via};
 use crate::scope::Scope;

@@ -7,10 +7,10 @@
 //! — who may decide, when a quorum is reached — stay in [`crate::approvals`].
 
 use super::{Tx, on};
-use crate::approvals::{Decision, RequestState, ReviewState, Transition};
 use crate::error::Result;
 use crate::ids::{PersonaId, TenantId};
 use crate::principal::PersonaKind;
+use crate::request_state::{Decision, RequestState, ReviewState, Transition};
 
 // ---------------------------------------------------------------------------------------------
 // Routes

@@ -6,10 +6,45 @@
 //! of a tenant's rows names the tenant.
 
 use super::{Tx, on};
-use crate::chat::{Platform, PostedMessage, Workspace};
 use crate::error::Result;
 use crate::ids::{PersonaId, TenantId};
-use crate::proof::Proof;
+use crate::principal::{Platform, Proof};
+use serde::Serialize;
+
+/// A workspace bound to a tenant.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct Workspace {
+    /// The platform.
+    pub platform: Platform,
+    /// Slack team id or Discord guild id.
+    pub workspace_id: String,
+    /// The tenant it belongs to.
+    #[schemars(with = "String")]
+    pub tenant_id: TenantId,
+    /// A display name.
+    pub name: Option<String>,
+    /// Where approval requests are posted.
+    pub approval_channel: Option<String>,
+    /// Where the scheduled billing digest goes.
+    pub digest_channel: Option<String>,
+    /// How often the digest is posted, in milliseconds.
+    pub digest_every_ms: Option<i64>,
+}
+
+/// Where an approval request was posted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostedMessage {
+    /// The platform.
+    pub platform: Platform,
+    /// The workspace.
+    pub workspace_id: String,
+    /// The channel.
+    pub channel: String,
+    /// Slack `ts` or Discord message id.
+    pub message_id: String,
+    /// What it last showed ([`crate::chat::rendered_key`]); `None` until first rendered.
+    pub rendered: Option<String>,
+}
 
 // ---- workspaces ------------------------------------------------------------------------------
 

@@ -3,15 +3,6 @@
 //! exported only as declared, so a secret can never reach an archive by omission — adding a
 //! table means deciding, here, what happens to it.
 
-/// How a table's rows belong to a tenant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Owner {
-    /// The rows of the tenant are those with `tenant_id = <tenant>`.
-    TenantId,
-    /// The `tenants` table itself: the row with `id = <tenant>`.
-    Id,
-}
-
 /// What happens to a table in an export.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Export {
@@ -183,24 +174,12 @@ pub fn looks_secret(column: &str) -> bool {
         .any(|w| column.contains(w))
 }
 
+use super::schema::Column;
+pub use super::schema::{Owner, Planned};
 use super::{Engine, Tx, on};
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
-
-/// A table as it will be exported: its declared owner, the columns kept (in schema order) and
-/// a total order for its rows.
-#[derive(Clone, Debug)]
-pub struct Planned {
-    /// The table.
-    pub name: String,
-    /// How rows belong to a tenant.
-    pub owner: Owner,
-    /// Columns in the archive.
-    pub columns: Vec<String>,
-    /// Primary-key columns, or every kept column when there is no key.
-    pub order: Vec<String>,
-}
 
 /// A table left out (whole or in part) and why.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -218,14 +197,6 @@ pub struct Plan {
     pub tables: Vec<Planned>,
     /// Tables and columns left out.
     pub left_out: Vec<Left>,
-}
-
-/// A column of the live schema.
-#[derive(Clone, Debug)]
-pub(crate) struct Column {
-    pub name: String,
-    /// Position in the primary key, from 1; 0 when not part of it.
-    pub pk: i64,
 }
 
 /// The tables of the live schema (not the engine's or the migrator's own).
@@ -322,11 +293,6 @@ pub async fn plan(tx: &mut Tx) -> Result<Plan> {
         }
     }
     Ok(Plan { tables, left_out })
-}
-
-/// `"name"`, quoted as an SQL identifier (names come from the schema, never from input).
-pub(crate) fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 fn owner_filter(owner: Owner) -> &'static str {

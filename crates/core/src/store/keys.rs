@@ -3,8 +3,8 @@
 use super::{Tx, on};
 use crate::error::Result;
 use crate::ids::{KeyId, PersonaId, TenantId};
+use crate::principal::Proof;
 use crate::principal::{PersonaKind, PersonaStatus};
-use crate::proof::Proof;
 use crate::scope::{ScopeSet, scopes_from_json, scopes_to_json};
 
 /// A key as stored, with its persona's handle. Never its secret.

@@ -7,8 +7,37 @@
 use super::{Tx, on};
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
-use crate::ledger::publish::Reason;
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+
+/// Why a checkpoint is published.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// Someone asked (`audit.publish_checkpoint`).
+    OnDemand,
+    /// The schedule of the `serve` worker.
+    Scheduled,
+}
+
+impl Reason {
+    /// `on_demand` or `scheduled`, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::OnDemand => "on_demand",
+            Reason::Scheduled => "scheduled",
+        }
+    }
+
+    /// Parses the stored name; an unknown value is an error, never a silent default.
+    pub(crate) fn parse(s: &str) -> Result<Self> {
+        match s {
+            "on_demand" => Ok(Reason::OnDemand),
+            "scheduled" => Ok(Reason::Scheduled),
+            other => Err(Error::Internal(format!(
+                "unknown publication reason `{other}` in the store"
+            ))),
+        }
+    }
+}
 
 /// A ledger's head as stored.
 #[derive(sqlx::FromRow)]

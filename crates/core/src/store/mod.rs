@@ -17,6 +17,7 @@ pub(crate) mod keys;
 pub(crate) mod ledger;
 pub(crate) mod personas;
 pub(crate) mod refs;
+pub mod schema;
 pub(crate) mod sqlite;
 pub(crate) mod tenants;
 pub mod writer;

@@ -147,7 +147,7 @@ pub(crate) async fn tables(tx: &mut Tx) -> Result<Vec<String>> {
 }
 
 /// A table's columns in schema order, with their primary-key positions.
-pub(crate) async fn columns(tx: &mut Tx, table: &str) -> Result<Vec<super::export::Column>> {
+pub(crate) async fn columns(tx: &mut Tx, table: &str) -> Result<Vec<super::schema::Column>> {
     let conn: &mut sqlx::SqliteConnection = match &mut tx.inner {
         TxInner::Sqlite(t) => t,
         TxInner::Postgres(_) => return Err(Error::Internal("not a SQLite transaction".into())),
@@ -159,13 +159,13 @@ pub(crate) async fn columns(tx: &mut Tx, table: &str) -> Result<Vec<super::expor
             .await?;
     Ok(rows
         .into_iter()
-        .map(|(name, pk)| super::export::Column { name, pk })
+        .map(|(name, pk)| super::schema::Column { name, pk })
         .collect())
 }
 
 /// Rows and summed value lengths of a planned table (`filter` binds the tenant as `$1`).
-pub(crate) fn estimate_sql(table: &super::export::Planned, filter: &str) -> String {
-    use super::export::ident;
+pub(crate) fn estimate_sql(table: &super::schema::Planned, filter: &str) -> String {
+    use super::schema::ident;
     let sum = table
         .columns
         .iter()
@@ -179,8 +179,8 @@ pub(crate) fn estimate_sql(table: &super::export::Planned, filter: &str) -> Stri
 }
 
 /// Each row of a planned table as a JSON object (BLOBs as hex), in its total order.
-pub(crate) fn json_rows_sql(table: &super::export::Planned, filter: &str) -> String {
-    use super::export::ident;
+pub(crate) fn json_rows_sql(table: &super::schema::Planned, filter: &str) -> String {
+    use super::schema::ident;
     let literal = |name: &str| format!("'{}'", name.replace('\'', "''"));
     let fields = table
         .columns
