@@ -50,19 +50,23 @@ async fn main() {
         .expect("open");
     let created = core.create_tenant("bench", None).await.expect("tenant");
     let tenant = created.tenant_id;
-    let signer = ledger::signer(&core.env().master, &tenant).expect("signer");
-    let store = core.store();
+    let signer = core.env().signer(&tenant).expect("signer");
+    let env = core.env();
     let now = chrono::Utc::now();
 
     // 1. One entry per transaction, fsync'd (synchronous=FULL): what each operation pays.
     let single = 2_000u64;
     let t = Instant::now();
     for i in 0..single {
-        let mut tx = store.begin_write().await.expect("begin");
-        ledger::record(&mut tx, &tenant, &signer, now, vec![draft(i)])
-            .await
-            .expect("record");
-        tx.commit().await.expect("commit");
+        let (tenant, signer) = (tenant.clone(), signer.clone());
+        env.write(move |tx| {
+            Box::pin(async move {
+                ledger::record(tx, &tenant, &signer, now, vec![draft(i)]).await?;
+                Ok(())
+            })
+        })
+        .await
+        .expect("record");
     }
     let secs = t.elapsed().as_secs_f64();
     println!(
@@ -77,12 +81,16 @@ async fn main() {
     let mut done = 0u64;
     while done < remaining {
         let n = batch.min(remaining - done);
-        let mut tx = store.begin_write().await.expect("begin");
+        let (tenant, signer) = (tenant.clone(), signer.clone());
         let drafts = (0..n).map(|i| draft(done + i)).collect();
-        ledger::record(&mut tx, &tenant, &signer, now, drafts)
-            .await
-            .expect("record");
-        tx.commit().await.expect("commit");
+        env.write(move |tx| {
+            Box::pin(async move {
+                ledger::record(tx, &tenant, &signer, now, drafts).await?;
+                Ok(())
+            })
+        })
+        .await
+        .expect("record");
         done += n;
     }
     let secs = t.elapsed().as_secs_f64();

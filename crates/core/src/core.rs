@@ -6,9 +6,11 @@ use crate::config::{Config, MasterKeySource};
 use crate::env::Env;
 use crate::error::Result;
 use crate::event::Event;
+use crate::ledger::append::{Appender, Signers};
 use crate::notify::{LogNotifier, Notifier};
 use crate::secrets::MasterKey;
 use crate::store::Store;
+use crate::store::writer::Writer;
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
@@ -33,9 +35,14 @@ impl Core {
         let (events, _) = broadcast::channel(1024);
         let mut notifiers: Vec<Arc<dyn Notifier>> = vec![Arc::new(LogNotifier)];
         notifiers.extend(config.notifiers);
+        let writer = Writer::spawn(store.clone());
+        let appender = Appender::spawn(writer.clone());
         Ok(Self {
             env: Arc::new(Env {
                 store,
+                writer,
+                appender,
+                signers: Signers::default(),
                 clock: config.clock,
                 master,
                 pepper,

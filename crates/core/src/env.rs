@@ -3,11 +3,18 @@
 use crate::Event;
 use crate::clock::Clock;
 use crate::config::KeyDecisions;
+use crate::error::Result;
+use crate::ids::TenantId;
 use crate::jwt::JwtConfig;
+use crate::ledger::append::{Appender, Signers};
+use crate::ledger::checkpoint::CheckpointSigner;
+use crate::ledger::{Actor, AuditOutcome, Draft};
 use crate::notify::{Notification, Notifier};
 use crate::secrets::MasterKey;
-use crate::store::Store;
+use crate::store::writer::Writer;
+use crate::store::{Store, Tx};
 use chrono::Duration;
+use futures::future::BoxFuture;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::broadcast;
@@ -15,8 +22,14 @@ use zeroize::Zeroizing;
 
 /// Shared services handed to every operation.
 pub struct Env {
-    /// The store.
+    /// The store, for reads: every write goes through [`Env::write`].
     pub store: Store,
+    /// The one writer of this process (group commit).
+    pub(crate) writer: Writer,
+    /// Appends the entries of calls that write nothing else, many per commit.
+    pub(crate) appender: Appender,
+    /// Each tenant's checkpoint signer.
+    pub(crate) signers: Signers,
     /// The clock.
     pub clock: Arc<dyn Clock>,
     /// The master key.
@@ -39,6 +52,53 @@ pub struct Env {
 }
 
 impl Env {
+    /// Runs `work` in a write transaction shared with concurrent callers (group commit): its
+    /// changes are kept only if it returns `Ok`, and it returns once they are durable. `work`
+    /// must do database work only — never wait for the network or for another write.
+    pub async fn write<R, F>(&self, work: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<R>> + Send + 'static,
+    {
+        self.writer.write(work).await
+    }
+
+    /// [`Env::write`] for work that owns its transaction (and hands it back).
+    pub(crate) async fn write_owned<R, F>(&self, work: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(Tx) -> BoxFuture<'static, (Tx, Result<R>)> + Send + 'static,
+    {
+        self.writer.run(work).await
+    }
+
+    /// The tenant's audit checkpoint signer.
+    pub fn signer(&self, tenant: &TenantId) -> Result<Arc<CheckpointSigner>> {
+        self.signers.get(&self.master, tenant)
+    }
+
+    /// Appends one audit entry on its own (for a call that wrote nothing else); returns once
+    /// it is durable.
+    pub(crate) async fn audit(
+        &self,
+        tenant: &TenantId,
+        actor: Actor,
+        op: &str,
+        outcome: AuditOutcome,
+        detail: serde_json::Value,
+    ) -> Result<()> {
+        let draft = Draft {
+            actor,
+            op: op.to_owned(),
+            outcome,
+            detail,
+        };
+        let signer = self.signer(tenant)?;
+        self.appender
+            .append(tenant, signer, self.clock.now(), draft)
+            .await
+    }
+
     /// The pepper of API-key digests.
     pub fn pepper(&self) -> &[u8; 32] {
         &self.pepper

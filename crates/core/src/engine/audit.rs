@@ -4,12 +4,12 @@
 use crate::Core;
 use crate::error::Result;
 use crate::ids::TenantId;
-use crate::ledger::{self, Actor, AuditOutcome, Draft};
+use crate::ledger::{self, Actor, AuditOutcome};
 use crate::principal::Principal;
 use serde_json::Value;
 
 impl Core {
-    /// Writes one audit entry in its own transaction.
+    /// Appends one audit entry for a call that wrote nothing else; returns once it is durable.
     pub(crate) async fn record(
         &self,
         principal: &Principal,
@@ -17,24 +17,9 @@ impl Core {
         outcome: AuditOutcome,
         detail: Value,
     ) -> Result<()> {
-        let env = &self.env;
-        let signer = ledger::signer(&env.master, &principal.tenant)?;
-        let mut tx = env.store.begin_write().await?;
-        ledger::record(
-            &mut tx,
-            &principal.tenant,
-            &signer,
-            env.clock.now(),
-            vec![Draft {
-                actor: actor_of(principal),
-                op: op.to_owned(),
-                outcome,
-                detail,
-            }],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        self.env
+            .audit(&principal.tenant, actor_of(principal), op, outcome, detail)
+            .await
     }
 
     /// The verifier key the master key derives for a tenant: the trust anchor of its ledger.

@@ -29,69 +29,83 @@ impl Core {
     ) -> Result<Installed> {
         let env = self.env();
         let now = env.clock.now();
-        let mut tx = env.store.begin_write().await?;
-        let claimed = store::chat::claim_install_state(
-            &mut tx,
-            &code_digest(env.pepper(), state),
-            platform,
-            to_millis(now),
-        )
+        let (state, ws_id, name) = (
+            state.to_owned(),
+            workspace_id.to_owned(),
+            name.map(str::to_owned),
+        );
+        let bot_token = bot_token.map(|t| zeroize::Zeroizing::new(t.to_owned()));
+        let env2 = env.clone();
+        let reinstalled = env
+        .write(move |tx| {
+            Box::pin(async move {
+                let (env, state, workspace_id) = (env2, state.as_str(), ws_id.as_str());
+                let (name, bot_token) = (name.as_deref(), bot_token.as_deref().map(String::as_str));
+                let claimed = store::chat::claim_install_state(
+                    tx,
+                    &code_digest(env.pepper(), state),
+                    platform,
+                    to_millis(now),
+                )
+                .await?;
+                let Some((tenant, persona, approval_channel)) = claimed else {
+                    return Err(Error::bad_input(
+                        "state",
+                        "this install link is unknown, used or expired; ask a tenant admin for a new one \
+                         (tenant.chat_install_link)",
+                    ));
+                };
+                let owner = store::chat::owner(tx, platform, workspace_id).await?;
+                if owner.as_ref().is_some_and(|o| *o != tenant) {
+                    return Err(Error::Conflict(
+                        "this workspace is bound to another tenant; it must be unbound there first".into(),
+                    ));
+                }
+                let purpose = format!("{}:{workspace_id}", platform.as_str());
+                let sealed = bot_token.map(|t| env.master.seal(&tenant, &purpose, t.as_bytes()));
+                store::chat::upsert_installed(
+                    tx,
+                    &store::chat::Installed {
+                        platform,
+                        workspace_id,
+                        tenant: &tenant,
+                        name,
+                        approval_channel: approval_channel.as_deref(),
+                        bound_at: to_millis(now),
+                        bound_by: &persona,
+                        bot_token_sealed: sealed.as_deref(),
+                    },
+                )
+                .await?;
+                let signer = env.signer(&tenant)?;
+                let draft = Draft {
+                    actor: ledger::Actor {
+                        persona: Some(persona.clone()),
+                        kind: Some("human".into()),
+                        via: match (platform, bot_token.is_some()) {
+                            (Platform::Slack, true) => "slack:oauth-install".into(),
+                            (Platform::Slack, false) => "slack:bind-in-workspace".into(),
+                            (Platform::Discord, _) => "discord:bind-in-server".into(),
+                        },
+                        surface: platform.as_str().into(),
+                    },
+                    op: "tenant.chat_install".into(),
+                    outcome: AuditOutcome::Done,
+                    detail: json!({ "platform": platform.as_str(), "workspace_id": workspace_id,
+                                    "reinstalled": owner.is_some() }),
+                };
+                ledger::record(tx, &tenant, &signer, now, vec![draft]).await?;
+                Ok(owner.is_some())
+            })
+        })
         .await?;
-        let Some((tenant, persona, approval_channel)) = claimed else {
-            return Err(Error::bad_input(
-                "state",
-                "this install link is unknown, used or expired; ask a tenant admin for a new one \
-                 (tenant.chat_install_link)",
-            ));
-        };
-        let owner = store::chat::owner(&mut tx, platform, workspace_id).await?;
-        if owner.as_ref().is_some_and(|o| *o != tenant) {
-            return Err(Error::Conflict(
-                "this workspace is bound to another tenant; it must be unbound there first".into(),
-            ));
-        }
-        let purpose = format!("{}:{workspace_id}", platform.as_str());
-        let sealed = bot_token.map(|t| env.master.seal(&tenant, &purpose, t.as_bytes()));
-        store::chat::upsert_installed(
-            &mut tx,
-            &store::chat::Installed {
-                platform,
-                workspace_id,
-                tenant: &tenant,
-                name,
-                approval_channel: approval_channel.as_deref(),
-                bound_at: to_millis(now),
-                bound_by: &persona,
-                bot_token_sealed: sealed.as_deref(),
-            },
-        )
-        .await?;
-        let signer = ledger::signer(&env.master, &tenant)?;
-        let draft = Draft {
-            actor: ledger::Actor {
-                persona: Some(persona.clone()),
-                kind: Some("human".into()),
-                via: match (platform, bot_token.is_some()) {
-                    (Platform::Slack, true) => "slack:oauth-install".into(),
-                    (Platform::Slack, false) => "slack:bind-in-workspace".into(),
-                    (Platform::Discord, _) => "discord:bind-in-server".into(),
-                },
-                surface: platform.as_str().into(),
-            },
-            op: "tenant.chat_install".into(),
-            outcome: AuditOutcome::Done,
-            detail: json!({ "platform": platform.as_str(), "workspace_id": workspace_id,
-                            "reinstalled": owner.is_some() }),
-        };
-        ledger::record(&mut tx, &tenant, &signer, now, vec![draft]).await?;
-        tx.commit().await?;
         let workspace = self
             .chat_workspace(platform, workspace_id)
             .await?
             .ok_or_else(|| Error::Internal("installed workspace vanished".into()))?;
         Ok(Installed {
             workspace,
-            reinstalled: owner.is_some(),
+            reinstalled,
         })
     }
 
@@ -156,9 +170,14 @@ impl Core {
         workspace_id: &str,
         at_ms: i64,
     ) -> Result<()> {
-        let mut tx = self.store().begin_write().await?;
-        store::chat::set_digest_posted(&mut tx, platform, workspace_id, at_ms).await?;
-        tx.commit().await
+        let workspace_id = workspace_id.to_owned();
+        self.env
+            .write(move |tx| {
+                Box::pin(async move {
+                    store::chat::set_digest_posted(tx, platform, &workspace_id, at_ms).await
+                })
+            })
+            .await
     }
 
     /// The principal a workspace's scheduled digest runs as: the persona who bound the workspace,
@@ -268,39 +287,46 @@ impl Core {
         let env = self.env();
         let now = env.clock.now();
         let digest = code_digest(env.pepper(), code);
-        let mut tx = env.store.begin_write().await?;
-        let claimed =
-            store::chat::claim_link_code(&mut tx, &ws.tenant_id, &digest, to_millis(now)).await?;
-        let Some((persona, proof)) = claimed else {
-            return Err(Error::bad_input(
-                "code",
-                "this link code is unknown, used or expired; ask for a new one \
-                 (members.chat_link_code, valid 15 minutes)",
-            ));
-        };
-        let row = store::chat::persona_by_id(&mut tx, &ws.tenant_id, &persona).await?;
-        let Some((handle, kind, status)) = row else {
-            return Err(Error::NotFound(
-                "the persona of this code no longer exists".into(),
-            ));
-        };
-        if status != "active" || kind != "human" {
-            return Err(Error::denied(
-                "only an active human persona can be linked to a chat account",
-            ));
-        }
-        self.write_link(
-            &mut tx,
-            &ws.tenant_id,
-            platform,
-            workspace_id,
-            user_id,
-            &persona,
-            proof,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(handle)
+        let core = self.clone();
+        let (ws_id, user_id) = (workspace_id.to_owned(), user_id.to_owned());
+        env.write(move |tx| {
+            Box::pin(async move {
+                let (workspace_id, user_id) = (ws_id.as_str(), user_id.as_str());
+                let claimed =
+                    store::chat::claim_link_code(tx, &ws.tenant_id, &digest, to_millis(now))
+                        .await?;
+                let Some((persona, proof)) = claimed else {
+                    return Err(Error::bad_input(
+                        "code",
+                        "this link code is unknown, used or expired; ask for a new one \
+                         (members.chat_link_code, valid 15 minutes)",
+                    ));
+                };
+                let row = store::chat::persona_by_id(tx, &ws.tenant_id, &persona).await?;
+                let Some((handle, kind, status)) = row else {
+                    return Err(Error::NotFound(
+                        "the persona of this code no longer exists".into(),
+                    ));
+                };
+                if status != "active" || kind != "human" {
+                    return Err(Error::denied(
+                        "only an active human persona can be linked to a chat account",
+                    ));
+                }
+                core.write_link(
+                    tx,
+                    &ws.tenant_id,
+                    platform,
+                    workspace_id,
+                    user_id,
+                    &persona,
+                    proof,
+                )
+                .await?;
+                Ok(handle)
+            })
+        })
+        .await
     }
 
     /// Stores a link (refusing to re-point one) with its audit entry, in `tx`.
@@ -394,40 +420,48 @@ impl Core {
         let env = self.env();
         let now = env.clock.now();
         let tenant = principal.tenant().clone();
-        let mut tx = env.store.begin_write().await?;
-        match store::chat::sandbox_owner(&mut tx, workspace_id).await? {
-            Some((t, _)) if t != tenant => {
-                return Err(Error::Conflict(
-                    "the sandbox workspace is bound to another tenant of this database".into(),
-                ));
-            }
-            Some((_, false)) => {
-                return Err(Error::Conflict(
-                    "a real Slack workspace has the sandbox's id; the sandbox cannot use it".into(),
-                ));
-            }
-            Some(_) => return Ok(()),
-            None => {}
-        }
-        store::chat::insert_sandbox(
-            &mut tx,
-            &tenant,
-            workspace_id,
-            approval_channel,
-            to_millis(now),
-            principal.persona().as_str(),
-        )
-        .await?;
-        let signer = ledger::signer(&env.master, &tenant)?;
-        let draft = Draft {
-            actor: crate::engine::actor_of(&principal),
-            op: "tenant.chat_bind".into(),
-            outcome: AuditOutcome::Done,
-            detail: json!({ "platform": "slack", "workspace_id": workspace_id, "sandbox": true }),
-        };
-        ledger::record(&mut tx, &tenant, &signer, now, vec![draft]).await?;
-        tx.commit().await?;
-        Ok(())
+        let (ws_id, approval_channel) = (workspace_id.to_owned(), approval_channel.to_owned());
+        let env2 = env.clone();
+        env
+            .write(move |tx| {
+                Box::pin(async move {
+                    let (env, workspace_id, approval_channel) =
+                        (env2, ws_id.as_str(), approval_channel.as_str());
+                    match store::chat::sandbox_owner(tx, workspace_id).await? {
+                    Some((t, _)) if t != tenant => {
+                        return Err(Error::Conflict(
+                            "the sandbox workspace is bound to another tenant of this database".into(),
+                        ));
+                    }
+                    Some((_, false)) => {
+                        return Err(Error::Conflict(
+                            "a real Slack workspace has the sandbox's id; the sandbox cannot use it".into(),
+                        ));
+                    }
+                    Some(_) => return Ok(()),
+                    None => {}
+                }
+                store::chat::insert_sandbox(
+                    tx,
+                    &tenant,
+                    workspace_id,
+                    approval_channel,
+                    to_millis(now),
+                    principal.persona().as_str(),
+                )
+                .await?;
+                let signer = ledger::signer(&env.master, &tenant)?;
+                let draft = Draft {
+                    actor: crate::engine::actor_of(&principal),
+                    op: "tenant.chat_bind".into(),
+                    outcome: AuditOutcome::Done,
+                    detail: json!({ "platform": "slack", "workspace_id": workspace_id, "sandbox": true }),
+                };
+                ledger::record(tx, &tenant, &signer, now, vec![draft]).await?;
+                    Ok(())
+                })
+            })
+            .await
     }
 
     /// Links a sandbox user to the persona `handle` on a demo tenant, where the sandbox may play
@@ -443,37 +477,49 @@ impl Core {
             return Err(Error::NotFound("the sandbox workspace is not bound".into()));
         };
         let env = self.env();
-        let mut tx = env.store.begin_write().await?;
-        let row = store::chat::demo_and_sandbox(&mut tx, &ws.tenant_id, workspace_id).await?;
-        if row != Some((true, true)) {
-            return Err(Error::denied(
-                "the sandbox plays anyone only on a demo tenant; on this tenant a person is played \
-                 with their own credential (TENANTOPS_API_KEY of that person)",
-            ));
-        }
-        let persona = store::chat::persona_by_handle(&mut tx, &ws.tenant_id, handle).await?;
-        let Some((persona, kind, status)) = persona else {
-            return Err(Error::NotFound(format!(
-                "no persona `{handle}` in the demo tenant"
-            )));
-        };
-        if status != "active" || kind != "human" {
-            return Err(Error::denied(
-                "only an active human persona can be linked to a chat account",
-            ));
-        }
-        self.write_link(
-            &mut tx,
-            &ws.tenant_id,
-            Platform::Slack,
-            workspace_id,
-            user_id,
-            &persona,
-            Proof::Own,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(handle.to_owned())
+        let core = self.clone();
+        let (ws_id, user_id, handle) = (
+            workspace_id.to_owned(),
+            user_id.to_owned(),
+            handle.to_owned(),
+        );
+        env
+            .write(move |tx| {
+                Box::pin(async move {
+                    let (workspace_id, user_id, handle) =
+                        (ws_id.as_str(), user_id.as_str(), handle.as_str());
+                    let row = store::chat::demo_and_sandbox(tx, &ws.tenant_id, workspace_id).await?;
+                if row != Some((true, true)) {
+                    return Err(Error::denied(
+                        "the sandbox plays anyone only on a demo tenant; on this tenant a person is played \
+                         with their own credential (TENANTOPS_API_KEY of that person)",
+                    ));
+                }
+                let persona = store::chat::persona_by_handle(tx, &ws.tenant_id, handle).await?;
+                let Some((persona, kind, status)) = persona else {
+                    return Err(Error::NotFound(format!(
+                        "no persona `{handle}` in the demo tenant"
+                    )));
+                };
+                if status != "active" || kind != "human" {
+                    return Err(Error::denied(
+                        "only an active human persona can be linked to a chat account",
+                    ));
+                }
+                core.write_link(
+                    tx,
+                    &ws.tenant_id,
+                    Platform::Slack,
+                    workspace_id,
+                    user_id,
+                    &persona,
+                    Proof::Own,
+                )
+                .await?;
+                    Ok(handle.to_owned())
+                })
+            })
+            .await
     }
 
     /// The chat accounts linked to a persona: (platform, workspace, user).
@@ -504,9 +550,14 @@ impl Core {
         request_id: &str,
         m: &PostedMessage,
     ) -> Result<()> {
-        let mut tx = self.store().begin_write().await?;
-        store::chat::insert_message(&mut tx, tenant, request_id, m).await?;
-        tx.commit().await
+        let (tenant, request_id, m) = (tenant.clone(), request_id.to_owned(), m.clone());
+        self.env
+            .write(move |tx| {
+                Box::pin(
+                    async move { store::chat::insert_message(tx, &tenant, &request_id, &m).await },
+                )
+            })
+            .await
     }
 
     /// Where an approval request was posted.
@@ -543,33 +594,45 @@ impl Core {
         m: &PostedMessage,
         rendered: &str,
     ) -> Result<()> {
-        let mut tx = self.store().begin_write().await?;
-        store::chat::mark_rendered(
-            &mut tx,
-            tenant,
-            request_id,
-            m.platform,
-            &m.workspace_id,
-            rendered,
-        )
-        .await?;
-        tx.commit().await
+        let (tenant, request_id) = (tenant.clone(), request_id.to_owned());
+        let (platform, workspace_id, rendered) =
+            (m.platform, m.workspace_id.clone(), rendered.to_owned());
+        self.env
+            .write(move |tx| {
+                Box::pin(async move {
+                    store::chat::mark_rendered(
+                        tx,
+                        &tenant,
+                        &request_id,
+                        platform,
+                        &workspace_id,
+                        &rendered,
+                    )
+                    .await
+                })
+            })
+            .await
     }
 
     /// `true` the first time a delivery id is seen (a retried or redelivered request is
     /// answered without acting twice). Deliveries older than a day are forgotten.
     pub async fn first_delivery(&self, platform: Platform, delivery_id: &str) -> Result<bool> {
         let now = to_millis(self.env().clock.now());
-        let mut tx = self.store().begin_write().await?;
-        let first = store::chat::insert_delivery(&mut tx, platform, delivery_id, now).await?;
-        tx.commit().await?;
-        // Pruning is a write of its own: do it now and then, not on every delivery.
-        if first && rand::random::<u8>() == 0 {
-            let mut tx = self.store().begin_write().await?;
-            store::chat::forget_deliveries(&mut tx, now - 86_400_000).await?;
-            tx.commit().await?;
-        }
-        Ok(first)
+        let delivery_id = delivery_id.to_owned();
+        // Pruning now and then, not on every delivery.
+        let prune = rand::random::<u8>() == 0;
+        self.env
+            .write(move |tx| {
+                Box::pin(async move {
+                    let first =
+                        store::chat::insert_delivery(tx, platform, &delivery_id, now).await?;
+                    if first && prune {
+                        store::chat::forget_deliveries(tx, now - 86_400_000).await?;
+                    }
+                    Ok(first)
+                })
+            })
+            .await
     }
 }
 
@@ -587,7 +650,7 @@ async fn tx_audit_link(
     proof: Proof,
     relinked: bool,
 ) -> Result<()> {
-    let signer = ledger::signer(&env.master, tenant)?;
+    let signer = env.signer(tenant)?;
     let actor = ledger::Actor {
         persona: Some(persona.to_owned()),
         kind: Some("human".into()),

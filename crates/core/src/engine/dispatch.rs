@@ -8,10 +8,11 @@ use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use crate::ledger::{self, AuditOutcome, Draft};
 use crate::notify::Notification;
-use crate::operation::{OpCtx, OpSpec, Risk};
+use crate::operation::{Effects, OpCtx, OpSpec, Risk};
 use crate::ops::registry;
 use crate::principal::Principal;
 use crate::refs;
+use crate::store::Tx;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -111,20 +112,61 @@ impl Core {
         }
         // One write transaction holds the operation and its audit entry, whatever the outcome:
         // the operation runs inside a savepoint that is rolled back if it fails, and the
-        // failure's entry is committed in its place.
-        let mut tx = env.store.begin_write().await?;
-        sqlx::query("SAVEPOINT op").execute(&mut *tx).await?;
-        let mut ctx = OpCtx::new(
-            tx,
-            principal.clone(),
-            now,
-            env.clone(),
-            registry::catalogue(),
-        );
+        // failure's entry is committed in its place. The transaction is the writer's, shared
+        // with concurrent calls (group commit); the call is answered once it is durable.
+        let facts = input.facts();
+        let core = self.clone();
+        let caller = principal.clone();
+        let written = env
+            .write_owned(move |tx| {
+                Box::pin(async move {
+                    let (tx, written) = core.run_write(tx, caller, spec, value, facts, now).await;
+                    (tx, written)
+                })
+            })
+            .await?;
+        match written {
+            Written::Pending(pending, value) => {
+                let (outcome, notification) = *pending;
+                drop(value);
+                env.notify(&notification);
+                Ok(outcome)
+            }
+            Written::Done(output, effects, value) => {
+                drop(value);
+                let output = self.after_commit(effects, output).await;
+                Ok(Outcome::Done { output })
+            }
+            Written::Failed(err) => match err {
+                Error::Denied { reason } => Ok(Outcome::Denied { reason }),
+                other => Err(other),
+            },
+        }
+    }
+
+    /// The write path of [`Core::call`], as a job of the writer: canonical references, the
+    /// gate, the operation in a savepoint, and the audit entry of whatever came of it. An `Err`
+    /// is a failure of the store itself (the job is rolled back and nothing is recorded).
+    async fn run_write(
+        &self,
+        mut tx: Tx,
+        principal: Principal,
+        spec: &'static OpSpec,
+        value: Value,
+        facts: InputFacts,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> (Tx, Result<Written>) {
+        if let Err(e) = tx.savepoint("op").await {
+            return (tx, Err(e));
+        }
+        let env = &self.env;
+        let input = &CallInput::with(&value, facts);
+        let mut ctx = OpCtx::new(tx, principal, now, env.clone(), registry::catalogue());
         // References are resolved to ids first: routing, the gate, the digest, the operation
         // and its audit entry all see the same objects, however the caller named them.
+        let tenant = ctx.principal.tenant.clone();
         let canonical =
-            refs::canonicalise(&mut ctx.tx, env, &principal.tenant, &spec.refs, input.value).await;
+            refs::canonicalise(&mut ctx.tx, env, &tenant, &spec.refs, input.value).await;
         let (step, canonical) = match canonical {
             Err(e) => (Err(e), None),
             Ok((canon_value, resolved)) => {
@@ -147,45 +189,38 @@ impl Core {
             }
         };
         let audited = canonical.unwrap_or_else(|| input.audited());
+        let principal = ctx.principal.clone();
         let (mut tx, mut detail, effects) = ctx.into_parts();
-        let signer = ledger::signer(&env.master, &principal.tenant)?;
-        match step {
-            Ok(Step::Pending(pending)) => {
-                let (outcome, notification) = *pending;
-                sqlx::query("RELEASE op").execute(&mut *tx).await?;
-                tx.commit().await?;
-                env.notify(&notification);
-                Ok(outcome)
-            }
-            Ok(Step::Done(output)) => {
-                sqlx::query("RELEASE op").execute(&mut *tx).await?;
-                detail.insert("input".into(), audited);
-                let draft = Draft {
-                    actor: actor_of(principal),
-                    op: spec.name.to_owned(),
-                    outcome: AuditOutcome::Done,
-                    detail: Value::Object(detail),
-                };
-                ledger::record(&mut tx, &principal.tenant, &signer, now, vec![draft]).await?;
-                // Nothing needs the input any more. Freeing a large one takes milliseconds, so
-                // it is freed here while the commit is written and synced.
-                let (committed, ()) = tokio::join!(tx.commit(), async move { drop(value) });
-                committed?;
-                let output = self.after_commit(effects, output).await;
-                Ok(Outcome::Done { output })
-            }
-            Err(err) => {
-                sqlx::query("ROLLBACK TO op").execute(&mut *tx).await?;
-                sqlx::query("RELEASE op").execute(&mut *tx).await?;
-                let draft = failure_draft(principal, spec, &audited, &err);
-                ledger::record(&mut tx, &principal.tenant, &signer, now, vec![draft]).await?;
-                tx.commit().await?;
-                match err {
-                    Error::Denied { reason } => Ok(Outcome::Denied { reason }),
-                    other => Err(other),
+        let written = async {
+            let signer = env.signer(&principal.tenant)?;
+            match step {
+                Ok(Step::Pending(pending)) => {
+                    tx.release("op").await?;
+                    Ok(Written::Pending(pending, value))
+                }
+                Ok(Step::Done(output)) => {
+                    tx.release("op").await?;
+                    detail.insert("input".into(), audited);
+                    let draft = Draft {
+                        actor: actor_of(&principal),
+                        op: spec.name.to_owned(),
+                        outcome: AuditOutcome::Done,
+                        detail: Value::Object(detail),
+                    };
+                    ledger::record(&mut tx, &principal.tenant, &signer, now, vec![draft]).await?;
+                    Ok(Written::Done(output, effects, value))
+                }
+                Err(err) => {
+                    tx.rollback_to("op").await?;
+                    tx.release("op").await?;
+                    let draft = failure_draft(&principal, spec, &audited, &err);
+                    ledger::record(&mut tx, &principal.tenant, &signer, now, vec![draft]).await?;
+                    Ok(Written::Failed(err))
                 }
             }
         }
+        .await;
+        (tx, written)
     }
 
     /// Whether any approval route names `op` in the tenant.
@@ -304,7 +339,7 @@ impl Core {
         )
         .await?;
         let approvers = approvals::eligible_approvers(&mut ctx.tx, &tenant, &stored).await?;
-        let signer = ledger::signer(&self.env.master, &tenant)?;
+        let signer = self.env.signer(&tenant)?;
         ledger::record(
             &mut ctx.tx,
             &tenant,
@@ -341,6 +376,13 @@ impl Core {
         };
         Ok(Some((outcome, notification)))
     }
+}
+
+/// What one serialisation of an input told: its size, and its digest when audited by digest.
+#[derive(Clone, Copy)]
+pub(crate) struct InputFacts {
+    bytes: usize,
+    sha256: Option<[u8; 32]>,
 }
 
 /// A call's input with what one serialisation of it tells: its size in bytes (for the limit)
@@ -392,6 +434,23 @@ impl<'a> CallInput<'a> {
         }
     }
 
+    /// What the serialisation told, to pair with the value again later ([`CallInput::with`]).
+    pub(crate) fn facts(&self) -> InputFacts {
+        InputFacts {
+            bytes: self.bytes,
+            sha256: self.sha256,
+        }
+    }
+
+    /// The input `value` with the facts of its earlier serialisation.
+    pub(crate) fn with(value: &'a Value, facts: InputFacts) -> Self {
+        Self {
+            value,
+            bytes: facts.bytes,
+            sha256: facts.sha256,
+        }
+    }
+
     /// The input as its audit entry records it: verbatim, or (bulk operations) its size and
     /// digest.
     pub(crate) fn audited(&self) -> Value {
@@ -400,6 +459,17 @@ impl<'a> CallInput<'a> {
             Some(digest) => json!({ "bytes": self.bytes, "sha256": hex::encode(digest) }),
         }
     }
+}
+
+/// What a write call's job did, committed. The input comes back with it, to be freed outside
+/// the writer (freeing a large input takes milliseconds).
+pub(crate) enum Written {
+    /// A request waits for approval; notify once committed.
+    Pending(Box<(Outcome, Notification)>, Value),
+    /// The operation ran; its effects follow the commit.
+    Done(Value, Effects, Value),
+    /// The operation failed; its failure was recorded.
+    Failed(Error),
 }
 
 /// How far a write call got.

@@ -16,61 +16,56 @@ use crate::{Core, Event, roles};
 use serde_json::{Map, Value, json};
 
 impl Core {
-    /// Runs an operation in `ctx` and commits it with its audit entry (and, for an approved
-    /// request, its `succeeded` state). On error the transaction is rolled back.
-    pub(crate) async fn run_and_commit(
+    /// Runs an approved request's operation in `ctx` and records it with its audit entry and
+    /// its `succeeded` state, handing the transaction back: an `Err` leaves nothing of it (the
+    /// writer rolls the job back).
+    async fn run_approved(
         &self,
         mut ctx: OpCtx,
         spec: &OpSpec,
         input: Value,
         extra: Map<String, Value>,
-        request: Option<&str>,
-    ) -> Result<(Value, Effects)> {
+        request: String,
+    ) -> (Tx, Result<(Value, Effects)>) {
         let result = (spec.run)(&mut ctx, &input).await;
         let principal = ctx.principal.clone();
         let now = ctx.now;
         let (mut tx, mut detail, effects) = ctx.into_parts();
-        let output = match result {
-            Ok(output) => output,
-            Err(err) => {
-                tx.rollback().await?;
-                return Err(err);
-            }
-        };
-        detail.insert("input".into(), CallInput::of(spec, &input).audited());
-        detail.extend(extra);
-        let signer = ledger::signer(&self.env.master, &principal.tenant)?;
-        ledger::record(
-            &mut tx,
-            &principal.tenant,
-            &signer,
-            now,
-            vec![Draft {
-                actor: actor_of(&principal),
-                op: spec.name.to_owned(),
-                outcome: AuditOutcome::Done,
-                detail: Value::Object(detail),
-            }],
-        )
-        .await?;
-        if let Some(id) = request {
+        let recorded = async {
+            let output = result?;
+            detail.insert("input".into(), CallInput::of(spec, &input).audited());
+            detail.extend(extra);
+            let signer = self.env.signer(&principal.tenant)?;
+            ledger::record(
+                &mut tx,
+                &principal.tenant,
+                &signer,
+                now,
+                vec![Draft {
+                    actor: actor_of(&principal),
+                    op: spec.name.to_owned(),
+                    outcome: AuditOutcome::Done,
+                    detail: Value::Object(detail),
+                }],
+            )
+            .await?;
             let done = store::approvals::succeed(
                 &mut tx,
                 &principal.tenant,
-                id,
+                &request,
                 &output.to_string(),
                 to_millis(now),
             )
             .await?;
             if !done {
-                tx.rollback().await?;
                 return Err(Error::Conflict(format!(
-                    "request {id} is no longer executing"
+                    "request {request} is no longer executing"
                 )));
             }
+            Ok((output, effects))
         }
-        tx.commit().await?;
-        Ok((output, effects))
+        .await;
+        (tx, recorded)
     }
 
     /// Publishes an operation's events and notifications, and executes requests it approved.
@@ -115,22 +110,28 @@ impl Core {
     pub async fn execute_request(&self, tenant: &TenantId, request_id: &str) -> Result<bool> {
         let env = &self.env;
         let now = env.clock.now();
-        let mut tx = env.store.begin_write().await?;
-        let claimed = store::approvals::claim(
-            &mut tx,
-            tenant,
-            request_id,
-            to_millis(now),
-            to_millis(now + approvals::EXECUTION_LEASE),
-        )
-        .await?;
-        if !claimed {
-            tx.rollback().await?;
+        let (t, id) = (tenant.clone(), request_id.to_owned());
+        let claimed = env
+            .write(move |tx| {
+                Box::pin(async move {
+                    let claimed = store::approvals::claim(
+                        tx,
+                        &t,
+                        &id,
+                        to_millis(now),
+                        to_millis(now + approvals::EXECUTION_LEASE),
+                    )
+                    .await?;
+                    match claimed {
+                        true => approvals::load(tx, &t, &id).await.map(Some),
+                        false => Ok(None),
+                    }
+                })
+            })
+            .await?;
+        let Some(req) = claimed else {
             return Ok(false);
-        }
-        let req = approvals::load(&mut tx, tenant, request_id).await?;
-        tx.commit().await?;
-
+        };
         let Some(spec) = registry::find(&req.operation) else {
             self.finish_failed(tenant, &req, "the operation no longer exists in this build")
                 .await?;
@@ -138,52 +139,67 @@ impl Core {
         };
         // Every re-check reads inside the transaction that runs the operation: a revocation
         // either committed before it (and is seen) or waits behind it.
-        let mut tx = env.store.begin_write().await?;
-        if let Some(reason) = self.execution_blocker(&mut tx, tenant, &req).await? {
-            tx.rollback().await?;
-            self.finish_failed(tenant, &req, &reason).await?;
-            return Ok(true);
-        }
-        let requester = PersonaId::from_db(req.requester.clone());
-        let role_scopes = roles::role_scopes_on(&mut tx, tenant, &requester).await?;
-        let (approved_by, _) = approvals::standing_approvals(&mut tx, tenant, &req).await?;
-        let principal = Principal {
-            tenant: tenant.clone(),
-            persona: requester,
-            kind: req.requester_kind,
-            scopes: req
-                .requester_scopes
-                .intersection(&role_scopes)
-                .copied()
-                .collect(),
-            via: Via::Approval {
-                request_id: req.id.clone(),
-            },
-            surface: req.requester_surface,
-            valid_until: None,
-            secret_digest: None,
-        };
-        let ctx = OpCtx::new(
-            tx,
-            principal,
-            env.clock.now(),
-            env.clone(),
-            registry::catalogue(),
-        );
-        let extra: Map<String, Value> = json!({
-            "request_id": req.id,
-            "digest": req.digest,
-            "approved_by": approved_by,
-            "break_glass_by": req.break_glass_by,
-        })
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
-        match self
-            .run_and_commit(ctx, spec, req.input.clone(), extra, Some(&req.id))
-            .await
-        {
-            Ok((_, effects)) => {
+        let core = self.clone();
+        let (t, request) = (tenant.clone(), req.clone());
+        let ran = env
+            .write_owned(move |mut tx| {
+                Box::pin(async move {
+                    let (tenant, req) = (&t, &request);
+                    match core.execution_blocker(&mut tx, tenant, req).await {
+                        Ok(None) => {}
+                        Ok(Some(reason)) => return (tx, Ok(Err(reason))),
+                        Err(e) => return (tx, Err(e)),
+                    }
+                    let requester = PersonaId::from_db(req.requester.clone());
+                    let checked = async {
+                        let role_scopes =
+                            roles::role_scopes_on(&mut tx, tenant, &requester).await?;
+                        let (approved_by, _) =
+                            approvals::standing_approvals(&mut tx, tenant, req).await?;
+                        Ok::<_, Error>((role_scopes, approved_by))
+                    }
+                    .await;
+                    let (role_scopes, approved_by) = match checked {
+                        Ok(c) => c,
+                        Err(e) => return (tx, Err(e)),
+                    };
+                    let principal = Principal {
+                        tenant: tenant.clone(),
+                        persona: requester,
+                        kind: req.requester_kind,
+                        scopes: req
+                            .requester_scopes
+                            .intersection(&role_scopes)
+                            .copied()
+                            .collect(),
+                        via: Via::Approval {
+                            request_id: req.id.clone(),
+                        },
+                        surface: req.requester_surface,
+                        valid_until: None,
+                        secret_digest: None,
+                    };
+                    let env = core.env.clone();
+                    let ctx =
+                        OpCtx::new(tx, principal, env.clock.now(), env, registry::catalogue());
+                    let extra: Map<String, Value> = json!({
+                        "request_id": req.id,
+                        "digest": req.digest,
+                        "approved_by": approved_by,
+                        "break_glass_by": req.break_glass_by,
+                    })
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default();
+                    let (tx, ran) = core
+                        .run_approved(ctx, spec, req.input.clone(), extra, req.id.clone())
+                        .await;
+                    (tx, ran.map(Ok))
+                })
+            })
+            .await;
+        match ran {
+            Ok(Ok((_, effects))) => {
                 for n in &effects.notifications {
                     env.notify(n);
                 }
@@ -201,6 +217,7 @@ impl Core {
                     request_id: req.id.clone(),
                 });
             }
+            Ok(Err(reason)) => self.finish_failed(tenant, &req, &reason).await?,
             Err(e) => self.finish_failed(tenant, &req, &e.to_string()).await?,
         }
         Ok(true)
@@ -258,34 +275,47 @@ impl Core {
     ) -> Result<()> {
         let env = &self.env;
         let now = env.clock.now();
-        let signer = ledger::signer(&env.master, tenant)?;
-        let mut tx = env.store.begin_write().await?;
-        let changed =
-            store::approvals::fail(&mut tx, tenant, &req.id, reason, to_millis(now)).await?;
+        let signer = env.signer(tenant)?;
+        let (t, request, why) = (tenant.clone(), req.clone(), reason.to_owned());
+        let changed = env
+            .write(move |tx| {
+                Box::pin(async move {
+                    let (tenant, req, reason) = (&t, &request, why.as_str());
+                    let changed =
+                        store::approvals::fail(tx, tenant, &req.id, reason, to_millis(now)).await?;
+                    if !changed {
+                        // Someone else finished it meanwhile: nothing to record, nobody to tell twice.
+                        return Ok(false);
+                    }
+                    ledger::record(
+                        tx,
+                        tenant,
+                        &signer,
+                        now,
+                        vec![Draft {
+                            actor: Actor {
+                                persona: Some(req.requester.clone()),
+                                kind: Some(req.requester_kind.as_str().to_owned()),
+                                via: format!("approval:{}", req.id),
+                                surface: req.requester_surface.as_str().to_owned(),
+                            },
+                            op: req.operation.clone(),
+                            outcome: AuditOutcome::Failed,
+                            detail: json!({
+                                "request_id": req.id,
+                                "input": req.input,
+                                "error": reason,
+                            }),
+                        }],
+                    )
+                    .await?;
+                    Ok(true)
+                })
+            })
+            .await?;
         if !changed {
-            // Someone else finished it meanwhile: nothing to record, nobody to tell twice.
-            tx.rollback().await?;
             return Ok(());
         }
-        ledger::record(
-            &mut tx,
-            tenant,
-            &signer,
-            now,
-            vec![Draft {
-                actor: Actor {
-                    persona: Some(req.requester.clone()),
-                    kind: Some(req.requester_kind.as_str().to_owned()),
-                    via: format!("approval:{}", req.id),
-                    surface: req.requester_surface.as_str().to_owned(),
-                },
-                op: req.operation.clone(),
-                outcome: AuditOutcome::Failed,
-                detail: json!({ "request_id": req.id, "input": req.input, "error": reason }),
-            }],
-        )
-        .await?;
-        tx.commit().await?;
         env.notify(&Notification::Failed {
             tenant: tenant.clone(),
             request_id: req.id.clone(),

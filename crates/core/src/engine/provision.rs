@@ -55,76 +55,89 @@ impl Core {
         let env = &self.env;
         let now = env.clock.now();
         let tenant = TenantId::generate();
-        let signer = ledger::signer(&env.master, &tenant)?;
-        let mut tx = env.store.begin_write().await?;
-        crate::store::tenants::insert(
-            &mut tx,
-            &crate::store::tenants::NewTenant {
-                id: &tenant,
-                name,
-                created_at: to_millis(now),
-                audit_verifier: &signer.verifier_key(),
-                demo,
-                chat_link_min_age_secs: if demo { 0 } else { DEFAULT_LINK_MIN_AGE_SECS },
-            },
-        )
-        .await?;
-        ledger::init(&mut tx, &tenant, &signer).await?;
-        let persona = members::insert_persona(
-            &mut tx,
-            &tenant,
-            now,
-            members::NewPersona {
-                handle: "admin".into(),
-                kind: PersonaKind::Human,
-                display_name: Some("Tenant administrator".into()),
-                email: admin_email.map(str::to_owned),
-                bu: None,
-                roles: vec![members::ADMIN_ROLE.into()],
-            },
-        )
-        .await?;
-        let scopes: ScopeSet = roles::scopes_of([members::ADMIN_ROLE]);
-        // The first admin's own credential: the platform hands it to them and nobody else.
-        let issued = keys::insert_key(
-            &mut tx,
-            env,
-            &tenant,
-            &persona,
-            &persona,
-            "provisioning",
-            &scopes,
-            None,
-            now,
-            Proof::Own,
-        )
-        .await?;
-        let actor = Actor {
-            persona: None,
-            kind: None,
-            via: "platform".into(),
-            surface: "cli".into(),
-        };
-        ledger::record(
-            &mut tx,
-            &tenant,
-            &signer,
-            now,
-            vec![Draft {
-                actor,
-                op: "tenant.create".into(),
-                outcome: AuditOutcome::Done,
-                detail: json!({
-                    "name": name,
-                    "demo": demo,
-                    "admin_persona": persona,
-                    "admin_email": admin_email,
-                    "key_id": issued.key_id,
-                }),
-            }],
-        )
-        .await?;
-        tx.commit().await?;
+        let signer = env.signer(&tenant)?;
+        let (name, admin_email) = (name.to_owned(), admin_email.map(str::to_owned));
+        let (tenant_id, env2) = (tenant.clone(), env.clone());
+        let (persona, issued) = env
+            .write(move |tx| {
+                Box::pin(async move {
+                    let (tenant, env, name, admin_email) =
+                        (tenant_id, env2, name.as_str(), admin_email.as_deref());
+                    crate::store::tenants::insert(
+                        tx,
+                        &crate::store::tenants::NewTenant {
+                            id: &tenant,
+                            name,
+                            created_at: to_millis(now),
+                            audit_verifier: &signer.verifier_key(),
+                            demo,
+                            chat_link_min_age_secs: if demo {
+                                0
+                            } else {
+                                DEFAULT_LINK_MIN_AGE_SECS
+                            },
+                        },
+                    )
+                    .await?;
+                    ledger::init(tx, &tenant, &signer).await?;
+                    let persona = members::insert_persona(
+                        tx,
+                        &tenant,
+                        now,
+                        members::NewPersona {
+                            handle: "admin".into(),
+                            kind: PersonaKind::Human,
+                            display_name: Some("Tenant administrator".into()),
+                            email: admin_email.map(str::to_owned),
+                            bu: None,
+                            roles: vec![members::ADMIN_ROLE.into()],
+                        },
+                    )
+                    .await?;
+                    let scopes: ScopeSet = roles::scopes_of([members::ADMIN_ROLE]);
+                    // The first admin's own credential: the platform hands it to them and nobody else.
+                    let issued = keys::insert_key(
+                        tx,
+                        &env,
+                        &tenant,
+                        &persona,
+                        &persona,
+                        "provisioning",
+                        &scopes,
+                        None,
+                        now,
+                        Proof::Own,
+                    )
+                    .await?;
+                    let actor = Actor {
+                        persona: None,
+                        kind: None,
+                        via: "platform".into(),
+                        surface: "cli".into(),
+                    };
+                    ledger::record(
+                        tx,
+                        &tenant,
+                        &signer,
+                        now,
+                        vec![Draft {
+                            actor,
+                            op: "tenant.create".into(),
+                            outcome: AuditOutcome::Done,
+                            detail: json!({
+                                "name": name,
+                                "demo": demo,
+                                "admin_persona": persona,
+                                "admin_email": admin_email,
+                                "key_id": issued.key_id,
+                            }),
+                        }],
+                    )
+                    .await?;
+                    Ok((persona, issued))
+                })
+            })
+            .await?;
         tracing::info!(tenant = %tenant, persona = %persona, "tenant created");
         Ok(TenantCreated {
             tenant_id: tenant,

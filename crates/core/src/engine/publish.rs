@@ -65,9 +65,11 @@ impl Core {
             if !scheduled_due(now, every_ms, size.max(0) as u64, last, first_bound) {
                 continue;
             }
-            let mut tx = env.store.begin_write().await?;
-            let q = queue(&mut tx, &tenant, Reason::Scheduled, None, now).await?;
-            tx.commit().await?;
+            let q = env
+                .write(move |tx| {
+                    Box::pin(async move { queue(tx, &tenant, Reason::Scheduled, None, now).await })
+                })
+                .await?;
             if !q.joined {
                 queued += 1;
             }
@@ -105,16 +107,22 @@ impl Core {
     async fn claim_publication(&self, kinds: &[&str], gap_ms: i64) -> Result<Option<Claimed>> {
         let env = self.env();
         let now = to_millis(env.clock.now());
-        let mut tx = env.store.begin_write().await?;
-        let row = store::ledger::claim_publication(
-            &mut tx,
-            kinds,
-            now,
-            now + LEASE_MS,
-            now.saturating_sub(gap_ms),
-        )
-        .await?;
-        tx.commit().await?;
+        let kinds: Vec<String> = kinds.iter().map(|k| (*k).to_owned()).collect();
+        let row = env
+            .write(move |tx| {
+                Box::pin(async move {
+                    let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
+                    store::ledger::claim_publication(
+                        tx,
+                        &kinds,
+                        now,
+                        now + LEASE_MS,
+                        now.saturating_sub(gap_ms),
+                    )
+                    .await
+                })
+            })
+            .await?;
         Ok(row.map(|r| Claimed {
             id: r.id,
             tenant: r.tenant,
@@ -176,66 +184,79 @@ impl Core {
             "posted": posted,
             "failed": failed,
         });
-        let signer = crate::ledger::signer(&env.master, tenant)?;
-        let mut tx = env.store.begin_write().await?;
-        if !posted.is_empty() {
-            let appended = crate::ledger::record(
-                &mut tx,
-                tenant,
-                &signer,
-                now,
-                vec![Draft {
-                    actor: worker_actor(),
-                    op: "audit.checkpoint_published".into(),
-                    outcome: AuditOutcome::Done,
-                    detail,
-                }],
-            )
+        let signer = env.signer(tenant)?;
+        let (t, claimed_id, attempts) = (tenant.clone(), claimed.id, claimed.attempts);
+        let delivered = env
+            .write(move |tx| {
+                Box::pin(async move {
+                    let tenant = &t;
+                    let delivered = if !posted.is_empty() {
+                        let appended = crate::ledger::record(
+                            tx,
+                            tenant,
+                            &signer,
+                            now,
+                            vec![Draft {
+                                actor: worker_actor(),
+                                op: "audit.checkpoint_published".into(),
+                                outcome: AuditOutcome::Done,
+                                detail,
+                            }],
+                        )
+                        .await?;
+                        // The ledger's size once this publication's own entry is in.
+                        let head_after = appended.last().map_or(0, |a| a.seq + 1);
+                        store::ledger::mark_published(
+                            tx,
+                            tenant,
+                            claimed_id,
+                            size as i64,
+                            now_ms,
+                            head_after as i64,
+                            &serde_json::Value::Array(posted).to_string(),
+                            last_error.as_deref(),
+                        )
+                        .await?;
+                        Delivered::Published
+                    } else if attempts >= MAX_ATTEMPTS {
+                        crate::ledger::record(
+                            tx,
+                            tenant,
+                            &signer,
+                            now,
+                            vec![Draft {
+                                actor: worker_actor(),
+                                op: "audit.checkpoint_published".into(),
+                                outcome: AuditOutcome::Failed,
+                                detail,
+                            }],
+                        )
+                        .await?;
+                        store::ledger::mark_given_up(tx, tenant, claimed_id, last_error.as_deref())
+                            .await?;
+                        Delivered::GivenUp
+                    } else {
+                        // 30 s, 1 min, 2 min, 4 min: a platform outage is waited out, not hammered.
+                        let backoff = 30_000i64 << (attempts - 1).clamp(0, 6);
+                        store::ledger::retry_publication(
+                            tx,
+                            tenant,
+                            claimed_id,
+                            now_ms + backoff,
+                            last_error.as_deref(),
+                        )
+                        .await?;
+                        Delivered::Retry
+                    };
+                    Ok(delivered)
+                })
+            })
             .await?;
-            // The ledger's size once this publication's own entry is in.
-            let head_after = appended.last().map_or(0, |a| a.seq + 1);
-            store::ledger::mark_published(
-                &mut tx,
-                tenant,
-                claimed.id,
-                size as i64,
-                now_ms,
-                head_after as i64,
-                &serde_json::Value::Array(posted).to_string(),
-                last_error.as_deref(),
-            )
-            .await?;
-            report.published += 1;
-        } else if claimed.attempts >= MAX_ATTEMPTS {
-            crate::ledger::record(
-                &mut tx,
-                tenant,
-                &signer,
-                now,
-                vec![Draft {
-                    actor: worker_actor(),
-                    op: "audit.checkpoint_published".into(),
-                    outcome: AuditOutcome::Failed,
-                    detail,
-                }],
-            )
-            .await?;
-            store::ledger::mark_given_up(&mut tx, tenant, claimed.id, last_error.as_deref())
-                .await?;
-            report.given_up += 1;
-        } else {
-            // 30 s, 1 min, 2 min, 4 min: a platform outage is waited out, not hammered.
-            let backoff = 30_000i64 << (claimed.attempts - 1).clamp(0, 6);
-            store::ledger::retry_publication(
-                &mut tx,
-                tenant,
-                claimed.id,
-                now_ms + backoff,
-                last_error.as_deref(),
-            )
-            .await?;
+        match delivered {
+            Delivered::Published => report.published += 1,
+            Delivered::GivenUp => report.given_up += 1,
+            Delivered::Retry => {}
         }
-        tx.commit().await?;
         Ok(())
     }
 
@@ -379,6 +400,13 @@ impl Core {
             });
         Ok((verdict, check))
     }
+}
+
+/// What became of a delivered publication.
+enum Delivered {
+    Published,
+    GivenUp,
+    Retry,
 }
 
 /// A publication a worker claimed.

@@ -99,40 +99,44 @@ impl Core {
     ) -> Result<bool> {
         let env = &self.env;
         let now = env.clock.now();
-        let mut tx = env.store.begin_write().await?;
-        let changed = match step {
-            WorkerStep::Escalate => {
-                store::approvals::mark_escalated(&mut tx, tenant, id, to_millis(now)).await?
-            }
-            WorkerStep::Expire => {
-                store::approvals::expire(&mut tx, tenant, id, to_millis(now)).await?
-            }
-        };
-        if !changed {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        let signer = ledger::signer(&env.master, tenant)?;
-        ledger::record(
-            &mut tx,
-            tenant,
-            &signer,
-            now,
-            vec![Draft {
-                actor: Actor {
-                    persona: None,
-                    kind: None,
-                    via: "platform".into(),
-                    surface: "worker".into(),
-                },
-                op: step.op().to_owned(),
-                outcome: AuditOutcome::Done,
-                detail,
-            }],
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(true)
+        let (tenant, id, env2) = (tenant.clone(), id.to_owned(), env.clone());
+        env.write(move |tx| {
+            Box::pin(async move {
+                let (env, tenant, id) = (env2, &tenant, id.as_str());
+                let changed = match step {
+                    WorkerStep::Escalate => {
+                        store::approvals::mark_escalated(tx, tenant, id, to_millis(now)).await?
+                    }
+                    WorkerStep::Expire => {
+                        store::approvals::expire(tx, tenant, id, to_millis(now)).await?
+                    }
+                };
+                if !changed {
+                    return Ok(false);
+                }
+                let signer = env.signer(tenant)?;
+                ledger::record(
+                    tx,
+                    tenant,
+                    &signer,
+                    now,
+                    vec![Draft {
+                        actor: Actor {
+                            persona: None,
+                            kind: None,
+                            via: "platform".into(),
+                            surface: "worker".into(),
+                        },
+                        op: step.op().to_owned(),
+                        outcome: AuditOutcome::Done,
+                        detail,
+                    }],
+                )
+                .await?;
+                Ok(true)
+            })
+        })
+        .await
     }
 
     /// Approval requests waiting for a decision, across tenants (an operational figure).

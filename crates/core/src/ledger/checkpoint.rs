@@ -137,6 +137,9 @@ impl signed_note::Signer for Ed25519NoteSigner {
 /// Signs checkpoints for one log with an Ed25519 key named after its origin.
 pub struct CheckpointSigner {
     signer: Ed25519NoteSigner,
+    /// The last checkpoint this signer signed, with its note: a note read back that is
+    /// byte-for-byte this one needs no signature check (see [`CheckpointSigner::signed_by_me`]).
+    last: std::sync::Mutex<Option<(String, Checkpoint)>>,
 }
 
 impl std::fmt::Debug for CheckpointSigner {
@@ -171,6 +174,7 @@ impl CheckpointSigner {
                 id,
                 key,
             },
+            last: std::sync::Mutex::new(None),
         })
     }
 
@@ -193,7 +197,25 @@ impl CheckpointSigner {
     /// [`CheckpointError::Signing`] if the note cannot be built or signed.
     pub fn sign(&self, size: u64, root: &Hash) -> Result<String, CheckpointError> {
         let body = format!("{}\n{size}\n{}\n", self.signer.name, BASE64.encode(root));
-        self.sign_body(&body)
+        let note = self.sign_body(&body)?;
+        let checkpoint = Checkpoint {
+            origin: self.signer.name.clone(),
+            size,
+            root: *root,
+        };
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((note.clone(), checkpoint));
+        Ok(note)
+    }
+
+    /// The checkpoint of `note` when it is exactly the last note this signer signed — which
+    /// needs no signature check, since this key made it here — and `None` for any other note
+    /// (verify that one).
+    #[must_use]
+    pub fn signed_by_me(&self, note: &str) -> Option<Checkpoint> {
+        match &*self.last.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some((last, checkpoint)) if last == note => Some(checkpoint.clone()),
+            _ => None,
+        }
     }
 
     /// Signs an arbitrary note body with this key.

@@ -741,7 +741,7 @@ mod tests {
         assert!(!a_digests.is_empty());
         fx.notes.clear();
 
-        let tx = core.store().begin_write().await.unwrap();
+        let tx = core.store().begin_read().await.unwrap();
         let mut cx = ctx(core, tx, &pa);
         let input: ExportInput = parse_input(json!({ "reason": "annual DSAR" })).unwrap();
         let facts = ExportAll::facts(&mut cx, &input).await.unwrap();
@@ -919,7 +919,7 @@ mod tests {
         ));
         let fx = fixture().await;
         let (_a, pa, _) = tenant(&fx.core, "Acme Corp", "acme").await;
-        let tx = fx.core.store().begin_write().await.unwrap();
+        let tx = fx.core.store().begin_read().await.unwrap();
         let mut cx = ctx(&fx.core, tx, &pa);
         let bad: ExportInput = parse_input(json!({ "reason": "x".repeat(600) })).unwrap();
         assert!(ExportAll::facts(&mut cx, &bad).await.is_err());

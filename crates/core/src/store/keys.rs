@@ -332,6 +332,8 @@ pub(crate) struct Credential {
     pub scopes: ScopeSet,
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// When the key was last used (recorded at most once a minute).
+    pub last_used_at: Option<i64>,
     pub kind: PersonaKind,
     pub status: PersonaStatus,
 }
@@ -346,6 +348,7 @@ struct CredentialRow {
     scopes: String,
     expires_at: Option<i64>,
     revoked_at: Option<i64>,
+    last_used_at: Option<i64>,
     kind: String,
     status: String,
 }
@@ -355,7 +358,7 @@ struct CredentialRow {
 pub(crate) async fn credential(tx: &mut Tx, digest: &[u8]) -> Result<Option<Credential>> {
     let row: Option<CredentialRow> = on!(tx, c => sqlx::query_as(
         "SELECT s.digest, s.tenant_id, s.key_id, s.not_after, k.persona_id, k.scopes, \
-                k.expires_at, k.revoked_at, p.kind, p.status \
+                k.expires_at, k.revoked_at, k.last_used_at, p.kind, p.status \
          FROM api_key_secrets s \
          JOIN api_keys k ON k.tenant_id = s.tenant_id AND k.id = s.key_id \
          JOIN personas p ON p.tenant_id = k.tenant_id AND p.id = k.persona_id \
@@ -374,6 +377,7 @@ pub(crate) async fn credential(tx: &mut Tx, digest: &[u8]) -> Result<Option<Cred
             scopes: scopes_from_json(&r.scopes),
             expires_at: r.expires_at,
             revoked_at: r.revoked_at,
+            last_used_at: r.last_used_at,
             kind: PersonaKind::from_stored(&r.kind)?,
             status: PersonaStatus::from_stored(&r.status)?,
         })

@@ -132,25 +132,4 @@ enum Savepoint {
     RollbackTo,
 }
 
-// Until every statement has moved into a repository, code that still speaks SQLite directly
-// reaches the connection through this (the PostgreSQL engine removes it).
-impl std::ops::Deref for Tx {
-    type Target = sqlx::SqliteConnection;
-    fn deref(&self) -> &Self::Target {
-        match &self.inner {
-            TxInner::Sqlite(t) => t,
-            TxInner::Postgres(_) => unreachable!("no PostgreSQL transaction is made yet"),
-        }
-    }
-}
-
-impl std::ops::DerefMut for Tx {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        match &mut self.inner {
-            TxInner::Sqlite(t) => t,
-            TxInner::Postgres(_) => unreachable!("no PostgreSQL transaction is made yet"),
-        }
-    }
-}
-
 pub use sqlite::Store;

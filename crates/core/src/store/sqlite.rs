@@ -104,8 +104,10 @@ impl Store {
         &self.pool
     }
 
-    /// Starts a write transaction holding SQLite's write lock from its first statement.
-    pub async fn begin_write(&self) -> Result<Tx> {
+    /// Starts a write transaction holding SQLite's write lock from its first statement. Only
+    /// the writer starts one ([`super::writer::Writer`]): every write of the process goes
+    /// through it.
+    pub(in crate::store) async fn begin_write(&self) -> Result<Tx> {
         Ok(Tx {
             inner: TxInner::Sqlite(self.pool.begin_with("BEGIN IMMEDIATE").await?),
         })
@@ -219,9 +221,7 @@ mod tests {
         let store = Store::open(&path, true).await.unwrap();
         // A committed write: the WAL and its index exist while the store is open.
         let mut tx = store.begin_write().await.unwrap();
-        sqlx::query("CREATE TABLE probe (x INTEGER)")
-            .execute(&mut *tx)
-            .await
+        crate::store::on!(tx, c => sqlx::query("CREATE TABLE probe (x INTEGER)").execute(c).await.map(|_| ()))
             .unwrap();
         tx.commit().await.unwrap();
         for suffix in ["", "-wal", "-shm"] {

@@ -100,6 +100,24 @@ impl Writer {
     }
 }
 
+impl Writer {
+    /// [`Writer::run`] for work that borrows the transaction: `writer.write(move |tx| {
+    /// Box::pin(async move { store::x::insert(tx, …).await }) })`.
+    pub async fn write<R, F>(&self, work: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: for<'t> FnOnce(&'t mut Tx) -> BoxFuture<'t, Result<R>> + Send + 'static,
+    {
+        self.run(move |mut tx| {
+            Box::pin(async move {
+                let result = work(&mut tx).await;
+                (tx, result)
+            })
+        })
+        .await
+    }
+}
+
 async fn run(store: Store, mut jobs: mpsc::UnboundedReceiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     loop {
