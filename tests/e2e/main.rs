@@ -4,6 +4,7 @@
 mod approvals;
 mod audit;
 mod cli;
+mod crash;
 mod demo;
 mod discord;
 mod fake_discord;

@@ -3,7 +3,7 @@
 //! export (pure verification) and from the database.
 //!
 //! `cargo bench -p tenantops-core --bench ledger` (set `LEDGER_BENCH_ENTRIES` to change the
-//! ledger size; default 1,000,000).
+//! ledger size; default 1,000,000). `TENANTOPS_BENCH_SMOKE=1` runs 5,000 entries, for CI.
 
 use serde_json::json;
 use std::time::Instant;
@@ -40,10 +40,11 @@ async fn main() {
         );
         return;
     }
+    let smoke = std::env::var("TENANTOPS_BENCH_SMOKE").is_ok_and(|v| !v.is_empty() && v != "0");
     let entries: u64 = std::env::var("LEDGER_BENCH_ENTRIES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+        .unwrap_or(if smoke { 5_000 } else { 1_000_000 });
     let dir = tempfile::tempdir().expect("tempdir");
     let core = Core::open(Config::new(dir.path().join("bench.db")))
         .await
@@ -55,7 +56,7 @@ async fn main() {
     let now = chrono::Utc::now();
 
     // 1. One entry per transaction, fsync'd (synchronous=FULL): what each operation pays.
-    let single = 2_000u64;
+    let single = if smoke { 200 } else { 2_000u64 };
     let t = Instant::now();
     for i in 0..single {
         let (tenant, signer) = (tenant.clone(), signer.clone());

@@ -9,7 +9,7 @@ use crate::jwt;
 use crate::ledger::AuditOutcome;
 use crate::principal::{PersonaStatus, Principal, Surface, Via};
 use crate::scope::ScopeSet;
-use crate::store::{self};
+use crate::store::{self, Tx};
 use crate::{Core, roles};
 use serde_json::json;
 use subtle::ConstantTimeEq;
@@ -192,12 +192,42 @@ impl Core {
     /// [`Principal::valid_until`] moves up to the end of a rotation's grace window when its
     /// secret was rotated away since.
     pub async fn refresh(&self, principal: &Principal) -> Result<Principal> {
-        let env = &self.env;
-        let now = env.clock.now();
+        let mut tx = self.env.store.begin_read().await?;
+        let checked = self.recheck(&mut tx, principal, "").await;
+        tx.rollback().await?;
+        match checked? {
+            Ok((fresh, _)) => Ok(fresh),
+            Err(reason) => {
+                self.record_refusal(principal, reason).await?;
+                Err(Error::Unauthenticated(reason.into()))
+            }
+        }
+    }
+
+    /// [`Core::refresh`] in a snapshot the caller holds (which a read call then goes on to use),
+    /// also counting the approval routes that name `operation`: two statements in all.
+    pub(crate) async fn recheck(
+        &self,
+        tx: &mut Tx,
+        principal: &Principal,
+        operation: &str,
+    ) -> Result<Rechecked> {
+        let now = self.env.clock.now();
         let tenant = &principal.tenant;
-        let mut tx = env.store.begin_read().await?;
-        let status = store::personas::status(&mut tx, tenant, &principal.persona).await?;
-        let mut refusal = match status {
+        let key = match &principal.via {
+            Via::ApiKey { key_id } => Some(key_id.as_str()),
+            _ => None,
+        };
+        let standing = store::personas::standing(
+            tx,
+            tenant,
+            &principal.persona,
+            principal.secret_digest.as_ref().map(|d| &d[..]),
+            key,
+            operation,
+        )
+        .await?;
+        let mut refusal = match standing.status {
             Some(PersonaStatus::Active) => None,
             Some(PersonaStatus::Revoked) => Some("the persona has been revoked"),
             None => Some("the persona no longer exists"),
@@ -206,10 +236,8 @@ impl Core {
             refusal = Some("the credential has expired");
         }
         let mut valid_until = principal.valid_until;
-        if refusal.is_none()
-            && let Some(digest) = &principal.secret_digest
-        {
-            match store::keys::secret_not_after(&mut tx, tenant, &digest[..]).await? {
+        if refusal.is_none() && principal.secret_digest.is_some() {
+            match standing.secret_not_after {
                 Some(None) => {}
                 Some(Some(t)) if t > to_millis(now) => {
                     // A rotation since sign-in gave this secret an end.
@@ -224,29 +252,24 @@ impl Core {
                 None => refusal = Some("this secret no longer exists"),
             }
         }
-        if refusal.is_none()
-            && let Via::ApiKey { key_id } = &principal.via
-            && !matches!(
-                store::keys::revoked_at(&mut tx, tenant, key_id).await?,
-                Some(None)
-            )
-        {
+        if refusal.is_none() && key.is_some() && !matches!(standing.key_revoked_at, Some(None)) {
             refusal = Some("the API key has been revoked");
         }
-        let roles = match refusal {
-            None => Some(roles::role_scopes_on(&mut tx, tenant, &principal.persona).await?),
-            Some(_) => None,
-        };
-        tx.rollback().await?;
         if let Some(reason) = refusal {
-            self.record_refusal(principal, reason).await?;
-            return Err(Error::Unauthenticated(reason.into()));
+            return Ok(Err(reason));
         }
-        let roles = roles.unwrap_or_default();
-        Ok(Principal {
-            scopes: principal.scopes.intersection(&roles).copied().collect(),
-            valid_until,
-            ..principal.clone()
-        })
+        let roles = roles::role_scopes_on(tx, tenant, &principal.persona).await?;
+        Ok(Ok((
+            Principal {
+                scopes: principal.scopes.intersection(&roles).copied().collect(),
+                valid_until,
+                ..principal.clone()
+            },
+            standing.routes,
+        )))
     }
 }
+
+/// A re-checked principal with the number of approval routes naming the call's operation, or
+/// why the credential is refused.
+pub(crate) type Rechecked = std::result::Result<(Principal, i64), &'static str>;

@@ -5,7 +5,6 @@ use super::actor_of;
 use crate::Core;
 use crate::approvals;
 use crate::error::{Error, Result};
-use crate::ids::TenantId;
 use crate::ledger::{self, AuditOutcome, Draft};
 use crate::notify::Notification;
 use crate::operation::{Effects, OpCtx, OpSpec, Risk};
@@ -56,8 +55,36 @@ impl Core {
     /// its own after the rollback.
     pub async fn call(&self, principal: &Principal, op: &str, input: Value) -> Result<Outcome> {
         let env = &self.env;
-        let principal = &self.refresh(principal).await?;
-        let Some(spec) = registry::find(op) else {
+        // One snapshot re-checks the caller, counts the routes naming the operation and, for a
+        // read, runs it.
+        let mut snapshot = env.store.begin_read().await?;
+        let rechecked = match self.recheck(&mut snapshot, principal, op).await {
+            Ok(r) => r,
+            Err(e) => {
+                snapshot.rollback().await?;
+                return Err(e);
+            }
+        };
+        let rechecked = match rechecked {
+            Ok(fresh) => fresh,
+            Err(refused) => {
+                snapshot.rollback().await?;
+                self.record_refusal(principal, refused).await?;
+                return Err(Error::Unauthenticated(refused.into()));
+            }
+        };
+        let (principal, routes) = rechecked;
+        let principal = &principal;
+        let spec = registry::find(op);
+        // Kept for a read; released before anything else is recorded or written.
+        let mut snapshot = match spec.is_some_and(|s| s.risk == Risk::Read && routes == 0) {
+            true => Some(snapshot),
+            false => {
+                snapshot.rollback().await?;
+                None
+            }
+        };
+        let Some(spec) = spec else {
             let shown: String = op.chars().take(80).collect();
             self.record(
                 principal,
@@ -75,6 +102,9 @@ impl Core {
         let input_len = input.bytes;
         let limit = spec.max_input_bytes;
         if input_len > limit {
+            if let Some(snapshot) = snapshot.take() {
+                snapshot.rollback().await?;
+            }
             self.record(
                 principal,
                 spec.name,
@@ -95,6 +125,9 @@ impl Core {
                  for a role or key that grants it",
                 spec.name
             );
+            if let Some(snapshot) = snapshot.take() {
+                snapshot.rollback().await?;
+            }
             self.record(
                 principal,
                 spec.name,
@@ -105,10 +138,8 @@ impl Core {
             return Ok(Outcome::Denied { reason });
         }
         let now = env.clock.now();
-        let read_only =
-            spec.risk == Risk::Read && !self.has_routes(&principal.tenant, spec.name).await?;
-        if read_only {
-            return self.call_read(principal, spec, input, now).await;
+        if let Some(snapshot) = snapshot {
+            return self.call_read(snapshot, principal, spec, input, now).await;
         }
         // One write transaction holds the operation and its audit entry, whatever the outcome:
         // the operation runs inside a savepoint that is rolled back if it fails, and the
@@ -223,25 +254,17 @@ impl Core {
         (tx, written)
     }
 
-    /// Whether any approval route names `op` in the tenant.
-    pub(crate) async fn has_routes(&self, tenant: &TenantId, op: &str) -> Result<bool> {
-        let mut tx = self.env.store.begin_read().await?;
-        let routed = approvals::has_routes(&mut tx, tenant, op).await?;
-        tx.rollback().await?;
-        Ok(routed)
-    }
-
-    /// A read-only call runs in a read transaction (a consistent snapshot that never holds the
-    /// write lock); its output is released only after its audit entry has committed.
+    /// A read-only call runs in a read transaction `tx` (a consistent snapshot that never holds
+    /// the write lock); its output is released only after its audit entry has committed.
     pub(crate) async fn call_read(
         &self,
+        tx: Tx,
         principal: &Principal,
         spec: &OpSpec,
         input: &CallInput<'_>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<Outcome> {
         let env = &self.env;
-        let tx = env.store.begin_read().await?;
         let mut ctx = OpCtx::new(
             tx,
             principal.clone(),

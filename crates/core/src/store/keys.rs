@@ -384,35 +384,3 @@ pub(crate) async fn credential(tx: &mut Tx, digest: &[u8]) -> Result<Option<Cred
     })
     .transpose()
 }
-
-/// A secret's end after a rotation: `None` when the tenant has no such secret, `Some(None)`
-/// while it is the key's current secret.
-pub(crate) async fn secret_not_after(
-    tx: &mut Tx,
-    tenant: &TenantId,
-    digest: &[u8],
-) -> Result<Option<Option<i64>>> {
-    Ok(on!(tx, c => sqlx::query_scalar(
-        "SELECT not_after FROM api_key_secrets WHERE digest = $1 AND tenant_id = $2",
-    )
-    .bind(digest)
-    .bind(tenant.as_str())
-    .fetch_optional(c)
-    .await)?)
-}
-
-/// When a key was revoked: `None` when the tenant has no such key, `Some(None)` while it is
-/// not revoked.
-pub(crate) async fn revoked_at(
-    tx: &mut Tx,
-    tenant: &TenantId,
-    key: &KeyId,
-) -> Result<Option<Option<i64>>> {
-    Ok(on!(tx, c => sqlx::query_scalar(
-        "SELECT revoked_at FROM api_keys WHERE tenant_id = $1 AND id = $2",
-    )
-    .bind(tenant.as_str())
-    .bind(key.as_str())
-    .fetch_optional(c)
-    .await)?)
-}

@@ -143,6 +143,72 @@ pub(crate) async fn roles(
     Ok(roles)
 }
 
+/// What re-checking a caller reads, in one statement: the persona's status, its secret's end
+/// after a rotation, its key's revocation, and how many approval routes name `operation`.
+pub(crate) struct Standing {
+    /// `None` when the persona does not exist in the tenant.
+    pub status: Option<PersonaStatus>,
+    /// `None` when no secret was asked about or it no longer exists; `Some(None)` while it has
+    /// no end.
+    pub secret_not_after: Option<Option<i64>>,
+    /// `None` when no key was asked about or it no longer exists; `Some(None)` while it is not
+    /// revoked.
+    pub key_revoked_at: Option<Option<i64>>,
+    /// Approval routes of the tenant that name `operation`.
+    pub routes: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct StandingRow {
+    status: Option<String>,
+    secret_exists: Option<i64>,
+    not_after: Option<i64>,
+    key_exists: Option<i64>,
+    revoked_at: Option<i64>,
+    routes: i64,
+}
+
+/// Reads a caller's [`Standing`]; `digest` and `key` are the secret and key it presented, if
+/// any.
+pub(crate) async fn standing(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    persona: &PersonaId,
+    digest: Option<&[u8]>,
+    key: Option<&str>,
+    operation: &str,
+) -> Result<Standing> {
+    let row: StandingRow = on!(tx, c => sqlx::query_as(
+        "SELECT \
+           (SELECT status FROM personas WHERE tenant_id = $1 AND id = $2) AS status, \
+           (SELECT CAST(1 AS BIGINT) FROM api_key_secrets \
+             WHERE digest = $3 AND tenant_id = $1) AS secret_exists, \
+           (SELECT not_after FROM api_key_secrets \
+             WHERE digest = $3 AND tenant_id = $1) AS not_after, \
+           (SELECT CAST(1 AS BIGINT) FROM api_keys WHERE tenant_id = $1 AND id = $4) AS key_exists, \
+           (SELECT revoked_at FROM api_keys WHERE tenant_id = $1 AND id = $4) AS revoked_at, \
+           (SELECT COUNT(*) FROM approval_routes \
+             WHERE tenant_id = $1 AND operation = $5) AS routes",
+    )
+    .bind(tenant.as_str())
+    .bind(persona.as_str())
+    .bind(digest)
+    .bind(key)
+    .bind(operation)
+    .fetch_one(c)
+    .await)?;
+    Ok(Standing {
+        status: row
+            .status
+            .as_deref()
+            .map(PersonaStatus::from_stored)
+            .transpose()?,
+        secret_not_after: row.secret_exists.map(|_| row.not_after),
+        key_revoked_at: row.key_exists.map(|_| row.revoked_at),
+        routes: row.routes,
+    })
+}
+
 /// A persona's status; `None` when it does not exist in the tenant.
 pub(crate) async fn status(
     tx: &mut Tx,
