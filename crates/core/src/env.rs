@@ -77,6 +77,23 @@ impl Env {
         self.signers.get(&self.master, tenant)
     }
 
+    /// Appends one audit entry to the tenant's ledger inside `tx` (the transaction of what it
+    /// records), sealed with a signed checkpoint.
+    pub(crate) async fn record(
+        &self,
+        tx: &mut Tx,
+        tenant: &TenantId,
+        at: chrono::DateTime<chrono::Utc>,
+        draft: Draft,
+    ) -> Result<crate::ledger::Appended> {
+        let signer = self.signer(tenant)?;
+        let appended = crate::ledger::record(tx, tenant, &signer, at, vec![draft]).await?;
+        appended
+            .into_iter()
+            .next()
+            .ok_or_else(|| crate::error::Error::Internal("no audit entry appended".into()))
+    }
+
     /// Appends one audit entry on its own (for a call that wrote nothing else); returns once
     /// it is durable.
     pub(crate) async fn audit(

@@ -77,7 +77,6 @@ impl Core {
                     },
                 )
                 .await?;
-                let signer = env.signer(&tenant)?;
                 let draft = Draft {
                     actor: ledger::Actor {
                         persona: Some(persona.clone()),
@@ -94,7 +93,7 @@ impl Core {
                     detail: json!({ "platform": platform.as_str(), "workspace_id": workspace_id,
                                     "reinstalled": owner.is_some() }),
                 };
-                ledger::record(tx, &tenant, &signer, now, vec![draft]).await?;
+                env.record(tx, &tenant, now, draft).await?;
                 Ok(owner.is_some())
             })
         })
@@ -450,14 +449,13 @@ impl Core {
                     principal.persona().as_str(),
                 )
                 .await?;
-                let signer = ledger::signer(&env.master, &tenant)?;
                 let draft = Draft {
                     actor: crate::engine::actor_of(&principal),
                     op: "tenant.chat_bind".into(),
                     outcome: AuditOutcome::Done,
                     detail: json!({ "platform": "slack", "workspace_id": workspace_id, "sandbox": true }),
                 };
-                ledger::record(tx, &tenant, &signer, now, vec![draft]).await?;
+                env.record(tx, &tenant, now, draft).await?;
                     Ok(())
                 })
             })
@@ -650,7 +648,6 @@ async fn tx_audit_link(
     proof: Proof,
     relinked: bool,
 ) -> Result<()> {
-    let signer = env.signer(tenant)?;
     let actor = ledger::Actor {
         persona: Some(persona.to_owned()),
         kind: Some("human".into()),
@@ -664,6 +661,6 @@ async fn tx_audit_link(
         detail: json!({ "platform": platform.as_str(), "workspace_id": workspace_id,
                         "user_id": user_id, "proof": proof.as_str(), "relinked": relinked }),
     };
-    ledger::record(tx, tenant, &signer, env.clock.now(), vec![draft]).await?;
+    env.record(tx, tenant, env.clock.now(), draft).await?;
     Ok(())
 }

@@ -5,7 +5,7 @@ use super::actor_of;
 use crate::Core;
 use crate::approvals;
 use crate::error::{Error, Result};
-use crate::ledger::{self, AuditOutcome, Draft};
+use crate::ledger::{AuditOutcome, Draft};
 use crate::notify::Notification;
 use crate::operation::{Effects, OpCtx, OpSpec, Risk};
 use crate::ops::registry;
@@ -223,7 +223,6 @@ impl Core {
         let principal = ctx.principal.clone();
         let (mut tx, mut detail, effects) = ctx.into_parts();
         let written = async {
-            let signer = env.signer(&principal.tenant)?;
             match step {
                 Ok(Step::Pending(pending)) => {
                     tx.release("op").await?;
@@ -238,14 +237,14 @@ impl Core {
                         outcome: AuditOutcome::Done,
                         detail: Value::Object(detail),
                     };
-                    ledger::record(&mut tx, &principal.tenant, &signer, now, vec![draft]).await?;
+                    env.record(&mut tx, &principal.tenant, now, draft).await?;
                     Ok(Written::Done(output, effects, value))
                 }
                 Err(err) => {
                     tx.rollback_to("op").await?;
                     tx.release("op").await?;
                     let draft = failure_draft(&principal, spec, &audited, &err);
-                    ledger::record(&mut tx, &principal.tenant, &signer, now, vec![draft]).await?;
+                    env.record(&mut tx, &principal.tenant, now, draft).await?;
                     Ok(Written::Failed(err))
                 }
             }
@@ -362,27 +361,26 @@ impl Core {
         )
         .await?;
         let approvers = approvals::eligible_approvers(&mut ctx.tx, &tenant, &stored).await?;
-        let signer = self.env.signer(&tenant)?;
-        ledger::record(
-            &mut ctx.tx,
-            &tenant,
-            &signer,
-            ctx.now,
-            vec![Draft {
-                actor: actor_of(&principal),
-                op: spec.name.to_owned(),
-                outcome: AuditOutcome::PendingApproval,
-                detail: json!({
-                    "input": input.audited(),
-                    "request_id": pending.request_id,
-                    "digest": pending.digest,
-                    "facts": plan.facts,
-                    "route": route.as_ref().map(|r| r.name.clone()),
-                    "quorum": pending.quorum,
-                }),
-            }],
-        )
-        .await?;
+        self.env
+            .record(
+                &mut ctx.tx,
+                &tenant,
+                ctx.now,
+                Draft {
+                    actor: actor_of(&principal),
+                    op: spec.name.to_owned(),
+                    outcome: AuditOutcome::PendingApproval,
+                    detail: json!({
+                        "input": input.audited(),
+                        "request_id": pending.request_id,
+                        "digest": pending.digest,
+                        "facts": plan.facts,
+                        "route": route.as_ref().map(|r| r.name.clone()),
+                        "quorum": pending.quorum,
+                    }),
+                },
+            )
+            .await?;
         let notification = Notification::Requested {
             tenant,
             request_id: pending.request_id.clone(),

@@ -6,7 +6,7 @@ use crate::approvals;
 use crate::clock::to_millis;
 use crate::error::{Error, Result};
 use crate::ids::{PersonaId, TenantId};
-use crate::ledger::{self, Actor, AuditOutcome, Draft};
+use crate::ledger::{Actor, AuditOutcome, Draft};
 use crate::notify::Notification;
 use crate::operation::{Effects, OpCtx, OpSpec};
 use crate::ops::registry;
@@ -35,20 +35,19 @@ impl Core {
             let output = result?;
             detail.insert("input".into(), CallInput::of(spec, &input).audited());
             detail.extend(extra);
-            let signer = self.env.signer(&principal.tenant)?;
-            ledger::record(
-                &mut tx,
-                &principal.tenant,
-                &signer,
-                now,
-                vec![Draft {
-                    actor: actor_of(&principal),
-                    op: spec.name.to_owned(),
-                    outcome: AuditOutcome::Done,
-                    detail: Value::Object(detail),
-                }],
-            )
-            .await?;
+            self.env
+                .record(
+                    &mut tx,
+                    &principal.tenant,
+                    now,
+                    Draft {
+                        actor: actor_of(&principal),
+                        op: spec.name.to_owned(),
+                        outcome: AuditOutcome::Done,
+                        detail: Value::Object(detail),
+                    },
+                )
+                .await?;
             let done = store::approvals::succeed(
                 &mut tx,
                 &principal.tenant,
@@ -275,24 +274,23 @@ impl Core {
     ) -> Result<()> {
         let env = &self.env;
         let now = env.clock.now();
-        let signer = env.signer(tenant)?;
         let (t, request, why) = (tenant.clone(), req.clone(), reason.to_owned());
+        let env2 = env.clone();
         let changed = env
             .write(move |tx| {
                 Box::pin(async move {
-                    let (tenant, req, reason) = (&t, &request, why.as_str());
+                    let (env, tenant, req, reason) = (env2, &t, &request, why.as_str());
                     let changed =
                         store::approvals::fail(tx, tenant, &req.id, reason, to_millis(now)).await?;
                     if !changed {
                         // Someone else finished it meanwhile: nothing to record, nobody to tell twice.
                         return Ok(false);
                     }
-                    ledger::record(
+                    env.record(
                         tx,
                         tenant,
-                        &signer,
                         now,
-                        vec![Draft {
+                        Draft {
                             actor: Actor {
                                 persona: Some(req.requester.clone()),
                                 kind: Some(req.requester_kind.as_str().to_owned()),
@@ -306,7 +304,7 @@ impl Core {
                                 "input": req.input,
                                 "error": reason,
                             }),
-                        }],
+                        },
                     )
                     .await?;
                     Ok(true)

@@ -115,12 +115,11 @@ impl Core {
                         via: "platform".into(),
                         surface: "cli".into(),
                     };
-                    ledger::record(
+                    env.record(
                         tx,
                         &tenant,
-                        &signer,
                         now,
-                        vec![Draft {
+                        Draft {
                             actor,
                             op: "tenant.create".into(),
                             outcome: AuditOutcome::Done,
@@ -131,7 +130,7 @@ impl Core {
                                 "admin_email": admin_email,
                                 "key_id": issued.key_id,
                             }),
-                        }],
+                        },
                     )
                     .await?;
                     Ok((persona, issued))

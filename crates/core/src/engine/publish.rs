@@ -184,28 +184,28 @@ impl Core {
             "posted": posted,
             "failed": failed,
         });
-        let signer = env.signer(tenant)?;
         let (t, claimed_id, attempts) = (tenant.clone(), claimed.id, claimed.attempts);
+        let env2 = env.clone();
         let delivered = env
             .write(move |tx| {
                 Box::pin(async move {
-                    let tenant = &t;
+                    let (env, tenant) = (env2, &t);
                     let delivered = if !posted.is_empty() {
-                        let appended = crate::ledger::record(
-                            tx,
-                            tenant,
-                            &signer,
-                            now,
-                            vec![Draft {
-                                actor: worker_actor(),
-                                op: "audit.checkpoint_published".into(),
-                                outcome: AuditOutcome::Done,
-                                detail,
-                            }],
-                        )
-                        .await?;
+                        let appended = env
+                            .record(
+                                tx,
+                                tenant,
+                                now,
+                                Draft {
+                                    actor: worker_actor(),
+                                    op: "audit.checkpoint_published".into(),
+                                    outcome: AuditOutcome::Done,
+                                    detail,
+                                },
+                            )
+                            .await?;
                         // The ledger's size once this publication's own entry is in.
-                        let head_after = appended.last().map_or(0, |a| a.seq + 1);
+                        let head_after = appended.seq + 1;
                         store::ledger::mark_published(
                             tx,
                             tenant,
@@ -219,17 +219,16 @@ impl Core {
                         .await?;
                         Delivered::Published
                     } else if attempts >= MAX_ATTEMPTS {
-                        crate::ledger::record(
+                        env.record(
                             tx,
                             tenant,
-                            &signer,
                             now,
-                            vec![Draft {
+                            Draft {
                                 actor: worker_actor(),
                                 op: "audit.checkpoint_published".into(),
                                 outcome: AuditOutcome::Failed,
                                 detail,
-                            }],
+                            },
                         )
                         .await?;
                         store::ledger::mark_given_up(tx, tenant, claimed_id, last_error.as_deref())

@@ -3,7 +3,7 @@
 use crate::clock::to_millis;
 use crate::error::Result;
 use crate::ids::TenantId;
-use crate::ledger::{self, Actor, AuditOutcome, Draft};
+use crate::ledger::{Actor, AuditOutcome, Draft};
 use crate::notify::Notification;
 use crate::store::{self};
 use crate::{Core, Event};
@@ -114,13 +114,11 @@ impl Core {
                 if !changed {
                     return Ok(false);
                 }
-                let signer = env.signer(tenant)?;
-                ledger::record(
+                env.record(
                     tx,
                     tenant,
-                    &signer,
                     now,
-                    vec![Draft {
+                    Draft {
                         actor: Actor {
                             persona: None,
                             kind: None,
@@ -130,7 +128,7 @@ impl Core {
                         op: step.op().to_owned(),
                         outcome: AuditOutcome::Done,
                         detail,
-                    }],
+                    },
                 )
                 .await?;
                 Ok(true)
