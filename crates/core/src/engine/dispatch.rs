@@ -61,14 +61,14 @@ impl Core {
         let rechecked = match self.recheck(&mut snapshot, principal, op).await {
             Ok(r) => r,
             Err(e) => {
-                snapshot.rollback().await?;
+                snapshot.end_read();
                 return Err(e);
             }
         };
         let rechecked = match rechecked {
             Ok(fresh) => fresh,
             Err(refused) => {
-                snapshot.rollback().await?;
+                snapshot.end_read();
                 self.record_refusal(principal, refused).await?;
                 return Err(Error::Unauthenticated(refused.into()));
             }
@@ -80,7 +80,7 @@ impl Core {
         let mut snapshot = match spec.is_some_and(|s| s.risk == Risk::Read && routes == 0) {
             true => Some(snapshot),
             false => {
-                snapshot.rollback().await?;
+                snapshot.end_read();
                 None
             }
         };
@@ -103,7 +103,7 @@ impl Core {
         let limit = spec.max_input_bytes;
         if input_len > limit {
             if let Some(snapshot) = snapshot.take() {
-                snapshot.rollback().await?;
+                snapshot.end_read();
             }
             self.record(
                 principal,
@@ -126,7 +126,7 @@ impl Core {
                 spec.name
             );
             if let Some(snapshot) = snapshot.take() {
-                snapshot.rollback().await?;
+                snapshot.end_read();
             }
             self.record(
                 principal,
@@ -285,7 +285,7 @@ impl Core {
             }
         };
         let (tx, mut detail, _) = ctx.into_parts();
-        tx.rollback().await?;
+        tx.end_read();
         match result {
             Ok(output) => {
                 detail.insert("input".into(), audited);

@@ -336,6 +336,8 @@ pub(crate) struct Credential {
     pub last_used_at: Option<i64>,
     pub kind: PersonaKind,
     pub status: PersonaStatus,
+    /// The persona's roles now.
+    pub roles: Vec<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -351,36 +353,44 @@ struct CredentialRow {
     last_used_at: Option<i64>,
     kind: String,
     status: String,
+    role: Option<String>,
 }
 
-/// The credential a secret digest belongs to, in whichever tenant holds it: the one lookup not
-/// scoped by a tenant, because the secret is what names the tenant (digests are unique).
+/// The credential a secret digest belongs to, in whichever tenant holds it, with its persona's
+/// roles — one statement, a row per role: the one lookup not scoped by a tenant, because the
+/// secret is what names the tenant (digests are unique).
 pub(crate) async fn credential(tx: &mut Tx, digest: &[u8]) -> Result<Option<Credential>> {
-    let row: Option<CredentialRow> = on!(tx, c => sqlx::query_as(
+    let rows: Vec<CredentialRow> = on!(tx, c => sqlx::query_as(
         "SELECT s.digest, s.tenant_id, s.key_id, s.not_after, k.persona_id, k.scopes, \
-                k.expires_at, k.revoked_at, k.last_used_at, p.kind, p.status \
+                k.expires_at, k.revoked_at, k.last_used_at, p.kind, p.status, r.role \
          FROM api_key_secrets s \
          JOIN api_keys k ON k.tenant_id = s.tenant_id AND k.id = s.key_id \
          JOIN personas p ON p.tenant_id = k.tenant_id AND p.id = k.persona_id \
+         LEFT JOIN role_assignments r ON r.tenant_id = p.tenant_id AND r.persona_id = p.id \
          WHERE s.digest = $1",
     )
     .bind(digest)
-    .fetch_optional(c)
+    .fetch_all(c)
     .await)?;
-    row.map(|r| {
-        Ok(Credential {
-            digest: r.digest,
-            tenant: TenantId::from_db(r.tenant_id),
-            key: KeyId::from_db(r.key_id),
-            not_after: r.not_after,
-            persona: PersonaId::from_db(r.persona_id),
-            scopes: scopes_from_json(&r.scopes),
-            expires_at: r.expires_at,
-            revoked_at: r.revoked_at,
-            last_used_at: r.last_used_at,
-            kind: PersonaKind::from_stored(&r.kind)?,
-            status: PersonaStatus::from_stored(&r.status)?,
+    let mut roles: Vec<String> = rows.iter().filter_map(|r| r.role.clone()).collect();
+    roles.sort();
+    rows.into_iter()
+        .next()
+        .map(|r| {
+            Ok(Credential {
+                digest: r.digest,
+                tenant: TenantId::from_db(r.tenant_id),
+                key: KeyId::from_db(r.key_id),
+                not_after: r.not_after,
+                persona: PersonaId::from_db(r.persona_id),
+                scopes: scopes_from_json(&r.scopes),
+                expires_at: r.expires_at,
+                revoked_at: r.revoked_at,
+                last_used_at: r.last_used_at,
+                kind: PersonaKind::from_stored(&r.kind)?,
+                status: PersonaStatus::from_stored(&r.status)?,
+                roles,
+            })
         })
-    })
-    .transpose()
+        .transpose()
 }

@@ -23,6 +23,7 @@ pub(crate) mod tenants;
 pub mod writer;
 
 use crate::error::Result;
+use sqlx::pool::PoolConnection;
 use sqlx::{Postgres, Sqlite, Transaction};
 
 /// The database engines tenantops runs on.
@@ -46,6 +47,11 @@ pub(crate) enum TxInner {
     // against it so that their SQL stays portable.
     #[allow(dead_code)]
     Postgres(Transaction<'static, Postgres>),
+    /// A connection outside any transaction ([`Store::read`]): each statement is its own
+    /// snapshot. For lookups of one statement, which need no `BEGIN` and no `ROLLBACK`.
+    SqliteConn(PoolConnection<Sqlite>),
+    #[allow(dead_code)]
+    PostgresConn(PoolConnection<Postgres>),
 }
 
 /// Runs `body` with `$c` bound to the transaction's connection, compiled once per engine:
@@ -65,6 +71,14 @@ macro_rules! on {
                 let $c: &mut sqlx::PgConnection = &mut **t;
                 $body
             }
+            $crate::store::TxInner::SqliteConn(t) => {
+                let $c: &mut sqlx::SqliteConnection = &mut **t;
+                $body
+            }
+            $crate::store::TxInner::PostgresConn(t) => {
+                let $c: &mut sqlx::PgConnection = &mut **t;
+                $body
+            }
         }
     };
 }
@@ -75,27 +89,36 @@ impl Tx {
     /// The engine this transaction runs on.
     pub fn engine(&self) -> Engine {
         match self.inner {
-            TxInner::Sqlite(_) => Engine::Sqlite,
-            TxInner::Postgres(_) => Engine::Postgres,
+            TxInner::Sqlite(_) | TxInner::SqliteConn(_) => Engine::Sqlite,
+            TxInner::Postgres(_) | TxInner::PostgresConn(_) => Engine::Postgres,
         }
     }
 
-    /// Commits.
+    /// Commits (a [`Store::read`] handle has nothing to commit).
     pub async fn commit(self) -> Result<()> {
         match self.inner {
             TxInner::Sqlite(t) => t.commit().await?,
             TxInner::Postgres(t) => t.commit().await?,
+            TxInner::SqliteConn(_) | TxInner::PostgresConn(_) => {}
         }
         Ok(())
     }
 
-    /// Rolls back.
+    /// Rolls back (a [`Store::read`] handle returns its connection to the pool).
     pub async fn rollback(self) -> Result<()> {
         match self.inner {
             TxInner::Sqlite(t) => t.rollback().await?,
             TxInner::Postgres(t) => t.rollback().await?,
+            TxInner::SqliteConn(_) | TxInner::PostgresConn(_) => {}
         }
         Ok(())
+    }
+
+    /// Ends a read transaction without waiting for it: the engine rolls it back in the
+    /// background before the connection's next use (a read has nothing to lose, and its caller
+    /// saves a round trip to the database thread).
+    pub fn end_read(self) {
+        drop(self);
     }
 
     /// Marks a point the transaction can return to ([`Tx::rollback_to`]) without losing what

@@ -37,6 +37,14 @@ struct PersonaRow {
     revoked_at: Option<i64>,
 }
 
+/// A persona's row with one of its roles (`None` when it has none).
+#[derive(sqlx::FromRow)]
+struct PersonaRoleRow {
+    #[sqlx(flatten)]
+    persona: PersonaRow,
+    role: Option<String>,
+}
+
 impl PersonaRow {
     fn into_persona(self, roles: Vec<String>) -> Result<Persona> {
         Ok(Persona {
@@ -72,16 +80,23 @@ pub(crate) async fn find(
     tenant: &TenantId,
     reference: &str,
 ) -> Result<Option<Persona>> {
-    let row: Option<PersonaRow> = on!(tx, c => sqlx::query_as(
-        concat!(persona_select!(), " AND (p.id = $2 OR p.handle = $2)"),
-    )
+    // With its roles, a row per role: one round trip.
+    let rows: Vec<PersonaRoleRow> = on!(tx, c => sqlx::query_as(concat!(
+        "SELECT q.*, r.role FROM (",
+        persona_select!(),
+        " AND (p.id = $2 OR p.handle = $2) ORDER BY p.id LIMIT 1) AS q \
+         LEFT JOIN role_assignments r ON r.tenant_id = $1 AND r.persona_id = q.id",
+    ))
     .bind(tenant.as_str())
     .bind(reference)
-    .fetch_optional(c)
+    .fetch_all(c)
     .await)?;
-    let Some(row) = row else { return Ok(None) };
-    let roles = roles(tx, tenant, &PersonaId::from_db(row.id.clone())).await?;
-    Ok(Some(row.into_persona(roles)?))
+    let mut roles: Vec<String> = rows.iter().filter_map(|r| r.role.clone()).collect();
+    roles.sort();
+    rows.into_iter()
+        .next()
+        .map(|r| r.persona.into_persona(roles))
+        .transpose()
 }
 
 /// The tenant's personas, by handle: only of `kind` and in business unit `bu` when given, and
@@ -156,6 +171,8 @@ pub(crate) struct Standing {
     pub key_revoked_at: Option<Option<i64>>,
     /// Approval routes of the tenant that name `operation`.
     pub routes: i64,
+    /// The persona's roles now.
+    pub roles: Vec<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -166,6 +183,7 @@ struct StandingRow {
     key_exists: Option<i64>,
     revoked_at: Option<i64>,
     routes: i64,
+    role: Option<String>,
 }
 
 /// Reads a caller's [`Standing`]; `digest` and `key` are the secret and key it presented, if
@@ -178,7 +196,8 @@ pub(crate) async fn standing(
     key: Option<&str>,
     operation: &str,
 ) -> Result<Standing> {
-    let row: StandingRow = on!(tx, c => sqlx::query_as(
+    // The scalars once per role (one row without a role): a single round trip.
+    let rows: Vec<StandingRow> = on!(tx, c => sqlx::query_as(
         "SELECT \
            (SELECT status FROM personas WHERE tenant_id = $1 AND id = $2) AS status, \
            (SELECT CAST(1 AS BIGINT) FROM api_key_secrets \
@@ -188,15 +207,23 @@ pub(crate) async fn standing(
            (SELECT CAST(1 AS BIGINT) FROM api_keys WHERE tenant_id = $1 AND id = $4) AS key_exists, \
            (SELECT revoked_at FROM api_keys WHERE tenant_id = $1 AND id = $4) AS revoked_at, \
            (SELECT COUNT(*) FROM approval_routes \
-             WHERE tenant_id = $1 AND operation = $5) AS routes",
+             WHERE tenant_id = $1 AND operation = $5) AS routes, \
+           r.role \
+         FROM (SELECT 1 AS one) AS one \
+         LEFT JOIN role_assignments r ON r.tenant_id = $1 AND r.persona_id = $2",
     )
     .bind(tenant.as_str())
     .bind(persona.as_str())
     .bind(digest)
     .bind(key)
     .bind(operation)
-    .fetch_one(c)
+    .fetch_all(c)
     .await)?;
+    let mut roles: Vec<String> = rows.iter().filter_map(|r| r.role.clone()).collect();
+    roles.sort();
+    let row = rows.into_iter().next().ok_or_else(|| {
+        crate::error::Error::Internal("the standing query returned no row".into())
+    })?;
     Ok(Standing {
         status: row
             .status
@@ -206,6 +233,7 @@ pub(crate) async fn standing(
         secret_not_after: row.secret_exists.map(|_| row.not_after),
         key_revoked_at: row.key_exists.map(|_| row.revoked_at),
         routes: row.routes,
+        roles,
     })
 }
 
