@@ -133,9 +133,8 @@ impl Core {
         platform: Platform,
         workspace_id: &str,
     ) -> Result<Option<Workspace>> {
-        let mut tx = self.store().begin_read().await?;
-        let workspace = store::chat::workspace(&mut tx, platform, workspace_id).await?;
-        tx.rollback().await?;
+        let mut read = self.store().read().await?;
+        let workspace = store::chat::workspace(&mut read, platform, workspace_id).await?;
         Ok(workspace)
     }
 
@@ -231,11 +230,18 @@ impl Core {
                 platform.as_str()
             )));
         };
-        let mut tx = self.store().begin_read().await?;
+        let mut read = self.store().read().await?;
         let link =
-            store::chat::linked_persona(&mut tx, &ws.tenant_id, platform, workspace_id, user_id)
+            store::chat::linked_persona(&mut read, &ws.tenant_id, platform, workspace_id, user_id)
                 .await?;
-        let Some((persona, kind, status)) = link else {
+        drop(read);
+        let Some(store::chat::LinkedPersona {
+            persona,
+            kind,
+            status,
+            roles,
+        }) = link
+        else {
             return Err(Error::Unauthenticated(
                 "your chat account is not linked to a persona: ask for a link code \
                  (members.chat_link_code) and link with it here"
@@ -247,8 +253,7 @@ impl Core {
                 "the persona linked to your chat account is no longer active".into(),
             ));
         }
-        let scopes = crate::roles::role_scopes_on(&mut tx, &ws.tenant_id, &persona).await?;
-        tx.rollback().await?;
+        let scopes = crate::roles::scopes_of(roles.iter().map(String::as_str));
         Ok(Principal {
             tenant: ws.tenant_id,
             persona,

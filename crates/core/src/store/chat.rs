@@ -561,19 +561,40 @@ pub(crate) async fn linked_persona(
     platform: Platform,
     workspace_id: &str,
     user_id: &str,
-) -> Result<Option<(PersonaId, String, String)>> {
-    let row: Option<(String, String, String)> = on!(tx, c => sqlx::query_as(
-        "SELECT l.persona_id, p.kind, p.status FROM chat_links l \
+) -> Result<Option<LinkedPersona>> {
+    // With the persona's roles, a row per role: one round trip.
+    let rows: Vec<(String, String, String, Option<String>)> = on!(tx, c => sqlx::query_as(
+        "SELECT l.persona_id, p.kind, p.status, r.role FROM chat_links l \
          JOIN personas p ON p.tenant_id = l.tenant_id AND p.id = l.persona_id \
+         LEFT JOIN role_assignments r ON r.tenant_id = l.tenant_id AND r.persona_id = l.persona_id \
          WHERE l.platform = $1 AND l.workspace_id = $2 AND l.user_id = $3 AND l.tenant_id = $4",
     )
     .bind(platform.as_str())
     .bind(workspace_id)
     .bind(user_id)
     .bind(tenant.as_str())
-    .fetch_optional(c)
+    .fetch_all(c)
     .await)?;
-    Ok(row.map(|(p, kind, status)| (PersonaId::from_db(p), kind, status)))
+    let mut roles: Vec<String> = rows.iter().filter_map(|r| r.3.clone()).collect();
+    roles.sort();
+    Ok(rows
+        .into_iter()
+        .next()
+        .map(|(p, kind, status, _)| LinkedPersona {
+            persona: PersonaId::from_db(p),
+            kind,
+            status,
+            roles,
+        }))
+}
+
+/// The persona a chat user is linked to, as stored.
+pub(crate) struct LinkedPersona {
+    pub persona: PersonaId,
+    pub kind: String,
+    pub status: String,
+    /// Its roles now.
+    pub roles: Vec<String>,
 }
 
 /// An existing link of a chat user.

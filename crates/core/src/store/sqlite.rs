@@ -74,6 +74,9 @@ impl Store {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // A local file has no network to fail: a ping before each use would only cost a
+            // round trip to the connection's thread on every call.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         // Several processes may open a new database at once; one applies a migration while the
