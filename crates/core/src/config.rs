@@ -5,6 +5,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::jwt::JwtConfig;
 use crate::notify::Notifier;
 use crate::secrets::MasterKey;
+use crate::store::Location;
 use chrono::Duration;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,13 +17,16 @@ pub enum MasterKeySource {
     File(PathBuf),
     /// A key given directly (from `TENANTOPS_MASTER_KEY`).
     Key(MasterKey),
+    /// Not given, where nothing can stand in for it: every replica on a PostgreSQL database
+    /// must be given the same key.
+    Required,
 }
 
 /// Everything [`Core::open`] needs.
 #[derive(Clone)]
 pub struct Config {
-    /// The SQLite database file.
-    pub db_path: PathBuf,
+    /// The database.
+    pub db: Location,
     /// The master key.
     pub master_key: MasterKeySource,
     /// JWT verification; `None` refuses every JWT.
@@ -49,17 +53,29 @@ pub struct Config {
 impl Config {
     /// Defaults for a database file: key file beside it, no JWT, 10-minute grace, system clock.
     pub fn new(db_path: impl Into<PathBuf>) -> Self {
-        let db_path: PathBuf = db_path.into();
-        let export_dir = db_path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(std::path::Path::new("."))
-            .join("exports");
-        let mut key_path = db_path.clone().into_os_string();
-        key_path.push(".master-key");
+        Self::at(Location::Sqlite(db_path.into()))
+    }
+
+    /// Defaults for a database: on SQLite the key file and `exports/` beside the file; on
+    /// PostgreSQL the key must be given ([`MasterKeySource::Required`]) and exports go to
+    /// `./exports`.
+    pub fn at(db: Location) -> Self {
+        let (master_key, export_dir) = match &db {
+            Location::Sqlite(db_path) => {
+                let export_dir = db_path
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(std::path::Path::new("."))
+                    .join("exports");
+                let mut key_path = db_path.clone().into_os_string();
+                key_path.push(".master-key");
+                (MasterKeySource::File(key_path.into()), export_dir)
+            }
+            Location::Postgres(_) => (MasterKeySource::Required, PathBuf::from("exports")),
+        };
         Self {
-            db_path,
-            master_key: MasterKeySource::File(key_path.into()),
+            db,
+            master_key,
             jwt: None,
             key_rotation_grace: Duration::minutes(10),
             key_decisions: KeyDecisions::default(),

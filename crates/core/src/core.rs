@@ -23,13 +23,18 @@ pub struct Core {
 impl Core {
     /// Opens the database (migrating it), loads the master key and builds the core.
     pub async fn open(config: Config) -> Result<Self> {
-        let store = Store::open(&config.db_path, config.create_db).await?;
+        // Refused before the database is touched.
+        if matches!(config.master_key, MasterKeySource::Required) {
+            return Err(key_required());
+        }
+        let store = Store::open(&config.db, config.create_db).await?;
         let master = match config.master_key {
             MasterKeySource::Key(k) => k,
             MasterKeySource::File(path) => {
                 let create = store.is_empty().await?;
                 MasterKey::load_or_create(&path, create)?
             }
+            MasterKeySource::Required => return Err(key_required()),
         };
         let pepper = master.api_key_pepper();
         let (events, _) = broadcast::channel(1024);
@@ -57,6 +62,11 @@ impl Core {
         })
     }
 
+    /// The database engine this core runs on.
+    pub fn engine(&self) -> crate::store::Engine {
+        self.env.store.engine()
+    }
+
     /// The shared services.
     pub fn env(&self) -> &Arc<Env> {
         &self.env
@@ -71,4 +81,12 @@ impl Core {
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.env.events.subscribe()
     }
+}
+
+fn key_required() -> crate::error::Error {
+    crate::error::Error::Config(
+        "on PostgreSQL, set TENANTOPS_MASTER_KEY (64 hex digits) or TENANTOPS_MASTER_KEY_FILE: \
+         every replica must hold the same master key"
+            .into(),
+    )
 }

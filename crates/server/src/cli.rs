@@ -115,7 +115,7 @@ impl Cli {
         if matches!(cli.command, Command::Demo { .. })
             && matches.value_source("db") == Some(clap::parser::ValueSource::DefaultValue)
         {
-            cli.db.db = PathBuf::from(crate::demo::DEMO_DB);
+            cli.db.db = crate::demo::DEMO_DB.to_owned();
         }
         cli
     }
@@ -437,7 +437,7 @@ pub(crate) async fn serve(
     let core = match Core::open(config).await {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: cannot open database {}: {e}", db.db.display());
+            eprintln!("error: cannot open database {}: {e}", db);
             return exit::FAILURE;
         }
     };
@@ -572,7 +572,7 @@ async fn open_core(db: &DbArgs, create: bool) -> anyhow::Result<Core> {
     config.create_db = create;
     Core::open(config)
         .await
-        .with_context(|| format!("cannot open database {}", db.db.display()))
+        .with_context(|| format!("cannot open database {}", db))
 }
 
 async fn call(db: &DbArgs, operation: String, input: String, credential: Option<String>) -> u8 {

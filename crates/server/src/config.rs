@@ -8,6 +8,7 @@ use tenantops_core::jwt::JwtConfig;
 use tenantops_core::ledger::publish::{BoxFuture, CheckpointSink, Destination, PostedText};
 use tenantops_core::proof::KeyDecisions;
 use tenantops_core::secrets::MasterKey;
+use tenantops_core::store::Location;
 use tenantops_core::{Config, MasterKeySource};
 
 /// A secret given as a flag or in the environment (an API key, a JWT): `Debug` never shows it.
@@ -39,31 +40,80 @@ impl std::fmt::Debug for SecretArg {
 }
 
 /// Options every command that opens the database shares.
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Clone)]
 pub struct DbArgs {
-    /// SQLite database file.
+    /// The database: a SQLite file (a path or sqlite://PATH) or PostgreSQL
+    /// (postgres://USER:PASSWORD@HOST:PORT/DB).
     #[arg(
         long,
         global = true,
         env = "TENANTOPS_DB",
-        default_value = "./tenantops.db"
+        default_value = "./tenantops.db",
+        hide_env_values = true
     )]
-    pub db: PathBuf,
+    pub db: String,
+}
+
+impl DbArgs {
+    /// The database `--db` names.
+    pub fn location(&self) -> Result<Location> {
+        Ok(Location::parse(&self.db)?)
+    }
+
+    /// The SQLite file of a command that only runs on one (`demo`, `chat`).
+    pub fn sqlite_file(&self, command: &str) -> Result<PathBuf> {
+        match self.location()? {
+            Location::Sqlite(path) => Ok(path),
+            Location::Postgres(_) => bail!(
+                "`tenantops {command}` runs on its own SQLite file: give --db a file path (or \
+                 leave it out)"
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for DbArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match Location::parse(&self.db) {
+            Ok(l) => write!(f, "{l}"),
+            Err(_) => f.write_str("<invalid --db>"),
+        }
+    }
+}
+
+impl std::fmt::Debug for DbArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match Location::parse(&self.db) {
+            Ok(l) => write!(f, "DbArgs({l})"),
+            Err(_) => f.write_str("DbArgs(<invalid>)"),
+        }
+    }
 }
 
 /// Builds the core configuration for `db`, reading the environment for the rest:
-/// `TENANTOPS_MASTER_KEY` (64 hex digits; default: the file `<db>.master-key`),
+/// `TENANTOPS_MASTER_KEY` (64 hex digits) or `TENANTOPS_MASTER_KEY_FILE` (default on SQLite:
+/// the file `<db>.master-key`; on PostgreSQL one of them is required),
 /// `TENANTOPS_KEY_ROTATION_GRACE` (e.g. `10m`), `TENANTOPS_EXPORT_DIR` (where export-all
 /// archives go; default `exports/` beside the database), and JWT verification —
 /// `TENANTOPS_JWT_ALGORITHM`, `TENANTOPS_JWT_SECRET` or `TENANTOPS_JWT_PUBLIC_KEY_FILE`,
 /// `TENANTOPS_JWT_ISSUER`, `TENANTOPS_JWT_AUDIENCE`.
 pub fn core_config(db: &DbArgs) -> Result<Config> {
-    let mut config = Config::new(&db.db);
-    if let Some(hex) = env("TENANTOPS_MASTER_KEY") {
-        config.master_key = MasterKeySource::Key(
-            MasterKey::from_hex(&hex)
-                .context("TENANTOPS_MASTER_KEY must be 64 hexadecimal digits")?,
-        );
+    let mut config = Config::at(db.location()?);
+    match (
+        env("TENANTOPS_MASTER_KEY"),
+        env("TENANTOPS_MASTER_KEY_FILE"),
+    ) {
+        (Some(hex), None) => {
+            config.master_key = MasterKeySource::Key(
+                MasterKey::from_hex(&hex)
+                    .context("TENANTOPS_MASTER_KEY must be 64 hexadecimal digits")?,
+            );
+        }
+        (None, Some(path)) => config.master_key = MasterKeySource::File(PathBuf::from(path)),
+        (Some(_), Some(_)) => {
+            bail!("TENANTOPS_MASTER_KEY and TENANTOPS_MASTER_KEY_FILE are both set: unset one")
+        }
+        (None, None) => {}
     }
     if let Some(grace) = env("TENANTOPS_KEY_ROTATION_GRACE") {
         let d = humantime_duration(&grace).with_context(|| {

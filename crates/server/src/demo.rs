@@ -49,13 +49,20 @@ pub async fn run(
     slack: SlackArgs,
     discord: DiscordArgs,
 ) -> u8 {
-    let saved = saved_path(&db.db);
-    let demo = if db.db.exists() {
-        match load(&saved, &db.db) {
+    let path = match db.sqlite_file("demo") {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return exit::BAD_INPUT;
+        }
+    };
+    let saved = saved_path(&path);
+    let demo = if path.exists() {
+        match load(&saved, &path) {
             Ok(d) => {
                 println!(
                     "tenantops demo: serving the existing demo database {}",
-                    db.db.display()
+                    path.display()
                 );
                 d
             }
@@ -68,7 +75,7 @@ pub async fn run(
         // Keys of a demo database that no longer exists are worthless: start over.
         let _ = std::fs::remove_file(&saved);
         let started = Instant::now();
-        match seed_fresh(db).await {
+        match seed_fresh(db, &path).await {
             Ok(d) => {
                 if let Err(e) = save(&saved, &d) {
                     eprintln!("error: {e:#}");
@@ -76,7 +83,7 @@ pub async fn run(
                 }
                 println!(
                     "tenantops demo: seeded {} in {:.1} s",
-                    db.db.display(),
+                    path.display(),
                     started.elapsed().as_secs_f64()
                 );
                 d
@@ -87,7 +94,7 @@ pub async fn run(
             }
         }
     };
-    print_how_to(&db.db, listen, &demo);
+    print_how_to(&path, listen, &demo);
     crate::cli::serve(db, listen, tick, mcp, slack, discord).await
 }
 
@@ -125,7 +132,7 @@ fn save(saved: &Path, demo: &Demo) -> Result<()> {
 
 /// Creates the database and seeds it; on failure removes what it created, so a rerun starts
 /// clean.
-async fn seed_fresh(db: &DbArgs) -> Result<Demo> {
+async fn seed_fresh(db: &DbArgs, path: &Path) -> Result<Demo> {
     let mut config = core_config(db)?;
     config.create_db = true;
     let key_file = match &config.master_key {
@@ -134,13 +141,13 @@ async fn seed_fresh(db: &DbArgs) -> Result<Demo> {
     };
     let core = Core::open(config)
         .await
-        .with_context(|| format!("cannot create database {}", db.db.display()))?;
+        .with_context(|| format!("cannot create database {}", path.display()))?;
     let seeded = seed(&core).await;
     core.store().close().await;
     if seeded.is_err() {
-        let mut leftovers = vec![db.db.clone()];
+        let mut leftovers = vec![path.to_owned()];
         for suffix in ["-wal", "-shm"] {
-            let mut p = db.db.as_os_str().to_owned();
+            let mut p = path.as_os_str().to_owned();
             p.push(suffix);
             leftovers.push(p.into());
         }

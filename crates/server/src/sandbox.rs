@@ -55,7 +55,7 @@ pub async fn run(db: &DbArgs, args: ChatArgs) -> u8 {
             eprintln!(
                 "error: cannot open database {}: {e}\nhint: create one with `tenantops tenant \
                  create`, or run `tenantops demo` for one with a seeded tenant",
-                db.db.display()
+                db
             );
             return exit::FAILURE;
         }

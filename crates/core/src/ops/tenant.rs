@@ -735,7 +735,7 @@ mod tests {
         let a_digests: Vec<String> =
             sqlx::query_scalar("SELECT hex(digest) FROM api_key_secrets WHERE tenant_id = ?")
                 .bind(a.tenant_id.as_str())
-                .fetch_all(core.store().pool())
+                .fetch_all(core.store().sqlite_pool().expect("a SQLite store"))
                 .await
                 .unwrap();
         assert!(!a_digests.is_empty());
@@ -814,7 +814,7 @@ mod tests {
                 t.name
             )))
             .bind(a.tenant_id.as_str())
-            .fetch_one(core.store().pool())
+            .fetch_one(core.store().sqlite_pool().expect("a SQLite store"))
             .await
             .unwrap();
             assert_eq!(t.rows, n as u64, "{}", t.name);

@@ -975,7 +975,9 @@ mod tests {
 
     async fn store() -> (tempfile::TempDir, Store, TenantId) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db"), true).await.unwrap();
+        let store = Store::open(&dir.path().join("t.db").into(), true)
+            .await
+            .unwrap();
         let tenant = TenantId::generate();
         let mut tx = store.begin_write().await.unwrap();
         crate::store::tenants::insert(

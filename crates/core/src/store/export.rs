@@ -203,18 +203,14 @@ pub struct Plan {
 pub(crate) async fn schema_tables(tx: &mut Tx) -> Result<Vec<String>> {
     match tx.engine() {
         Engine::Sqlite => super::sqlite::tables(tx).await,
-        Engine::Postgres => Err(Error::Internal(
-            "schema introspection is not available on PostgreSQL yet".into(),
-        )),
+        Engine::Postgres => super::postgres::tables(tx).await,
     }
 }
 
 async fn columns(tx: &mut Tx, table: &str) -> Result<Vec<Column>> {
     match tx.engine() {
         Engine::Sqlite => super::sqlite::columns(tx, table).await,
-        Engine::Postgres => Err(Error::Internal(
-            "schema introspection is not available on PostgreSQL yet".into(),
-        )),
+        Engine::Postgres => super::postgres::columns(tx, table).await,
     }
 }
 
@@ -278,6 +274,11 @@ pub async fn plan(tx: &mut Tx) -> Result<Plan> {
                     .collect();
                 key.sort();
                 let columns: Vec<String> = kept.iter().map(|c| c.name.clone()).collect();
+                let binary: Vec<String> = kept
+                    .iter()
+                    .filter(|c| c.binary)
+                    .map(|c| c.name.clone())
+                    .collect();
                 let order = if key.is_empty() {
                     columns.clone()
                 } else {
@@ -288,6 +289,7 @@ pub async fn plan(tx: &mut Tx) -> Result<Plan> {
                     owner,
                     columns,
                     order,
+                    binary,
                 });
             }
         }
@@ -306,11 +308,7 @@ fn owner_filter(owner: Owner) -> &'static str {
 pub async fn estimate(tx: &mut Tx, table: &Planned, tenant: &TenantId) -> Result<(i64, i64)> {
     let sql = match tx.engine() {
         Engine::Sqlite => super::sqlite::estimate_sql(table, owner_filter(table.owner)),
-        Engine::Postgres => {
-            return Err(Error::Internal(
-                "export is not available on PostgreSQL yet".into(),
-            ));
-        }
+        Engine::Postgres => super::postgres::estimate_sql(table, owner_filter(table.owner)),
     };
     Ok(
         on!(tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
@@ -329,11 +327,7 @@ pub fn rows<'a>(
 ) -> Result<BoxStream<'a, Result<String>>> {
     let sql = match tx.engine() {
         Engine::Sqlite => super::sqlite::json_rows_sql(table, owner_filter(table.owner)),
-        Engine::Postgres => {
-            return Err(Error::Internal(
-                "export is not available on PostgreSQL yet".into(),
-            ));
-        }
+        Engine::Postgres => super::postgres::json_rows_sql(table, owner_filter(table.owner)),
     };
     Ok(
         on!(tx, c => sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
@@ -366,6 +360,11 @@ pub async fn tenant_rows(
             name: name.clone(),
             owner,
             order: cols.iter().map(|c| c.name.clone()).collect(),
+            binary: cols
+                .iter()
+                .filter(|c| c.binary)
+                .map(|c| c.name.clone())
+                .collect(),
             columns: cols.into_iter().map(|c| c.name).collect(),
         };
         let mut rows: Vec<String> = rows(&mut tx, &table, tenant)?.try_collect().await?;
@@ -383,7 +382,9 @@ mod tests {
 
     async fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db"), true).await.unwrap();
+        let store = Store::open(&dir.path().join("t.db").into(), true)
+            .await
+            .unwrap();
         (dir, store)
     }
 

@@ -572,7 +572,7 @@ mod tests {
     #[tokio::test]
     async fn entries_of_an_operation_are_found_exactly_across_pages_and_tenants() {
         let dir = tempfile::tempdir().unwrap();
-        let store = crate::store::Store::open(&dir.path().join("t.db"), true)
+        let store = crate::store::Store::open(&dir.path().join("t.db").into(), true)
             .await
             .unwrap();
         let tenant = TenantId::from_db("tn_1".into());

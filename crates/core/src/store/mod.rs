@@ -13,9 +13,12 @@ pub(crate) mod approvals;
 pub(crate) mod billing;
 pub(crate) mod chat;
 pub mod export;
+mod handle;
 pub(crate) mod keys;
 pub(crate) mod ledger;
+pub mod location;
 pub(crate) mod personas;
+pub(crate) mod postgres;
 pub(crate) mod refs;
 pub mod schema;
 pub(crate) mod sqlite;
@@ -43,14 +46,10 @@ pub struct Tx {
 
 pub(crate) enum TxInner {
     Sqlite(Transaction<'static, Sqlite>),
-    // Constructed by the PostgreSQL engine; until it lands, repositories are already compiled
-    // against it so that their SQL stays portable.
-    #[allow(dead_code)]
     Postgres(Transaction<'static, Postgres>),
     /// A connection outside any transaction ([`Store::read`]): each statement is its own
     /// snapshot. For lookups of one statement, which need no `BEGIN` and no `ROLLBACK`.
     SqliteConn(PoolConnection<Sqlite>),
-    #[allow(dead_code)]
     PostgresConn(PoolConnection<Postgres>),
 }
 
@@ -155,4 +154,5 @@ enum Savepoint {
     RollbackTo,
 }
 
-pub use sqlite::Store;
+pub use handle::Store;
+pub use location::Location;

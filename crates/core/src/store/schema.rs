@@ -22,6 +22,8 @@ pub struct Planned {
     pub columns: Vec<String>,
     /// Primary-key columns, or every kept column when there is no key.
     pub order: Vec<String>,
+    /// The kept columns that hold bytes (exported as uppercase hex).
+    pub binary: Vec<String>,
 }
 
 /// A column of the live schema.
@@ -30,6 +32,8 @@ pub(crate) struct Column {
     pub name: String,
     /// Position in the primary key, from 1; 0 when not part of it.
     pub pk: i64,
+    /// Whether it holds bytes (`BLOB`, `BYTEA`).
+    pub binary: bool,
 }
 
 /// `"name"`, quoted as an SQL identifier (names come from the schema, never from input).

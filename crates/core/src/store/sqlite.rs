@@ -44,106 +44,81 @@ fn cannot_create(path: &Path, e: std::io::Error) -> Error {
     ))
 }
 
-/// The database handle shared by every part of the core.
-#[derive(Clone, Debug)]
-pub struct Store {
-    pool: SqlitePool,
+/// Opens the database file at `path` (creating it when `create` is set) and applies pending
+/// migrations.
+pub(super) async fn open(path: &Path, create: bool) -> Result<SqlitePool> {
+    if !create && !path.exists() {
+        return Err(Error::Config(format!(
+            "no database at {}: create a tenant first (`tenantops tenant create`), or point \
+             --db / TENANTOPS_DB at the right file",
+            path.display()
+        )));
+    }
+    if create {
+        create_private(path)?;
+    }
+    let options = SqliteConnectOptions::from_str("sqlite://")?
+        .filename(path)
+        .create_if_missing(create)
+        .journal_mode(SqliteJournalMode::Wal)
+        // FULL: a committed audit entry survives power loss, not just a process crash.
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        // A local file has no network to fail: a ping before each use would only cost a
+        // round trip to the connection's thread on every call.
+        .test_before_acquire(false)
+        .connect_with(options)
+        .await
+        .map_err(|e| not_sqlite(path, e))?;
+    // Several processes may open a new database at once; one applies a migration while the
+    // others fail on its half-applied state. Retrying sees it applied.
+    let migrator = sqlx::migrate!("./migrations");
+    let mut attempt = 0;
+    loop {
+        match migrator.run(&pool).await {
+            Ok(()) => break,
+            // Only a statement failing on another process's half-applied migration is
+            // retried; a checksum mismatch or an unknown version is reported at once.
+            Err(e @ sqlx::migrate::MigrateError::Execute(_))
+            | Err(e @ sqlx::migrate::MigrateError::ExecuteMigration(..))
+                if attempt < 5 && !is_not_a_database(&e) =>
+            {
+                attempt += 1;
+                tracing::debug!(error = %e, attempt, "migration raced another process; retrying");
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+            }
+            Err(sqlx::migrate::MigrateError::Execute(e)) => return Err(not_sqlite(path, e)),
+            Err(e) => return Err(super::handle::migration_error(e)),
+        }
+    }
+    Ok(pool)
 }
 
-impl Store {
-    /// Opens the database at `path` (creating it when `create` is set) and applies pending
-    /// migrations.
-    pub async fn open(path: &Path, create: bool) -> Result<Self> {
-        if !create && !path.exists() {
-            return Err(Error::Config(format!(
-                "no database at {}: create a tenant first (`tenantops tenant create`), or point \
-                 --db / TENANTOPS_DB at the right file",
-                path.display()
-            )));
-        }
-        if create {
-            create_private(path)?;
-        }
-        let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(path)
-            .create_if_missing(create)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a committed audit entry survives power loss, not just a process crash.
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            // A local file has no network to fail: a ping before each use would only cost a
-            // round trip to the connection's thread on every call.
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await?;
-        // Several processes may open a new database at once; one applies a migration while the
-        // others fail on its half-applied state. Retrying sees it applied.
-        let migrator = sqlx::migrate!("./migrations");
-        let mut attempt = 0;
-        loop {
-            match migrator.run(&pool).await {
-                Ok(()) => break,
-                // Only a statement failing on another process's half-applied migration is
-                // retried; a checksum mismatch or an unknown version is reported at once.
-                Err(e @ sqlx::migrate::MigrateError::Execute(_))
-                | Err(e @ sqlx::migrate::MigrateError::ExecuteMigration(..))
-                    if attempt < 5 =>
-                {
-                    attempt += 1;
-                    tracing::debug!(error = %e, attempt, "migration raced another process; retrying");
-                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(Self { pool })
-    }
+fn is_not_a_database(e: &sqlx::migrate::MigrateError) -> bool {
+    e.to_string().contains("file is not a database")
+}
 
-    /// The connection pool, for reads.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+/// A file that is not SQLite's (a PostgreSQL dump, anything else) is named as such.
+fn not_sqlite(path: &Path, e: sqlx::Error) -> Error {
+    if e.to_string().contains("file is not a database") {
+        Error::Config(format!(
+            "{} is not a SQLite database: point --db / TENANTOPS_DB at a tenantops SQLite file, \
+             or at a PostgreSQL database with a postgres:// URL",
+            path.display()
+        ))
+    } else {
+        e.into()
     }
+}
 
-    /// Starts a write transaction holding SQLite's write lock from its first statement. Only
-    /// the writer starts one ([`super::writer::Writer`]): every write of the process goes
-    /// through it.
-    pub(in crate::store) async fn begin_write(&self) -> Result<Tx> {
-        Ok(Tx {
-            inner: TxInner::Sqlite(self.pool.begin_with("BEGIN IMMEDIATE").await?),
-        })
-    }
-
-    /// Starts a read transaction: a consistent snapshot that does not take the write lock.
-    pub async fn begin_read(&self) -> Result<Tx> {
-        Ok(Tx {
-            inner: TxInner::Sqlite(self.pool.begin().await?),
-        })
-    }
-
-    /// A connection for one-statement lookups, outside any transaction (no `BEGIN`, no
-    /// `ROLLBACK`: two fewer round trips to the database thread). Several statements that must
-    /// agree need [`Store::begin_read`].
-    pub async fn read(&self) -> Result<Tx> {
-        Ok(Tx {
-            inner: TxInner::SqliteConn(self.pool.acquire().await?),
-        })
-    }
-
-    /// Whether any tenant exists yet (used to decide whether a missing key file is an error).
-    pub async fn is_empty(&self) -> Result<bool> {
-        let mut tx = self.begin_read().await?;
-        let empty = super::tenants::none_yet(&mut tx).await?;
-        tx.rollback().await?;
-        Ok(empty)
-    }
-
-    /// Closes every connection, checkpointing the WAL.
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
+/// Starts a write transaction holding SQLite's write lock from its first statement.
+pub(super) async fn begin_write(pool: &SqlitePool) -> Result<Tx> {
+    Ok(Tx {
+        inner: TxInner::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+    })
 }
 
 /// The SQLite connection of `tx`, for statements only SQLite understands.
@@ -171,14 +146,15 @@ pub(crate) async fn tables(tx: &mut Tx) -> Result<Vec<String>> {
 /// A table's columns in schema order, with their primary-key positions.
 pub(crate) async fn columns(tx: &mut Tx, table: &str) -> Result<Vec<super::schema::Column>> {
     let conn = sqlite_conn(tx)?;
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT name, pk FROM pragma_table_info($1) ORDER BY cid")
-            .bind(table)
-            .fetch_all(conn)
-            .await?;
+    let rows: Vec<(String, i64, bool)> = sqlx::query_as(
+        "SELECT name, pk, upper(type) = 'BLOB' FROM pragma_table_info($1) ORDER BY cid",
+    )
+    .bind(table)
+    .fetch_all(conn)
+    .await?;
     Ok(rows
         .into_iter()
-        .map(|(name, pk)| super::schema::Column { name, pk })
+        .map(|(name, pk, binary)| super::schema::Column { name, pk, binary })
         .collect())
 }
 
@@ -227,7 +203,22 @@ pub(crate) fn json_rows_sql(table: &super::schema::Planned, filter: &str) -> Str
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::error::Error;
+    use crate::store::Store;
+
+    #[tokio::test]
+    async fn a_file_that_is_not_sqlite_is_refused_in_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dump.db");
+        std::fs::write(&path, vec![b'P'; 8192]).unwrap();
+        match Store::open(&path.clone().into(), false).await {
+            Err(Error::Config(m)) => {
+                assert!(m.contains("is not a SQLite database"), "{m}");
+                assert!(!m.contains('\n'), "{m}");
+            }
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
 
     #[cfg(unix)]
     #[tokio::test]
@@ -235,7 +226,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let store = Store::open(&path, true).await.unwrap();
+        let store = Store::open(&path.clone().into(), true).await.unwrap();
         // A committed write: the WAL and its index exist while the store is open.
         let mut tx = store.begin_write().await.unwrap();
         crate::store::on!(tx, c => sqlx::query("CREATE TABLE probe (x INTEGER)").execute(c).await.map(|_| ()))
@@ -251,10 +242,10 @@ mod tests {
         }
         store.close().await;
         // Opening it again (even with `create`) leaves an existing database as it is.
-        let store = Store::open(&path, true).await.unwrap();
+        let store = Store::open(&path.clone().into(), true).await.unwrap();
         assert!(store.is_empty().await.unwrap());
         store.close().await;
-        let missing = Store::open(&dir.path().join("absent.db"), false).await;
+        let missing = Store::open(&dir.path().join("absent.db").into(), false).await;
         assert!(missing.is_err());
         assert!(!dir.path().join("absent.db").exists());
     }

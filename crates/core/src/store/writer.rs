@@ -230,7 +230,9 @@ mod tests {
 
     async fn setup() -> (tempfile::TempDir, Store, Writer) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db"), true).await.unwrap();
+        let store = Store::open(&dir.path().join("t.db").into(), true)
+            .await
+            .unwrap();
         let mut tx = store.begin_write().await.unwrap();
         on!(tx, c => sqlx::query("CREATE TABLE probe (n BIGINT PRIMARY KEY, batch BIGINT)")
             .execute(c).await.map(|_| ()))

@@ -291,7 +291,7 @@ async fn input_tampered_after_the_request_never_runs() {
     sqlx::query("UPDATE approval_requests SET input = ? WHERE id = ?")
         .bind(json!({"persona": "victim1"}).to_string())
         .bind(&id)
-        .execute(tm.t.core.store().pool())
+        .execute(tm.t.core.store().sqlite_pool().expect("a SQLite store"))
         .await
         .unwrap();
     let Outcome::Done { output } = tm.decide(&tm.alice, &id, "approve").await.unwrap() else {
@@ -469,11 +469,11 @@ async fn a_requester_revoked_after_approval_but_before_execution_fails_the_reque
     // Approved, but not yet executed (as after a crash at that point).
     sqlx::query("UPDATE approval_requests SET state = 'approved' WHERE id = ?")
         .bind(&id)
-        .execute(tm.t.core.store().pool())
+        .execute(tm.t.core.store().sqlite_pool().expect("a SQLite store"))
         .await
         .unwrap();
     sqlx::query("UPDATE personas SET status = 'revoked' WHERE handle = 'ops'")
-        .execute(tm.t.core.store().pool())
+        .execute(tm.t.core.store().sqlite_pool().expect("a SQLite store"))
         .await
         .unwrap();
     let report = tm.t.core.tick_approvals().await.unwrap();
@@ -889,7 +889,7 @@ async fn a_stored_value_outside_its_closed_set_is_an_error_never_a_default() {
     // core's back must not be read as some default kind (and then run as it).
     sqlx::query("UPDATE approval_requests SET requester_kind = 'robot' WHERE id = ?")
         .bind(&id)
-        .execute(tm.t.core.store().pool())
+        .execute(tm.t.core.store().sqlite_pool().expect("a SQLite store"))
         .await
         .unwrap();
     match tm
@@ -909,7 +909,7 @@ async fn a_stored_value_outside_its_closed_set_is_an_error_never_a_default() {
         "UPDATE approval_requests SET requester_kind = 'human', facts = 'not json' WHERE id = ?",
     )
     .bind(&id)
-    .execute(tm.t.core.store().pool())
+    .execute(tm.t.core.store().sqlite_pool().expect("a SQLite store"))
     .await
     .unwrap();
     assert!(matches!(

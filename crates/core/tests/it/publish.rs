@@ -229,7 +229,7 @@ async fn a_rollback_the_database_calls_intact_is_caught_by_what_was_published() 
         .await;
     assert_eq!(w.deliver(Duration::ZERO).await.published, 1);
     // Roll the ledger back to the early, validly signed state.
-    let pool = w.t.core.store().pool();
+    let pool = w.t.core.store().sqlite_pool().expect("a SQLite store");
     sqlx::query("DELETE FROM audit_entries WHERE tenant_id = ? AND seq >= ?")
         .bind(w.tenant.as_str())
         .bind(early_size as i64)

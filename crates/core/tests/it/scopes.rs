@@ -440,7 +440,7 @@ async fn a_leaked_secret_can_be_revoked_by_pasting_it_and_never_enters_the_ledge
         .await
         .unwrap_err();
     assert!(err.to_string().contains("checksum"), "{err}");
-    let pool = t.core.store().pool();
+    let pool = t.core.store().sqlite_pool().expect("a SQLite store");
     let bodies: Vec<String> =
         sqlx::query_scalar("SELECT body FROM audit_entries WHERE tenant_id = ?")
             .bind(created.tenant_id.as_str())

@@ -44,7 +44,7 @@ async fn failure(t: &Env, tenant: &TenantId) -> Failure {
 }
 
 fn pool(t: &Env) -> &SqlitePool {
-    t.core.store().pool()
+    t.core.store().sqlite_pool().expect("a SQLite store")
 }
 
 #[tokio::test]
