@@ -13,6 +13,7 @@ mod logs;
 mod mcp;
 mod mcp_rotation;
 mod publish;
+mod replicas;
 mod secrets;
 mod slack;
 mod support;

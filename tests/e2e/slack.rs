@@ -35,13 +35,13 @@ fn post(
     (status, body)
 }
 
-struct World {
-    sb: Sandbox,
-    fake: FakeSlack,
-    server: Child,
-    addr: String,
-    admin: String,
-    tenant: String,
+pub(crate) struct World {
+    pub(crate) sb: Sandbox,
+    pub(crate) fake: FakeSlack,
+    pub(crate) server: Child,
+    pub(crate) addr: String,
+    pub(crate) admin: String,
+    pub(crate) tenant: String,
 }
 
 impl Drop for World {
@@ -51,8 +51,8 @@ impl Drop for World {
     }
 }
 
-const TEAM: &str = "T0ACME";
-const APPROVALS: &str = "C0APPROVE";
+pub(crate) const TEAM: &str = "T0ACME";
+pub(crate) const APPROVALS: &str = "C0APPROVE";
 
 /// The Slack user who administers the fake workspace (it binds it).
 const WORKSPACE_ADMIN: &str = "U0ADMIN";
@@ -62,7 +62,7 @@ fn world() -> World {
 }
 
 /// [`world`] with more settings for `serve`.
-fn world_with(extra: &[(&str, &str)]) -> World {
+pub(crate) fn world_with(extra: &[(&str, &str)]) -> World {
     let sb = Sandbox::new();
     let t = sb.create_tenant("acme");
     let admin = t.api_key;
@@ -135,7 +135,7 @@ impl World {
     }
 
     /// Clicks a button (a signed block_actions interaction).
-    fn click(
+    pub(crate) fn click(
         &self,
         user: &str,
         action_id: &str,
@@ -143,31 +143,14 @@ impl World {
         message_ts: &str,
         action_ts: &str,
     ) -> u16 {
-        let payload = json!({
-            "type": "block_actions",
-            "team": {"id": TEAM, "domain": "acme"},
-            "user": {"id": user, "team_id": TEAM, "username": user, "name": user},
-            "api_app_id": "A0APP",
-            "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": false},
-            "trigger_id": format!("click.{action_ts}"),
-            "channel": {"id": channel, "name": "approvals"},
-            "response_url": self.fake.response_url(&format!("click{action_ts}")),
-            "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": action_id,
-                         "action_ts": action_ts}]
-        });
-        let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
-        self.signed(
-            "/slack/interactions",
-            "application/x-www-form-urlencoded",
-            &body,
-            now(),
+        click_on(
+            self, &self.addr, user, action_id, channel, message_ts, action_ts,
         )
-        .0
     }
 
     /// Links Slack user `user` to persona `handle` with the one-time code that person asks for
     /// from their own sign-in.
-    fn link(&self, user: &str, handle: &str) {
+    pub(crate) fn link(&self, user: &str, handle: &str) {
         let id = self.sb.call_ok(
             &self.admin,
             "members.get_persona",
@@ -187,7 +170,7 @@ impl World {
     }
 
     /// A human of the tenant (approved by a second person when it changes who decides).
-    fn person(&self, handle: &str, role: &str) -> Person {
+    pub(crate) fn person(&self, handle: &str, role: &str) -> Person {
         self.sb.person(&self.admin, &self.tenant, handle, &[role])
     }
 
@@ -214,6 +197,51 @@ impl World {
             self.sb.call_ok(&self.admin, "tenant.chat_bind", update);
         }
     }
+}
+
+/// A click on a button of an approval message, delivered to the replica at `addr`.
+pub(crate) fn click_at(w: &World, addr: &str, user: &str, action_id: &str, action_ts: &str) -> u16 {
+    click_on(
+        w,
+        addr,
+        user,
+        action_id,
+        APPROVALS,
+        "1700000000.000001",
+        action_ts,
+    )
+}
+
+fn click_on(
+    w: &World,
+    addr: &str,
+    user: &str,
+    action_id: &str,
+    channel: &str,
+    message_ts: &str,
+    action_ts: &str,
+) -> u16 {
+    let payload = json!({
+        "type": "block_actions",
+        "team": {"id": TEAM, "domain": "acme"},
+        "user": {"id": user, "team_id": TEAM, "username": user, "name": user},
+        "api_app_id": "A0APP",
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": false},
+        "trigger_id": format!("click.{action_ts}"),
+        "channel": {"id": channel, "name": "approvals"},
+        "response_url": w.fake.response_url(&format!("click{action_ts}")),
+        "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": action_id,
+                     "action_ts": action_ts}]
+    });
+    let body = serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap();
+    post(
+        addr,
+        "/slack/interactions",
+        "application/x-www-form-urlencoded",
+        &fake_slack::sign(&body, now(), SIGNING_SECRET),
+        &body,
+    )
+    .0
 }
 
 fn text_of(v: &Value) -> String {

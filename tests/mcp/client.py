@@ -219,6 +219,50 @@ def stream(args):
     )
 
 
+def balanced(args):
+    """Two replicas behind a round-robin balancer (`--url`, then `--also`): 2026-07-28 requests
+    carry everything they need, so each lands on either replica; a 2025-11-25 session lives in
+    the replica that opened it, so a request of that session reaching the other one is told the
+    session is unknown (the client must re-initialize: sticky routing for such clients)."""
+    http = httpx2.Client(headers={"Authorization": f"Bearer {args.key}"}, timeout=30)
+    urls = [args.url, args.also]
+    for i in range(10):
+        r = rpc(
+            http,
+            urls[i % 2],
+            "tools/call",
+            {"name": "whoami", "arguments": {}, "_meta": modern_meta(False)},
+            name="whoami",
+            rid=i + 1,
+        )
+        emit(step="stateless", replica=i % 2, handle=(r.get("result") or {}).get("structuredContent", {}).get("handle"), error=r.get("error"))
+    init = http.post(
+        args.url,
+        headers={"Accept": "application/json, text/event-stream"},
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "tenantops-e2e", "version": "1"},
+            },
+        },
+    )
+    sid = init.headers.get("mcp-session-id")
+    session = {
+        "Mcp-Session-Id": sid or "",
+        "MCP-Protocol-Version": "2025-11-25",
+        "Accept": "application/json, text/event-stream",
+    }
+    http.post(args.url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=session)
+    body = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}
+    same = http.post(args.url, json=body, headers=session)
+    other = http.post(args.also, json=body, headers=session)
+    emit(step="legacy", session=bool(sid), same_status=same.status_code, other_status=other.status_code)
+
+
 async def surface(args):
     """Prompts and resources as an agent sees them."""
     async with connect(args) as c:
@@ -250,6 +294,7 @@ def main():
     p.add_argument("scenario")
     p.add_argument("--key", required=True)
     p.add_argument("--url")
+    p.add_argument("--also")
     p.add_argument("--bin")
     p.add_argument("--db")
     p.add_argument("--mode", default="auto")
@@ -266,6 +311,7 @@ def main():
         "tasks": tasks,
         "no-tasks": no_tasks,
         "stream": stream,
+        "balanced": balanced,
     }
     run = scenarios[args.scenario]
     if asyncio.iscoroutinefunction(run):

@@ -7,6 +7,10 @@
 //! once on the core's notifications in this process and, every tick, every message whose
 //! rendered state is behind (`Core::chat_unsynced`). With Slack and Discord both configured,
 //! each platform's worker keeps its own messages, so a decision on one updates both.
+//!
+//! Several replicas never post or edit the same message twice for one change: a request's
+//! messages are synced under a lease on that request ([`Core::hold`]), and a replica that finds
+//! it held tries again shortly, then leaves it to the next tick.
 
 use crate::render::{self, Message};
 use std::future::Future;
@@ -130,10 +134,8 @@ pub fn spawn_worker<C: ApprovalChannel>(
                         }
                         continue;
                     }
-                    if let Some((tenant, request_id)) = request_of(&n)
-                        && let Err(e) = sync(&chat, tenant, request_id).await
-                    {
-                        tracing::warn!(platform, error = %e, "approval message not updated");
+                    if let Some((tenant, request_id)) = request_of(&n) {
+                        sync_or_retry(&chat, tenant, request_id).await;
                     }
                 }
                 _ = tick.tick() => {
@@ -145,14 +147,67 @@ pub fn spawn_worker<C: ApprovalChannel>(
                         }
                     };
                     for (tenant, request_id) in due {
-                        if let Err(e) = sync(&chat, &tenant, &request_id).await {
-                            tracing::warn!(platform, error = %e, "approval message not updated");
+                        match sync_held(&chat, &tenant, &request_id).await {
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(platform, error = %e, "approval message not updated"),
                         }
                     }
                 }
             }
         }
     })
+}
+
+/// How long a replica holds a request's messages while syncing them (a crashed holder's claim
+/// lapses after this).
+const SYNC_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// [`sync`] under the request's lease: `Ok(false)` when another replica is syncing it.
+async fn sync_held<C: ApprovalChannel>(
+    chat: &C,
+    tenant: &TenantId,
+    request_id: &str,
+) -> Result<bool, String> {
+    let core = chat.core();
+    let claim = format!("sync:{}:{tenant}:{request_id}", C::PLATFORM.as_str());
+    if !core
+        .hold(&claim, SYNC_LEASE)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        return Ok(false);
+    }
+    let synced = sync(chat, tenant, request_id).await;
+    if let Err(e) = core.release(&claim).await {
+        tracing::warn!(error = %e, "approval message lease not released; it lapses");
+    }
+    synced.map(|()| true)
+}
+
+/// Syncs a request now; if another replica holds it (it may not have seen this change), tries
+/// again in the background a few times before leaving it to the tick.
+async fn sync_or_retry<C: ApprovalChannel>(chat: &C, tenant: &TenantId, request_id: &str) {
+    let platform = C::PLATFORM.as_str();
+    match sync_held(chat, tenant, request_id).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let (chat, tenant, id) = (chat.clone(), tenant.clone(), request_id.to_owned());
+            tokio::spawn(async move {
+                for _ in 0..10 {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    match sync_held(&chat, &tenant, &id).await {
+                        Ok(true) => return,
+                        Ok(false) => continue,
+                        Err(e) => {
+                            tracing::warn!(platform, error = %e, "approval message not updated");
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+        Err(e) => tracing::warn!(platform, error = %e, "approval message not updated"),
+    }
 }
 
 fn is_final(state: &str) -> bool {

@@ -1,6 +1,7 @@
 //! The scheduled billing digest, the same way on every platform: each bound workspace with a
 //! `digest_channel` gets the summary and the spend chart every `digest_every` (weekly by
-//! default), posted as the persona who bound it; once per period, whichever process posts it.
+//! default), posted as the persona who bound it; once per period, whichever process posts it:
+//! with several replicas, the one holding the platform's digest duty ([`tenantops_core::Core::hold`]).
 
 use crate::approvals::ApprovalChannel;
 use crate::render::Message;
@@ -28,6 +29,15 @@ pub fn spawn_scheduler<C: DigestChannel>(chat: C, every: Duration) -> tokio::tas
         loop {
             tick.tick().await;
             let core = chat.core();
+            let duty = format!("{}-digest", platform.as_str());
+            match core.hold(&duty, tenantops_core::duty_ttl(every)).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(platform = platform.as_str(), error = %e, "digest scheduler: cannot claim the duty");
+                    continue;
+                }
+            }
             let due = match core.chat_digest_workspaces(platform).await {
                 Ok(d) => d,
                 Err(e) => {

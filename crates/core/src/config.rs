@@ -33,6 +33,9 @@ pub struct Config {
     pub jwt: Option<JwtConfig>,
     /// How long a rotated key's old secret keeps working (the guide: 10 minutes).
     pub key_rotation_grace: Duration,
+    /// How long an approved request's execution may stall (its replica died) before the
+    /// worker of any replica resumes it ([`crate::approvals::EXECUTION_LEASE`] by default).
+    pub execution_lease: Duration,
     /// How API keys weigh in approval decisions: by default only a key the person issued for
     /// themselves from their own proof counts ([`crate::proof`]); `SignInOnly` counts no key;
     /// `AnyKey` weakens the two-person rule for a single operator scripting alone.
@@ -78,6 +81,7 @@ impl Config {
             master_key,
             jwt: None,
             key_rotation_grace: Duration::minutes(10),
+            execution_lease: crate::approvals::EXECUTION_LEASE,
             key_decisions: KeyDecisions::default(),
             clock: Arc::new(SystemClock),
             notifiers: Vec::new(),

@@ -40,6 +40,7 @@ impl Core {
         let (events, _) = broadcast::channel(1024);
         let mut notifiers: Vec<Arc<dyn Notifier>> = vec![Arc::new(LogNotifier)];
         notifiers.extend(config.notifiers);
+        let replica = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let writer = Writer::spawn(store.clone());
         let appender = Appender::spawn(writer.clone());
         Ok(Self {
@@ -55,6 +56,9 @@ impl Core {
                 key_rotation_grace: config.key_rotation_grace,
                 key_decisions: config.key_decisions,
                 events,
+                listening: std::sync::OnceLock::new(),
+                replica,
+                execution_lease: config.execution_lease,
                 notifiers,
                 export_dir: config.export_dir,
                 hints: config.hints,
@@ -78,8 +82,19 @@ impl Core {
     }
 
     /// Subscribes to revocation events.
+    /// On PostgreSQL, this replica starts listening to the others then.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.env.events.subscribe()
+        let receiver = self.env.events.subscribe();
+        if let Some(pool) = self.env.store.pg_pool() {
+            self.env.listening.get_or_init(|| {
+                crate::engine::bus::spawn_listener(
+                    pool.clone(),
+                    self.env.replica.clone(),
+                    self.env.events.clone(),
+                )
+            });
+        }
+        receiver
     }
 }
 

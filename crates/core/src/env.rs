@@ -43,6 +43,12 @@ pub struct Env {
     pub key_decisions: KeyDecisions,
     /// Events for connection-holding surfaces.
     pub events: broadcast::Sender<Event>,
+    /// Whether this replica listens to the others yet ([`crate::engine::bus`]).
+    pub(crate) listening: std::sync::OnceLock<()>,
+    /// This process's replica id: who holds a lease.
+    pub(crate) replica: String,
+    /// How long an execution may stall before another pass (or replica) resumes it.
+    pub(crate) execution_lease: Duration,
     /// Where notifications go.
     pub notifiers: Vec<Arc<dyn Notifier>>,
     /// Where `tenant.export_all` writes its archives.
@@ -124,6 +130,20 @@ impl Env {
     /// Publishes an event (after the transaction that caused it committed).
     pub fn publish(&self, event: Event) {
         let _ = self.events.send(event);
+    }
+
+    /// Tells the other replicas about `events` when `tx` commits (on PostgreSQL; a SQLite
+    /// database has one serving process).
+    pub(crate) async fn announce(&self, tx: &mut Tx, events: &[Event]) -> Result<()> {
+        if tx.engine() != crate::store::Engine::Postgres {
+            return Ok(());
+        }
+        for event in events.iter().filter(|e| crate::engine::bus::travels(e)) {
+            if let Some(payload) = crate::engine::bus::payload(&self.replica, event) {
+                crate::store::postgres::notify(tx, crate::engine::bus::CHANNEL, &payload).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Delivers a notification to every notifier.

@@ -2,8 +2,10 @@
 
 use crate::ids::{KeyId, PersonaId, TenantId};
 
-/// Something that happened that other parts of the process must react to at once.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Something that happened that other parts of the process must react to at once. On
+/// PostgreSQL every replica hears it ([`crate::engine::bus`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// A persona was revoked: every credential and open connection of it must end.
     PersonaRevoked {

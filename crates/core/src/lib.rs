@@ -45,7 +45,7 @@ pub mod store;
 pub use catalogue::{OpSpec, Operation, Risk, catalogue};
 pub use config::{Config, DEFAULT_LINK_MIN_AGE_SECS, MasterKeySource};
 pub use core::Core;
-pub use engine::{Outcome, TenantCreated, TickReport};
+pub use engine::{Outcome, TenantCreated, TickReport, duty_ttl};
 pub use env::Env;
 pub use error::{Error, Result};
 pub use event::Event;

@@ -81,6 +81,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The database: apply migrations, or copy a whole installation to another database.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
     /// Try the Slack bot without Slack: type slash commands as a linked person, read the answers
     /// and press buttons — the real Slack adapter against an offline fake Slack.
     Chat {
@@ -119,6 +124,25 @@ impl Cli {
         }
         cli
     }
+}
+
+#[derive(Subcommand, Debug)]
+enum DbCommand {
+    /// Applies pending schema migrations to --db and prints its engine and schema version
+    /// (for deploy pipelines; `serve` also migrates at start).
+    Migrate,
+    /// Copies every tenant of one database into a new, empty one — e.g. from SQLite to
+    /// PostgreSQL — then checks the row counts and verifies every tenant's ledger on the target.
+    /// The target uses the same master key: TENANTOPS_MASTER_KEY(_FILE), or the source's key
+    /// file beside a SQLite source.
+    Copy {
+        /// The database to copy from (a SQLite path, sqlite://PATH or postgres://…).
+        #[arg(long)]
+        from: String,
+        /// The empty database to copy into.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -196,6 +220,12 @@ pub async fn run(cli: Cli) -> u8 {
             command: DiscordCommand::Register { guild, discord },
         } => discord_register(guild, discord).await,
         Command::Chat { args } => crate::sandbox::run(&cli.db, args).await,
+        Command::Db {
+            command: DbCommand::Migrate,
+        } => crate::db::migrate(&cli.db).await,
+        Command::Db {
+            command: DbCommand::Copy { from, to },
+        } => crate::db::copy(&from, &to).await,
         Command::Demo {
             listen,
             approval_tick,

@@ -93,7 +93,8 @@ impl std::fmt::Debug for DbArgs {
 /// Builds the core configuration for `db`, reading the environment for the rest:
 /// `TENANTOPS_MASTER_KEY` (64 hex digits) or `TENANTOPS_MASTER_KEY_FILE` (default on SQLite:
 /// the file `<db>.master-key`; on PostgreSQL one of them is required),
-/// `TENANTOPS_KEY_ROTATION_GRACE` (e.g. `10m`), `TENANTOPS_EXPORT_DIR` (where export-all
+/// `TENANTOPS_KEY_ROTATION_GRACE` (e.g. `10m`), `TENANTOPS_EXECUTION_LEASE` (how long a dead
+/// replica's execution blocks a resume; default 1m), `TENANTOPS_EXPORT_DIR` (where export-all
 /// archives go; default `exports/` beside the database), and JWT verification —
 /// `TENANTOPS_JWT_ALGORITHM`, `TENANTOPS_JWT_SECRET` or `TENANTOPS_JWT_PUBLIC_KEY_FILE`,
 /// `TENANTOPS_JWT_ISSUER`, `TENANTOPS_JWT_AUDIENCE`.
@@ -120,6 +121,11 @@ pub fn core_config(db: &DbArgs) -> Result<Config> {
             format!("TENANTOPS_KEY_ROTATION_GRACE=`{grace}` is not a duration like 10m")
         })?;
         config.key_rotation_grace = d;
+    }
+    if let Some(lease) = env("TENANTOPS_EXECUTION_LEASE") {
+        config.execution_lease = humantime_duration(&lease).with_context(|| {
+            format!("TENANTOPS_EXECUTION_LEASE=`{lease}` is not a duration like 1m")
+        })?;
     }
     config.key_decisions = key_decisions(
         env("TENANTOPS_DECISIONS_REQUIRE_SIGN_IN").as_deref(),

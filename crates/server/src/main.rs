@@ -10,6 +10,7 @@ macro_rules! eprintln {
 
 mod cli;
 mod config;
+mod db;
 mod demo;
 mod exit;
 mod logging;

@@ -108,10 +108,28 @@ async fn ingest_usage(State(state): State<AppState>, headers: HeaderMap, body: B
     }
 }
 
-/// 200 when the database answers, 503 otherwise.
+/// 200 when the database answers, 503 otherwise; says the engine, this replica and the duties
+/// (worker leases) it holds.
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     match sqlx_ping(&state.core).await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ok" }))),
+        Ok(()) => {
+            let duties = state.core.held_duties().await.unwrap_or_default();
+            // Per-request sync claims are momentary: only standing duties are reported.
+            let duties: Vec<String> = duties
+                .into_iter()
+                .filter(|d| !d.starts_with("sync:"))
+                .collect();
+            (
+                StatusCode::OK,
+                Json(json!({
+                    "status": "ok",
+                    "engine": state.core.engine(),
+                    "replica": state.core.replica(),
+                    "leases": duties,
+                    "holds_lease": !duties.is_empty(),
+                })),
+            )
+        }
         Err(e) => {
             tracing::warn!(error = %e, "health check failed");
             (
@@ -139,8 +157,12 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// The duty of the approvals worker (escalation, expiry, resuming, forgetting old deliveries):
+/// held by one replica at a time.
+pub const WORKER_DUTY: &str = "approvals-worker";
+
 /// Runs the approvals worker: one pass now (resuming whatever a crash left approved), then one
-/// every `every`, until the process stops.
+/// every `every`, until the process stops — on whichever replica holds [`WORKER_DUTY`].
 pub fn spawn_worker(
     core: Core,
     metrics: Arc<Metrics>,
@@ -151,7 +173,22 @@ pub fn spawn_worker(
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
+            match core
+                .hold(WORKER_DUTY, tenantops_core::duty_ttl(every))
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    metrics.worker_errors.inc();
+                    tracing::error!(error = %e, "cannot claim the approvals worker duty");
+                    continue;
+                }
+            }
             metrics.worker_ticks.inc();
+            if let Err(e) = core.forget_old_deliveries().await {
+                tracing::warn!(error = %e, "old chat deliveries not forgotten");
+            }
             match core.tick_approvals().await {
                 Ok(r) => {
                     metrics.escalated.inc_by(r.escalated.into());
@@ -236,11 +273,19 @@ pub fn spawn_publisher(
                 },
                 _ = poll.tick() => {}
                 _ = schedule.tick() => {
-                    if let Err(e) = core
-                        .schedule_checkpoint_publications(&kinds, settings.every)
-                        .await
-                    {
-                        tracing::error!(error = %e, "checkpoint schedule pass failed");
+                    // One replica schedules; any replica may deliver (each publication is
+                    // claimed by the one posting it).
+                    match core.hold("checkpoint-schedule", tenantops_core::duty_ttl(check)).await {
+                        Ok(true) => {
+                            if let Err(e) = core
+                                .schedule_checkpoint_publications(&kinds, settings.every)
+                                .await
+                            {
+                                tracing::error!(error = %e, "checkpoint schedule pass failed");
+                            }
+                        }
+                        Ok(false) => {}
+                        Err(e) => tracing::error!(error = %e, "cannot claim the checkpoint schedule"),
                     }
                 }
             }

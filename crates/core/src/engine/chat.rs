@@ -618,22 +618,27 @@ impl Core {
     }
 
     /// `true` the first time a delivery id is seen (a retried or redelivered request is
-    /// answered without acting twice). Deliveries older than a day are forgotten.
+    /// answered without acting twice), whichever replica it reaches: the id is recorded in the
+    /// shared database. The worker forgets deliveries older than a day.
     pub async fn first_delivery(&self, platform: Platform, delivery_id: &str) -> Result<bool> {
         let now = to_millis(self.env().clock.now());
         let delivery_id = delivery_id.to_owned();
-        // Pruning now and then, not on every delivery.
-        let prune = rand::random::<u8>() == 0;
         self.env
             .write(move |tx| {
                 Box::pin(async move {
-                    let first =
-                        store::chat::insert_delivery(tx, platform, &delivery_id, now).await?;
-                    if first && prune {
-                        store::chat::forget_deliveries(tx, now - 86_400_000).await?;
-                    }
-                    Ok(first)
+                    store::chat::insert_delivery(tx, platform, &delivery_id, now).await
                 })
+            })
+            .await
+    }
+
+    /// Forgets chat deliveries older than a day (platforms retry within minutes): a duty of
+    /// the worker, so one replica does it.
+    pub async fn forget_old_deliveries(&self) -> Result<()> {
+        let now = to_millis(self.env().clock.now());
+        self.env
+            .write(move |tx| {
+                Box::pin(async move { store::chat::forget_deliveries(tx, now - 86_400_000).await })
             })
             .await
     }

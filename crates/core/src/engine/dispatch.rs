@@ -238,6 +238,7 @@ impl Core {
                         detail: Value::Object(detail),
                     };
                     env.record(&mut tx, &principal.tenant, now, draft).await?;
+                    env.announce(&mut tx, &effects.events).await?;
                     Ok(Written::Done(output, effects, value))
                 }
                 Err(err) => {

@@ -48,6 +48,7 @@ impl Core {
                     },
                 )
                 .await?;
+            self.env.announce(&mut tx, &effects.events).await?;
             let done = store::approvals::succeed(
                 &mut tx,
                 &principal.tenant,
@@ -110,17 +111,12 @@ impl Core {
         let env = &self.env;
         let now = env.clock.now();
         let (t, id) = (tenant.clone(), request_id.to_owned());
+        let lease_until = to_millis(now + env.execution_lease);
         let claimed = env
             .write(move |tx| {
                 Box::pin(async move {
-                    let claimed = store::approvals::claim(
-                        tx,
-                        &t,
-                        &id,
-                        to_millis(now),
-                        to_millis(now + approvals::EXECUTION_LEASE),
-                    )
-                    .await?;
+                    let claimed =
+                        store::approvals::claim(tx, &t, &id, to_millis(now), lease_until).await?;
                     match claimed {
                         true => approvals::load(tx, &t, &id).await.map(Some),
                         false => Ok(None),

@@ -4,8 +4,10 @@
 
 mod audit;
 mod auth;
+pub mod bus;
 mod chat;
 mod dispatch;
+mod duties;
 mod execute;
 mod provision;
 mod publish;
@@ -13,5 +15,6 @@ mod worker;
 
 pub(crate) use audit::actor_of;
 pub use dispatch::Outcome;
+pub use duties::duty_ttl;
 pub use provision::TenantCreated;
 pub use worker::TickReport;

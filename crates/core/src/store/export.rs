@@ -140,6 +140,10 @@ pub const TABLES: &[Table] = &[
         export: all(Owner::TenantId),
     },
     Table {
+        name: "leases",
+        export: exclude("platform bookkeeping (which replica holds which duty); no tenant data"),
+    },
+    Table {
         name: "personas",
         export: all(Owner::TenantId),
     },

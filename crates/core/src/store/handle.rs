@@ -95,6 +95,18 @@ impl Store {
         Ok(empty)
     }
 
+    /// The newest schema migration applied to the database.
+    pub async fn schema_version(&self) -> Result<i64> {
+        let mut tx = self.read().await?;
+        let v: Option<i64> = super::on!(tx, c => sqlx::query_scalar(
+            "SELECT MAX(version) FROM _sqlx_migrations WHERE success"
+        )
+        .fetch_one(c)
+        .await)?;
+        tx.end_read();
+        Ok(v.unwrap_or(0))
+    }
+
     /// Closes every connection (on SQLite, checkpointing the WAL).
     pub async fn close(&self) {
         match &self.pool {

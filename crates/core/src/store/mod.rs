@@ -12,9 +12,11 @@
 pub(crate) mod approvals;
 pub(crate) mod billing;
 pub(crate) mod chat;
+pub mod copy;
 pub mod export;
 mod handle;
 pub(crate) mod keys;
+pub(crate) mod leases;
 pub(crate) mod ledger;
 pub mod location;
 pub(crate) mod personas;

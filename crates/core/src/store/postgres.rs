@@ -157,3 +157,14 @@ pub(crate) fn json_rows_sql(table: &super::schema::Planned, filter: &str) -> Str
         ident(&table.name)
     )
 }
+
+/// Says `payload` on `channel` when `tx` commits (nothing if it rolls back).
+pub(crate) async fn notify(tx: &mut Tx, channel: &str, payload: &str) -> Result<()> {
+    let conn = pg_conn(tx)?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(channel)
+        .bind(payload)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
