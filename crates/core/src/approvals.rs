@@ -24,10 +24,6 @@ use sha2::{Digest, Sha256};
 pub const DEFAULT_SLA: Duration = Duration::hours(24);
 /// Default hard expiry of an undecided request.
 pub const DEFAULT_EXPIRY: Duration = Duration::days(7);
-/// How long an execution may stall before the worker resumes it (by default). A resume after
-/// the lease cannot run a request twice: the operation and the request's `succeeded` commit
-/// together, and only while the request is still `executing`; a second run rolls back whole.
-pub const EXECUTION_LEASE: Duration = Duration::minutes(1);
 /// The shortest reason accepted for breaking the glass.
 pub const MIN_BREAK_GLASS_REASON: usize = 15;
 

@@ -34,7 +34,7 @@ pub struct Config {
     /// How long a rotated key's old secret keeps working (the guide: 10 minutes).
     pub key_rotation_grace: Duration,
     /// How long an approved request's execution may stall (its replica died) before the
-    /// worker of any replica resumes it ([`crate::approvals::EXECUTION_LEASE`] by default).
+    /// worker of any replica resumes it ([`EXECUTION_LEASE`] by default).
     pub execution_lease: Duration,
     /// How API keys weigh in approval decisions: by default only a key the person issued for
     /// themselves from their own proof counts ([`crate::proof`]); `SignInOnly` counts no key;
@@ -81,7 +81,7 @@ impl Config {
             master_key,
             jwt: None,
             key_rotation_grace: Duration::minutes(10),
-            execution_lease: crate::approvals::EXECUTION_LEASE,
+            execution_lease: EXECUTION_LEASE,
             key_decisions: KeyDecisions::default(),
             clock: Arc::new(SystemClock),
             notifiers: Vec::new(),
@@ -91,6 +91,11 @@ impl Config {
         }
     }
 }
+
+/// How long an execution may stall before the worker resumes it (by default). A resume after
+/// the lease cannot run a request twice: the operation and the request's `succeeded` commit
+/// together, and only while the request is still `executing`; a second run rolls back whole.
+pub const EXECUTION_LEASE: Duration = Duration::minutes(1);
 
 /// How long a new chat link waits before it counts for decisions, unless the tenant says
 /// otherwise (`tenant.update_settings`).

@@ -138,9 +138,9 @@ impl Env {
         if tx.engine() != crate::store::Engine::Postgres {
             return Ok(());
         }
-        for event in events.iter().filter(|e| crate::engine::bus::travels(e)) {
-            if let Some(payload) = crate::engine::bus::payload(&self.replica, event) {
-                crate::store::postgres::notify(tx, crate::engine::bus::CHANNEL, &payload).await?;
+        for event in events.iter().filter(|e| crate::event::travels(e)) {
+            if let Some(payload) = crate::event::payload(&self.replica, event) {
+                crate::store::postgres::notify(tx, crate::event::CHANNEL, &payload).await?;
             }
         }
         Ok(())

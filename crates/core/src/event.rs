@@ -49,3 +49,30 @@ pub enum Event {
         tenant: TenantId,
     },
 }
+
+/// The PostgreSQL channel every replica listens on for the others' events.
+pub const CHANNEL: &str = "tenantops_events";
+
+/// An event as said between replicas: who said it (each ignores its own) and what.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct Said {
+    /// The replica that said it.
+    pub from: String,
+    /// What happened.
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// Whether other replicas need to hear `event`: an approved request runs where it was approved.
+pub(crate) fn travels(event: &Event) -> bool {
+    !matches!(event, Event::RequestApproved { .. })
+}
+
+/// The payload that tells the other replicas about `event`, said by replica `me`.
+pub(crate) fn payload(me: &str, event: &Event) -> Option<String> {
+    serde_json::to_string(&Said {
+        from: me.to_owned(),
+        event: event.clone(),
+    })
+    .ok()
+}

@@ -10,36 +10,10 @@
 //! `PgListener`) and, missing what was said meanwhile, still refuses every call of a revoked
 //! credential: each call re-checks the caller in the database.
 
-use crate::event::Event;
-use serde::{Deserialize, Serialize};
+use crate::event::{CHANNEL, Event, Said};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::broadcast;
-
-/// The channel every replica listens on.
-pub const CHANNEL: &str = "tenantops_events";
-
-#[derive(Serialize, Deserialize)]
-struct Said {
-    /// The replica that said it (which ignores its own).
-    from: String,
-    #[serde(flatten)]
-    event: Event,
-}
-
-/// Whether other replicas need to hear `event`: an approved request runs where it was approved.
-pub(crate) fn travels(event: &Event) -> bool {
-    !matches!(event, Event::RequestApproved { .. })
-}
-
-/// The payload that tells the other replicas about `event`, said by replica `me`.
-pub(crate) fn payload(me: &str, event: &Event) -> Option<String> {
-    serde_json::to_string(&Said {
-        from: me.to_owned(),
-        event: event.clone(),
-    })
-    .ok()
-}
 
 /// Listens for what other replicas say and publishes it on `local`, until the pool closes.
 pub(crate) fn spawn_listener(pool: PgPool, me: String, local: broadcast::Sender<Event>) {
@@ -75,6 +49,7 @@ async fn listen(pool: &PgPool, me: &str, local: &broadcast::Sender<Event>) -> sq
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::{payload, travels};
     use crate::ids::{PersonaId, TenantId};
 
     #[test]

@@ -19,6 +19,7 @@ pub(crate) mod keys;
 pub(crate) mod leases;
 pub(crate) mod ledger;
 pub mod location;
+mod migrations;
 pub(crate) mod personas;
 pub(crate) mod postgres;
 pub(crate) mod refs;

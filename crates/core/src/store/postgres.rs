@@ -42,7 +42,7 @@ pub(super) async fn open(url: &str, location: &Location) -> Result<PgPool> {
     sqlx::migrate!("./migrations-postgres")
         .run(&pool)
         .await
-        .map_err(super::handle::migration_error)?;
+        .map_err(super::migrations::error)?;
     Ok(pool)
 }
 

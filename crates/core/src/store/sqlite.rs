@@ -91,7 +91,7 @@ pub(super) async fn open(path: &Path, create: bool) -> Result<SqlitePool> {
                 tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
             }
             Err(sqlx::migrate::MigrateError::Execute(e)) => return Err(not_sqlite(path, e)),
-            Err(e) => return Err(super::handle::migration_error(e)),
+            Err(e) => return Err(super::migrations::error(e)),
         }
     }
     Ok(pool)
