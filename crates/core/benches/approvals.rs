@@ -7,7 +7,9 @@
 
 use serde_json::json;
 use std::time::Instant;
-use tenantops_core::{Config, Core, Outcome, Surface};
+use tenantops_core::{Core, Outcome, Surface};
+
+mod support;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
@@ -19,7 +21,7 @@ async fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     // The admin's key is its own; Alice's is issued by the admin. A bench scripts both people,
     // so any key may decide here (the weakened policy a single operator would choose).
-    let mut config = Config::new(dir.path().join("bench.db"));
+    let (mut config, engine) = support::config(dir.path()).await;
     config.key_decisions = tenantops_core::config::KeyDecisions::AnyKey;
     let core = Core::open(config).await.expect("open");
     let created = core.create_tenant("bench", None).await.expect("tenant");
@@ -86,7 +88,7 @@ async fn main() {
     times.sort();
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "approval decision → executed ({n} requests, durable SQLite): median {:.2} ms, p90 {:.2} ms, max {:.2} ms",
+        "approval decision → executed ({n} requests, {engine}): median {:.2} ms, p90 {:.2} ms, max {:.2} ms",
         ms(times[n / 2]),
         ms(times[n * 9 / 10]),
         ms(times[n - 1])

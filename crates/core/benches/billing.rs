@@ -1,5 +1,5 @@
 //! Billing throughput and latency: batched ingestion rate through the full operation path
-//! (JSON input, validation, idempotency, rollups, audit entry; durable SQLite), then
+//! (JSON input, validation, idempotency, rollups, audit entry; durable SQLite, or PostgreSQL with `TENANTOPS_BENCH_POSTGRES=<admin URL>`), then
 //! `billing.live_meter` latency with the given number of events stored.
 //!
 //! Whatever the sizes, it checks what it measures: every event of a batch is accepted, a batch
@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
-use tenantops_core::{Config, Core, Outcome, Surface};
+use tenantops_core::{Core, Outcome, Surface};
+
+mod support;
 
 fn env_size(name: &str, default: usize) -> usize {
     match std::env::var(name) {
@@ -39,9 +41,9 @@ async fn main() {
     let total = env_size("BILLING_BENCH_EVENTS", default_total);
     let batch = env_size("BILLING_BENCH_BATCH", default_batch);
     let dir = tempfile::tempdir().expect("tempdir");
-    let core = Core::open(Config::new(dir.path().join("bench.db")))
-        .await
-        .expect("open");
+    let (config, engine) = support::config(dir.path()).await;
+    println!("engine: {engine}");
+    let core = Core::open(config).await.expect("open");
     let created = core.create_tenant("bench", None).await.expect("tenant");
     let admin = core
         .authenticate(&created.api_key, Surface::Cli)

@@ -2,7 +2,7 @@
 //! read (`whoami`: re-check the caller, run, commit the audit entry) from 1, 16 and 64
 //! concurrent callers, and a durable write (`members.create_persona`: the persona, its roles
 //! and its audit entry in one transaction) from 16. Throughput, p50 and p99, on SQLite with
-//! `synchronous=FULL`.
+//! `synchronous=FULL`, or on PostgreSQL with `TENANTOPS_BENCH_POSTGRES=<admin URL>`.
 //!
 //! `cargo bench -p tenantops-core --bench calls` (`CALLS_BENCH_SECS` per level, default 5).
 //! `TENANTOPS_BENCH_SMOKE=1` runs each level for a fraction of a second, for CI.
@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tenantops_core::{Config, Core, Outcome, Principal, Surface};
+use tenantops_core::{Core, Outcome, Principal, Surface};
+
+mod support;
 
 fn pct(sorted: &[Duration], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3
@@ -71,16 +73,15 @@ async fn main() {
         .unwrap_or(if smoke { 0.3 } else { 5.0 });
     let levels: &[usize] = if smoke { &[1, 4] } else { &[1, 16, 64] };
     let dir = tempfile::tempdir().expect("tempdir");
-    let core = Core::open(Config::new(dir.path().join("bench.db")))
-        .await
-        .expect("open");
+    let (config, engine) = support::config(dir.path()).await;
+    let core = Core::open(config).await.expect("open");
     let created = core.create_tenant("bench", None).await.expect("tenant");
     let admin: Principal = core
         .authenticate(&created.api_key, Surface::Cli)
         .await
         .expect("admin");
 
-    println!("audited calls through the core ({secs} s per level, SQLite synchronous=FULL)");
+    println!("audited calls through the core ({secs} s per level, {engine})");
     println!("call                   clients   calls/s   p50 ms   p99 ms    calls");
     for &clients in levels {
         let (core, admin) = (core.clone(), admin.clone());

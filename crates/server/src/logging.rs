@@ -50,9 +50,59 @@ const SECRET_SETTINGS: &[(&str, &str)] = &[
     ("TENANTOPS_API_KEY", "--api-key"),
 ];
 
+/// Settings that name a database: a PostgreSQL URL among them may carry a password.
+const DATABASE_SETTINGS: &[(&str, &str)] =
+    &[("TENANTOPS_DB", "--db"), ("", "--from"), ("", "--to")];
+
+/// The password of a database URL, as written and decoded.
+fn url_passwords(text: &str) -> Vec<String> {
+    let Ok(url) = url::Url::parse(text.trim()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Some(p) = url.password() {
+        out.push(p.to_owned());
+        if let Ok(decoded) = percent_encoding::percent_decode_str(p).decode_utf8() {
+            out.push(decoded.into_owned());
+        }
+    }
+    for (k, v) in url.query_pairs() {
+        if k == "password" {
+            out.push(v.into_owned());
+        }
+    }
+    out
+}
+
+/// The values of `flag` on the command line (`--flag VALUE` or `--flag=VALUE`).
+fn flag_values<'a>(args: &'a [String], flag: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    args.iter().enumerate().filter_map(move |(i, arg)| {
+        if arg == flag {
+            args.get(i + 1).map(String::as_str)
+        } else {
+            arg.strip_prefix(flag)
+                .and_then(|rest| rest.strip_prefix('='))
+        }
+    })
+}
+
 /// Makes every secret this process was configured with, from the environment or the command
-/// line (`--flag VALUE` or `--flag=VALUE`), be scrubbed from whatever reaches stderr.
+/// line (`--flag VALUE` or `--flag=VALUE`), be scrubbed from whatever reaches stderr — and the
+/// password of a PostgreSQL URL given as the database.
 pub fn register_configured_secrets(args: &[String]) {
+    for (var, flag) in DATABASE_SETTINGS {
+        let mut texts: Vec<String> = flag_values(args, flag).map(str::to_owned).collect();
+        if !var.is_empty()
+            && let Ok(v) = std::env::var(var)
+        {
+            texts.push(v);
+        }
+        for password in texts.iter().flat_map(|t| url_passwords(t)) {
+            if !password.is_empty() {
+                redact::register(&password);
+            }
+        }
+    }
     for (var, flag) in SECRET_SETTINGS {
         if let Ok(value) = std::env::var(var) {
             redact::register(&value);
@@ -187,6 +237,24 @@ impl Drop for EventBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_password_is_scrubbed_wherever_it_was_given() {
+        let args: Vec<String> = [
+            "tenantops",
+            "db",
+            "copy",
+            "--from",
+            "./t.db",
+            "--to=postgres://ops:pg%2Fpass-0123456789@db:5432/tops",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        register_configured_secrets(&args);
+        let line = redact::text("cannot connect with pg/pass-0123456789 or pg%2Fpass-0123456789");
+        assert!(!line.contains("pass-0123456789"), "{line}");
+    }
 
     #[test]
     fn dependencies_that_log_payloads_are_capped_whatever_is_asked() {

@@ -46,12 +46,13 @@ pub(super) async fn open(url: &str, location: &Location) -> Result<PgPool> {
     Ok(pool)
 }
 
-/// Starts a write transaction holding the write lock from its first statement.
+/// Starts a write transaction holding the write lock from its first statement (`BEGIN` and the
+/// lock go in one round trip).
 pub(super) async fn begin_write(pool: &PgPool) -> Result<Tx> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(WRITE_LOCK)
-        .execute(&mut *tx)
+    let tx = pool
+        .begin_with(sqlx::AssertSqlSafe(format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+        )))
         .await?;
     Ok(Tx {
         inner: TxInner::Postgres(tx),

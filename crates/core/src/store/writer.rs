@@ -146,9 +146,13 @@ async fn commit_batch(store: &Store, batch: &mut Vec<Job>) {
             return;
         }
     };
+    // A job alone in its batch needs no savepoint: if it fails, the transaction is rolled
+    // back instead of committed (two round trips fewer for a lone caller).
+    let alone = batch.len() == 1;
+    let mut roll_back = false;
     let mut jobs = batch.drain(..);
     while let Some(job) = jobs.next() {
-        if let Err(e) = tx.savepoint("job").await {
+        if !alone && let Err(e) = tx.savepoint("job").await {
             let why = format!("the write transaction broke: {e}");
             for a in answers {
                 a(Err(why.clone()));
@@ -161,7 +165,10 @@ async fn commit_batch(store: &Store, batch: &mut Vec<Job>) {
         match AssertUnwindSafe(run(tx)).catch_unwind().await {
             Ok((returned, keep, answer)) => {
                 tx = returned;
-                let settled = if keep {
+                let settled = if alone {
+                    roll_back = !keep;
+                    Ok(())
+                } else if keep {
                     tx.release("job").await
                 } else {
                     match tx.rollback_to("job").await {
@@ -196,6 +203,16 @@ async fn commit_batch(store: &Store, batch: &mut Vec<Job>) {
         }
     }
     drop(jobs);
+    if roll_back {
+        // Nothing to keep: the job's own error is its answer.
+        if let Err(e) = tx.rollback().await {
+            tracing::debug!(error = %e, "rolling back a failed lone job");
+        }
+        for a in answers {
+            a(Ok(()));
+        }
+        return;
+    }
     let committed = tx
         .commit()
         .await
@@ -272,6 +289,16 @@ mod tests {
             .unwrap();
         tx.rollback().await.unwrap();
         n
+    }
+
+    #[tokio::test]
+    async fn a_lone_job_that_fails_leaves_nothing_and_the_next_one_commits() {
+        let (_dir, store, writer) = setup().await;
+        let failed = writer.run(insert(7, true)).await;
+        assert!(matches!(failed, Err(Error::Conflict(_))), "{failed:?}");
+        assert_eq!(count(&store).await, 0);
+        assert_eq!(writer.run(insert(8, false)).await.unwrap(), 1);
+        assert_eq!(count(&store).await, 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
