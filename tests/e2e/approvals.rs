@@ -109,7 +109,7 @@ pub fn serve_with(sb: &Sandbox, env: &[(&str, &str)]) -> (Child, String) {
     let mut cmd = Command::new(BIN);
     cmd.args([
         "--db",
-        db.to_str().unwrap(),
+        db.as_str(),
         "serve",
         "--listen",
         "127.0.0.1:0",
@@ -117,6 +117,7 @@ pub fn serve_with(sb: &Sandbox, env: &[(&str, &str)]) -> (Child, String) {
         "200ms",
     ])
     .current_dir(sb.dir())
+    .envs(sb.db_env())
     .env_remove("TENANTOPS_FAULT")
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
@@ -225,7 +226,9 @@ fn export_all_waits_for_a_second_person_then_writes_one_archive() {
         json!({"request_id": id, "decision": "approve"}),
     );
     let result = &out["request"]["result"];
-    let archive = std::path::PathBuf::from(result["archive"].as_str().unwrap());
+    // Where it was written, relative to the run's working directory when the export directory
+    // is (on PostgreSQL the default is ./exports; on SQLite, exports/ beside the file).
+    let archive = sb.dir().join(result["archive"].as_str().unwrap());
     assert!(archive.is_file(), "{out}");
     assert!(
         archive.to_string_lossy().contains(&id),

@@ -1,12 +1,9 @@
 //! The audit ledger from the outside: `audit verify --tenant` on the database, tampering with the
-//! SQLite file behind tenantops' back, and `audit export` + `audit verify --dir` offline.
+//! database behind tenantops' back, and `audit export` + `audit verify --dir` offline.
 
 use crate::support::{Sandbox, Tenant};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{Connection, SqliteConnection};
-use std::path::Path;
 
 /// A tenant with a few operations behind it: tenant create plus six calls, one of them denied.
 /// Returns the tenant and its ledger size.
@@ -36,101 +33,52 @@ fn tenant_with_history(sb: &Sandbox, name: &str) -> (Tenant, u64) {
     (t, 7)
 }
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-        .block_on(f)
-}
-
-/// Opens the database file directly (never creating it), as an attacker with file access would.
-async fn open(db: &Path) -> SqliteConnection {
-    let opts = SqliteConnectOptions::new()
-        .filename(db)
-        .create_if_missing(false);
-    SqliteConnection::connect_with(&opts)
-        .await
-        .expect("open the database file")
-}
-
 /// Rewrites the body of entry `seq` of `tenant` in place, keeping it a well-formed entry with its
 /// own seq, tenant and chain link. With `rehash`, the stored leaf hash is recomputed to match
 /// (an attacker who knows the format); without, the stale hash is left.
-fn tamper_body(db: &Path, tenant: &str, seq: i64, rehash: bool) -> String {
-    block_on(async {
-        let mut conn = open(db).await;
-        let body: String =
-            sqlx::query_scalar("SELECT body FROM audit_entries WHERE tenant_id = ? AND seq = ?")
-                .bind(tenant)
-                .bind(seq)
-                .fetch_one(&mut conn)
-                .await
-                .expect("entry exists");
-        let mut v: Value = serde_json::from_str(&body).expect("body is JSON");
-        assert_eq!(v["seq"], seq, "body {body}");
-        v["outcome"] = json!("denied");
-        v["detail"]["note"] = json!("nothing to see here");
-        let forged = serde_json::to_string(&v).unwrap();
-        assert_ne!(forged, body);
-        let leaf: Vec<u8> = if rehash {
-            Sha256::new()
-                .chain_update([0u8])
-                .chain_update(forged.as_bytes())
-                .finalize()
-                .to_vec()
-        } else {
-            sqlx::query_scalar(
-                "SELECT leaf_hash FROM audit_entries WHERE tenant_id = ? AND seq = ?",
-            )
-            .bind(tenant)
-            .bind(seq)
-            .fetch_one(&mut conn)
-            .await
-            .expect("entry exists")
-        };
-        let done = sqlx::query(
-            "UPDATE audit_entries SET body = ?, leaf_hash = ? WHERE tenant_id = ? AND seq = ?",
+fn tamper_body(sb: &Sandbox, tenant: &str, seq: i64, rehash: bool) -> String {
+    let (body, stale): (String, Vec<u8>) = sb
+        .fetch(
+            "SELECT body, leaf_hash FROM audit_entries WHERE tenant_id = $1 AND seq = $2",
+            &[tenant.into(), seq.into()],
         )
-        .bind(&forged)
-        .bind(&leaf)
-        .bind(tenant)
-        .bind(seq)
-        .execute(&mut conn)
-        .await
-        .expect("update the entry");
-        assert_eq!(done.rows_affected(), 1);
-        conn.close().await.expect("close");
-        forged
-    })
+        .pop()
+        .expect("entry exists");
+    let mut v: Value = serde_json::from_str(&body).expect("body is JSON");
+    assert_eq!(v["seq"], seq, "body {body}");
+    v["outcome"] = json!("denied");
+    v["detail"]["note"] = json!("nothing to see here");
+    let forged = serde_json::to_string(&v).unwrap();
+    assert_ne!(forged, body);
+    let leaf: Vec<u8> = if rehash {
+        Sha256::new()
+            .chain_update([0u8])
+            .chain_update(forged.as_bytes())
+            .finalize()
+            .to_vec()
+    } else {
+        stale
+    };
+    let done = sb.exec(
+        "UPDATE audit_entries SET body = $1, leaf_hash = $2 WHERE tenant_id = $3 AND seq = $4",
+        &[(&forged).into(), leaf.into(), tenant.into(), seq.into()],
+    );
+    assert_eq!(done, 1);
+    forged
 }
 
-fn delete_entry(db: &Path, tenant: &str, seq: i64) {
-    block_on(async {
-        let mut conn = open(db).await;
-        let done = sqlx::query("DELETE FROM audit_entries WHERE tenant_id = ? AND seq = ?")
-            .bind(tenant)
-            .bind(seq)
-            .execute(&mut conn)
-            .await
-            .expect("delete the entry");
-        assert_eq!(done.rows_affected(), 1);
-        conn.close().await.expect("close");
-    })
+fn delete_entry(sb: &Sandbox, tenant: &str, seq: i64) {
+    let done = sb.exec(
+        "DELETE FROM audit_entries WHERE tenant_id = $1 AND seq = $2",
+        &[tenant.into(), seq.into()],
+    );
+    assert_eq!(done, 1);
 }
 
-/// Runs one statement with text parameters against the database file.
-fn execute(db: &Path, sql: &'static str, params: &[&str]) -> u64 {
-    block_on(async {
-        let mut conn = open(db).await;
-        let mut q = sqlx::query(sql);
-        for p in params {
-            q = q.bind(*p);
-        }
-        let n = q.execute(&mut conn).await.expect(sql).rows_affected();
-        conn.close().await.expect("close");
-        n
-    })
+/// Runs one statement with text parameters against the sandbox's database.
+fn execute(sb: &Sandbox, sql: &'static str, params: &[&str]) -> u64 {
+    let args: Vec<_> = params.iter().map(|p| (*p).into()).collect();
+    sb.exec(sql, &args)
 }
 
 #[track_caller]
@@ -219,7 +167,7 @@ fn changing_an_entry_in_the_database_is_caught_and_named() {
     let (other, other_entries) = tenant_with_history(&sb, "globex");
     assert_intact(&sb, &t.tenant_id, entries);
 
-    let forged = tamper_body(&sb.db(), &t.tenant_id, 2, false);
+    let forged = tamper_body(&sb, &t.tenant_id, 2, false);
     let run = sb.run(&["audit", "verify", "--tenant", &t.tenant_id]);
     let error = assert_broken_at(&run, Some(2));
     assert!(error.contains("entry 2"), "{error}");
@@ -238,7 +186,7 @@ fn changing_an_entry_in_the_database_is_caught_and_named() {
 fn deleting_an_entry_from_the_database_is_caught_and_named() {
     let sb = Sandbox::new();
     let (t, _) = tenant_with_history(&sb, "acme");
-    delete_entry(&sb.db(), &t.tenant_id, 4);
+    delete_entry(&sb, &t.tenant_id, 4);
     let run = sb.run(&["audit", "verify", "--tenant", &t.tenant_id]);
     let error = assert_broken_at(&run, Some(4));
     assert!(error.contains('4'), "{error}");
@@ -246,7 +194,7 @@ fn deleting_an_entry_from_the_database_is_caught_and_named() {
     // Deleting the newest entry is caught too (the checkpoint commits to it).
     let sb = Sandbox::new();
     let (t, entries) = tenant_with_history(&sb, "acme");
-    delete_entry(&sb.db(), &t.tenant_id, entries as i64 - 1);
+    delete_entry(&sb, &t.tenant_id, entries as i64 - 1);
     let run = sb.run(&["audit", "verify", "--tenant", &t.tenant_id]);
     assert_broken_at(&run, Some(entries - 1));
 }
@@ -469,7 +417,7 @@ fn a_checkpoint_saved_with_jq_is_accepted_and_a_malformed_one_still_refused() {
 fn rewriting_an_entry_together_with_its_stored_hash_is_caught_by_the_chain() {
     let sb = Sandbox::new();
     let (t, entries) = tenant_with_history(&sb, "acme");
-    tamper_body(&sb.db(), &t.tenant_id, 3, true);
+    tamper_body(&sb, &t.tenant_id, 3, true);
     let run = sb.run(&["audit", "verify", "--tenant", &t.tenant_id]);
     let error = assert_broken_at(&run, Some(3));
     assert!(error.contains("entry 3"), "{error}");
@@ -477,7 +425,7 @@ fn rewriting_an_entry_together_with_its_stored_hash_is_caught_by_the_chain() {
     // The newest entry has no successor linking to it: the signed checkpoint catches it.
     let sb = Sandbox::new();
     let (t, _) = tenant_with_history(&sb, "acme");
-    tamper_body(&sb.db(), &t.tenant_id, entries as i64 - 1, true);
+    tamper_body(&sb, &t.tenant_id, entries as i64 - 1, true);
     let run = sb.run(&["audit", "verify", "--tenant", &t.tenant_id]);
     assert_broken_at(&run, Some(entries - 1));
 }
@@ -488,10 +436,10 @@ fn an_entry_appended_behind_tenantops_back_or_a_swapped_verifier_key_is_caught()
     let sb = Sandbox::new();
     let (t, entries) = tenant_with_history(&sb, "acme");
     let n = execute(
-        &sb.db(),
+        &sb,
         "INSERT INTO audit_entries (tenant_id, seq, body, leaf_hash) \
          SELECT tenant_id, seq + 1, body, leaf_hash FROM audit_entries \
-         WHERE tenant_id = ? AND seq = (SELECT MAX(seq) FROM audit_entries WHERE tenant_id = ?)",
+         WHERE tenant_id = $1 AND seq = (SELECT MAX(seq) FROM audit_entries WHERE tenant_id = $2)",
         &[&t.tenant_id, &t.tenant_id],
     );
     assert_eq!(n, 1);
@@ -503,8 +451,8 @@ fn an_entry_appended_behind_tenantops_back_or_a_swapped_verifier_key_is_caught()
     let (t, _) = tenant_with_history(&sb, "acme");
     let other = sb.create_tenant("globex");
     let n = execute(
-        &sb.db(),
-        "UPDATE tenants SET audit_verifier = (SELECT audit_verifier FROM tenants WHERE id = ?) WHERE id = ?",
+        &sb,
+        "UPDATE tenants SET audit_verifier = (SELECT audit_verifier FROM tenants WHERE id = $1) WHERE id = $2",
         &[&other.tenant_id, &t.tenant_id],
     );
     assert_eq!(n, 1);

@@ -400,7 +400,8 @@ fn commands_are_registered_from_the_catalogue_for_a_guild_or_globally() {
     let out = std::process::Command::new("sh")
         .arg(&script)
         .env("TENANTOPS_BIN", crate::support::BIN)
-        .env("TENANTOPS_DB", w_db(&sb))
+        .env("TENANTOPS_DB", sb.db())
+        .envs(sb.db_env())
         .env("DISCORD_GUILD_ID", "1200000000000000042")
         .envs(env)
         .output()
@@ -814,10 +815,6 @@ fn one_request_shows_on_slack_and_discord_and_a_quorum_of_two_is_met_one_approve
         });
 }
 
-fn w_db(sb: &Sandbox) -> String {
-    sb.db().to_string_lossy().into_owned()
-}
-
 /// A signed Slack slash command on the cross-platform world; returns the answer.
 fn slack_command(w: &World, user: &str, command: &str, text: &str) -> Value {
     let slack = w.slack.as_ref().unwrap();
@@ -1057,13 +1054,8 @@ fn a_refused_bot_token_stops_the_gateway_start_with_one_clear_line() {
     sb.create_tenant("acme");
     let fake = FakeDiscord::start();
     let mut child = std::process::Command::new(crate::support::BIN)
-        .args([
-            "--db",
-            sb.db().to_str().unwrap(),
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
+        .args(["--db", &sb.db(), "serve", "--listen", "127.0.0.1:0"])
+        .envs(sb.db_env())
         .env("TENANTOPS_DISCORD_GATEWAY", "true")
         .env("TENANTOPS_DISCORD_APPLICATION_ID", APPLICATION_ID)
         .env("TENANTOPS_DISCORD_BOT_TOKEN", "not-the-token")

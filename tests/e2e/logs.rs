@@ -35,20 +35,15 @@ impl Drop for Server {
 fn serve_logged(sb: &Sandbox, log: &Path, env: &[(&str, &str)]) -> Server {
     let db = sb.db();
     let mut cmd = Command::new(BIN);
-    cmd.args([
-        "--db",
-        db.to_str().unwrap(),
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-    ])
-    .current_dir(sb.dir())
-    .env_remove("TENANTOPS_FAULT")
-    .env("NO_COLOR", "1")
-    .env("TENANTOPS_LOG", "trace")
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(std::fs::File::create(log).unwrap());
+    cmd.args(["--db", db.as_str(), "serve", "--listen", "127.0.0.1:0"])
+        .current_dir(sb.dir())
+        .envs(sb.db_env())
+        .env_remove("TENANTOPS_FAULT")
+        .env("NO_COLOR", "1")
+        .env("TENANTOPS_LOG", "trace")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -151,8 +146,9 @@ fn discord(addr: &str, id: u64, user: &str, name: &str, sub: &str, options: Valu
 fn stdio(sb: &Sandbox, key: &str, calls: &[(&str, Value)]) -> (Vec<Value>, String) {
     let db = sb.db();
     let mut child = Command::new(BIN)
-        .args(["--db", db.to_str().unwrap(), "mcp", "--stdio"])
+        .args(["--db", db.as_str(), "mcp", "--stdio"])
         .current_dir(sb.dir())
+        .envs(sb.db_env())
         .env_remove("TENANTOPS_FAULT")
         .env("NO_COLOR", "1")
         .env("TENANTOPS_LOG", "trace")

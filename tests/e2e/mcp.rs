@@ -43,6 +43,12 @@ fn script() -> String {
 }
 
 pub(crate) fn command(args: &[&str]) -> Command {
+    command_env(args, &[])
+}
+
+/// [`command`] with environment variables the client hands the `mcp --stdio` server it starts
+/// (the client forwards `TENANTOPS_MASTER_KEY_FILE`: a sandbox's [`Sandbox::db_env`]).
+pub(crate) fn command_env(args: &[&str], env: &[(&str, String)]) -> Command {
     let mut cmd = Command::new(python());
     cmd.arg(script())
         .args(args)
@@ -52,13 +58,22 @@ pub(crate) fn command(args: &[&str]) -> Command {
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("TENANTOPS_")) {
         cmd.env_remove(k);
     }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     cmd
 }
 
 /// Runs one client scenario to its end; returns the JSON lines it printed.
 #[track_caller]
 pub(crate) fn client(args: &[&str]) -> Vec<Value> {
-    let out = command(args).output().unwrap_or_else(|e| {
+    client_env(args, &[])
+}
+
+/// [`client`] with environment variables for the stdio server ([`command_env`]).
+#[track_caller]
+pub(crate) fn client_env(args: &[&str], env: &[(&str, String)]) -> Vec<Value> {
+    let out = command_env(args, env).output().unwrap_or_else(|e| {
         panic!(
             "cannot run {} (run .ci/test-deps, or set TENANTOPS_TEST_PYTHON to a Python with `pip install mcp`): {e}",
             python()
@@ -91,7 +106,14 @@ pub(crate) struct Running {
 
 impl Running {
     pub(crate) fn start(args: &[&str]) -> Self {
-        let mut child = command(args).spawn().expect("start the MCP client");
+        Self::start_env(args, &[])
+    }
+
+    /// [`Running::start`] with environment variables for the stdio server ([`command_env`]).
+    pub(crate) fn start_env(args: &[&str], env: &[(&str, String)]) -> Self {
+        let mut child = command_env(args, env)
+            .spawn()
+            .expect("start the MCP client");
         let lines = BufReader::new(child.stdout.take().unwrap()).lines();
         Self { child, lines }
     }
@@ -172,15 +194,19 @@ fn each_caller_sees_only_its_tools_on_both_transports_and_both_protocols() {
     let tm = team();
     let (mut server, addr) = serve(&tm.sb);
     let db = tm.sb.db();
-    let db = db.to_str().unwrap();
+    let db = db.as_str();
+    let db_env = tm.sb.db_env();
     let url = url(&addr);
     let mut seen = Vec::new();
     for mode in ["auto", "legacy"] {
         for key in [&tm.agent, &tm.meter] {
             let http = client(&["tools", "--key", key, "--url", &url, "--mode", mode]);
-            let stdio = client(&[
-                "tools", "--key", key, "--bin", BIN, "--db", db, "--mode", mode,
-            ]);
+            let stdio = client_env(
+                &[
+                    "tools", "--key", key, "--bin", BIN, "--db", db, "--mode", mode,
+                ],
+                &db_env,
+            );
             let expected = if mode == "auto" {
                 "2026-07-28"
             } else {
@@ -305,7 +331,6 @@ fn a_destructive_call_waits_for_a_human_then_completes_once_over_http_and_stdio(
     let key = exporter(&tm);
     let (mut server, addr) = serve(&tm.sb);
     let db = tm.sb.db();
-    let db = db.to_str().unwrap().to_owned();
     let url = url(&addr);
     for (transport, mode) in [("http", "auto"), ("stdio", "legacy")] {
         let mut args = vec![
@@ -322,7 +347,7 @@ fn a_destructive_call_waits_for_a_human_then_completes_once_over_http_and_stdio(
         } else {
             args.extend(["--bin", BIN, "--db", &db]);
         }
-        let mut c = Running::start(&args);
+        let mut c = Running::start_env(&args, &tm.sb.db_env());
         let pending = c.next();
         assert_eq!(pending["step"], "pending");
         assert_eq!(pending["is_error"], false);
@@ -554,7 +579,8 @@ fn revoking_a_key_closes_its_open_stream_and_its_next_request_gets_401() {
     );
     let key = api_key_of(&meter_key);
     let mut stdio = Command::new(BIN)
-        .args(["--db", db.to_str().unwrap(), "mcp", "--stdio"])
+        .args(["--db", db.as_str(), "mcp", "--stdio"])
+        .envs(tm.sb.db_env())
         .env("TENANTOPS_API_KEY", &key)
         .env("TENANTOPS_MCP_REVOCATION_CHECK", "200ms")
         .stdin(Stdio::piped())
@@ -654,7 +680,7 @@ fn the_rate_limit_answers_with_a_clear_error() {
     let mut child = Command::new(BIN)
         .args([
             "--db",
-            db.to_str().unwrap(),
+            db.as_str(),
             "serve",
             "--listen",
             "127.0.0.1:0",
@@ -662,6 +688,7 @@ fn the_rate_limit_answers_with_a_clear_error() {
             "2",
         ])
         .current_dir(tm.sb.dir())
+        .envs(tm.sb.db_env())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -758,23 +785,20 @@ fn the_official_mcp_inspector_lists_and_calls_over_both_transports() {
 
     let db = tm.sb.db();
     let env = format!("TENANTOPS_API_KEY={}", tm.agent);
-    let stdio = inspect(
-        &[
-            "--method",
-            "tools/call",
-            "--tool-name",
-            "whoami",
-            "-e",
-            &env,
-            "--",
-            BIN,
-            "--db",
-            db.to_str().unwrap(),
-            "mcp",
-            "--stdio",
-        ],
-        &[],
-    );
+    let mut args = vec![
+        "--method".to_owned(),
+        "tools/call".into(),
+        "--tool-name".into(),
+        "whoami".into(),
+        "-e".into(),
+        env,
+    ];
+    for (k, v) in tm.sb.db_env() {
+        args.extend(["-e".into(), format!("{k}={v}")]);
+    }
+    args.extend(["--", BIN, "--db", &db, "mcp", "--stdio"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let stdio = inspect(&args, &[]);
     assert_eq!(stdio["structuredContent"]["handle"], "claude", "{stdio}");
     let _ = server.kill();
 }
@@ -786,7 +810,8 @@ fn the_client_config_snippets_in_deploy_work_with_the_real_binary() {
     let tm = team();
     let (mut server, addr) = serve(&tm.sb);
     let db = tm.sb.db();
-    let db = db.to_str().unwrap();
+    let db = db.as_str();
+    let db_env = tm.sb.db_env();
     let read = |f: &str| -> Value {
         serde_json::from_str(&std::fs::read_to_string(root().join("deploy/mcp").join(f)).unwrap())
             .unwrap_or_else(|e| panic!("{f} is not JSON: {e}"))
@@ -816,6 +841,10 @@ fn the_client_config_snippets_in_deploy_work_with_the_real_binary() {
         let mut cli: Vec<String> = ["--method", "tools/list"].map(String::from).to_vec();
         for (k, v) in entry["env"].as_object().unwrap() {
             cli.extend(["-e".into(), format!("{k}={}", fill(v.as_str().unwrap()))]);
+        }
+        // On PostgreSQL the snippet's database needs its master key named too.
+        for (k, v) in &db_env {
+            cli.extend(["-e".into(), format!("{k}={v}")]);
         }
         cli.push("--".into());
         cli.push(command);

@@ -144,29 +144,44 @@ impl SlackWorld {
     }
 }
 
-/// A consistent copy of the live database, as a backup tool would take it.
-fn backup(db: &Path, to: &Path) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        use sqlx::Connection;
-        let opts = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(db)
-            .create_if_missing(false);
-        let mut conn = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
-        sqlx::query("VACUUM INTO ?")
-            .bind(to.to_str().unwrap())
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        conn.close().await.unwrap();
-    });
+/// A consistent copy of the live database, as a backup tool would take it: SQLite's
+/// `VACUUM INTO`, or `pg_dump` on PostgreSQL.
+fn backup(sb: &Sandbox, to: &Path) {
+    if sb.on_postgres() {
+        let out = std::process::Command::new("pg_dump")
+            .args(["--format=custom", "--file"])
+            .arg(to)
+            .arg(sb.db())
+            .output()
+            .expect("run pg_dump (PostgreSQL's client tools)");
+        assert!(
+            out.status.success(),
+            "pg_dump: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    sb.exec("VACUUM INTO $1", &[to.to_str().unwrap().into()]);
 }
 
-/// Puts a backup back in place of the database (the server stopped).
-fn restore(backup: &Path, db: &Path) {
+/// Puts a backup back in place of the database (the server stopped): the file copied back, or
+/// `pg_restore --clean` on PostgreSQL.
+fn restore(backup: &Path, sb: &Sandbox) {
+    if sb.on_postgres() {
+        let out = std::process::Command::new("pg_restore")
+            .args(["--clean", "--if-exists", "--single-transaction", "--dbname"])
+            .arg(sb.db())
+            .arg(backup)
+            .output()
+            .expect("run pg_restore (PostgreSQL's client tools)");
+        assert!(
+            out.status.success(),
+            "pg_restore: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    let db = sb.db_file();
     for suffix in ["-wal", "-shm"] {
         let mut side = db.as_os_str().to_owned();
         side.push(suffix);
@@ -236,7 +251,7 @@ fn a_rolled_back_database_verifies_alone_but_not_against_the_checkpoints_publish
 
     // A backup taken now...
     let saved = w.sb.dir().join("backup.db");
-    backup(&w.sb.db(), &saved);
+    backup(&w.sb, &saved);
     let at_backup = intact(&w.verify(false))["report"]["entries"]
         .as_u64()
         .unwrap();
@@ -261,7 +276,7 @@ fn a_rolled_back_database_verifies_alone_but_not_against_the_checkpoints_publish
     // The database is rolled back to the backup: the newest entries are gone, and the older
     // head is validly signed.
     w.server.take();
-    restore(&saved, &w.sb.db());
+    restore(&saved, &w.sb);
     let alone = w.verify(false);
     let v = intact(&alone);
     assert_eq!(

@@ -828,13 +828,14 @@ fn the_oauth_install_binds_the_workspace_and_its_token_is_stored_encrypted() {
     assert_eq!(bound["workspaces"][0]["workspace_id"], "T0NEWCO", "{bound}");
     assert_eq!(bound["workspaces"][0]["approval_channel"], APPROVALS);
     // The token is never stored in the clear, and the workspace's messages use it.
-    let db = std::fs::read(sb.db()).unwrap();
-    let wal = std::fs::read(sb.db().with_extension("db-wal")).unwrap_or_default();
-    for bytes in [&db, &wal] {
+    let db = sb.db_contents();
+    assert!(!db.is_empty(), "nothing read from {}", sb.db());
+    for (name, bytes) in &db {
         assert!(
             !bytes
                 .windows(fake_slack::INSTALLED_TOKEN.len())
-                .any(|w| w == fake_slack::INSTALLED_TOKEN.as_bytes())
+                .any(|w| w == fake_slack::INSTALLED_TOKEN.as_bytes()),
+            "the installed token is in the clear in {name}"
         );
     }
     sb.call_ok(&t.api_key, "members.create_persona",

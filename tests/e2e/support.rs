@@ -1,8 +1,14 @@
 //! Drives the built `tenantops` binary as a user's shell would: each [`Sandbox`] is a fresh temp
-//! directory (the working directory of every run) holding the database `t.db`; every run gets an
+//! directory (the working directory of every run) and a database of its own; every run gets an
 //! environment with no `TENANTOPS_*` (or `RUST_LOG`) variable except those the test sets, and its
 //! exit code, stdout (parsed as JSON when it is JSON) and stderr are captured. Every run is also
 //! kept in a transcript, so a test can scan everything the binary ever printed.
+//!
+//! The database's engine comes from the environment of the tests: with `TENANTOPS_TEST_POSTGRES`
+//! set (an admin URL of a PostgreSQL server, as `.ci/pg start` prints it) each sandbox creates a
+//! PostgreSQL database of its own (dropped with the sandbox) and its runs use it, with the master
+//! key in `<dir>/t.db.master-key` (`TENANTOPS_MASTER_KEY_FILE`); without it, the SQLite file
+//! `<dir>/t.db`.
 
 #![allow(dead_code)]
 
@@ -170,9 +176,11 @@ pub struct Person {
     pub token: String,
 }
 
-/// A temp directory, a database in it, and the environment every run gets.
+/// A temp directory, a database, and the environment every run gets.
 pub struct Sandbox {
     dir: tempfile::TempDir,
+    /// The sandbox's PostgreSQL database, when the tests run on PostgreSQL.
+    pg: Option<PgDatabase>,
     vars: Vec<(String, String)>,
     transcript: Mutex<Vec<Run>>,
     /// Credentials of people who may decide, by tenant: (tenant id, credential).
@@ -190,6 +198,7 @@ impl Sandbox {
     pub fn new() -> Self {
         Self {
             dir: tempfile::tempdir().expect("create a temp dir"),
+            pg: postgres().map(|admin| PgDatabase::create(&admin)),
             vars: JWT_ENV
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -210,9 +219,39 @@ impl Sandbox {
         self.dir.path()
     }
 
-    /// The database file `--db` points at.
-    pub fn db(&self) -> PathBuf {
+    /// What `--db` / `TENANTOPS_DB` names for this sandbox's database: the SQLite file
+    /// `<dir>/t.db`, or the URL of its PostgreSQL database.
+    pub fn db(&self) -> String {
+        match &self.pg {
+            Some(pg) => pg.url.clone(),
+            None => self.db_file().to_str().expect("utf-8 temp path").to_owned(),
+        }
+    }
+
+    /// The SQLite file `<dir>/t.db` (the sandbox's database on SQLite; on PostgreSQL no run
+    /// creates it).
+    pub fn db_file(&self) -> PathBuf {
         self.dir().join("t.db")
+    }
+
+    /// Whether this sandbox's database is on PostgreSQL.
+    pub fn on_postgres(&self) -> bool {
+        self.pg.is_some()
+    }
+
+    /// The environment every process that opens the sandbox's database needs besides `--db`:
+    /// on PostgreSQL the master key file (`<dir>/t.db.master-key`, where SQLite keeps it).
+    pub fn db_env(&self) -> Vec<(&'static str, String)> {
+        match &self.pg {
+            Some(_) => {
+                let key = self.dir().join("t.db.master-key");
+                vec![(
+                    "TENANTOPS_MASTER_KEY_FILE",
+                    key.to_str().expect("utf-8 temp path").to_owned(),
+                )]
+            }
+            None => Vec::new(),
+        }
     }
 
     /// Every run so far, in order.
@@ -220,20 +259,25 @@ impl Sandbox {
         self.transcript.lock().unwrap().clone()
     }
 
-    /// Runs `tenantops --db <dir>/t.db ARGS...`.
+    /// Runs `tenantops --db <sandbox db> ARGS...`.
     pub fn run(&self, args: &[&str]) -> Run {
         self.run_env(args, &[])
     }
 
-    /// Runs `tenantops --db <dir>/t.db ARGS...` with extra environment variables.
+    /// Runs `tenantops --db <sandbox db> ARGS...` with extra environment variables (and
+    /// [`Sandbox::db_env`]).
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let db = self.db();
-        let mut full = vec!["--db", db.to_str().expect("utf-8 temp path")];
+        let mut full = vec!["--db", db.as_str()];
         full.extend_from_slice(args);
-        self.run_raw(&full, env)
+        let db_env = self.db_env();
+        let mut all: Vec<(&str, &str)> = db_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        all.extend_from_slice(env);
+        self.run_raw(&full, &all)
     }
 
-    /// Runs `tenantops ARGS...` exactly as given (no `--db` added).
+    /// Runs `tenantops ARGS...` exactly as given (no `--db` added, no [`Sandbox::db_env`]: for
+    /// runs on another database or none).
     pub fn run_raw(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
@@ -527,4 +571,326 @@ pub fn body_of(response: &str) -> &str {
         .split_once("\r\n\r\n")
         .map(|(_, b)| b)
         .unwrap_or_default()
+}
+
+/// The PostgreSQL server the tests run on (`TENANTOPS_TEST_POSTGRES`, an admin URL), or `None`
+/// when they run on SQLite.
+pub fn postgres() -> Option<String> {
+    std::env::var("TENANTOPS_TEST_POSTGRES")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+}
+
+/// Runs `f` to completion on a thread and runtime of its own (callers may be inside a runtime).
+pub fn block_on<F>(f: F) -> F::Output
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+            .block_on(f)
+    })
+    .join()
+    .expect("the database thread panicked")
+}
+
+/// A fresh database on the test server, dropped (with any connection left to it) when this
+/// value is.
+struct PgDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    /// Creates `t_<unique hex>` through the admin URL.
+    fn create(admin: &str) -> Self {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let name = format!(
+            "t_{:x}_{:x}_{:x}",
+            std::process::id(),
+            nanos,
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let (a, n) = (admin.to_owned(), name.clone());
+        block_on(async move {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&a)
+                .await
+                .unwrap_or_else(|e| panic!("connect to TENANTOPS_TEST_POSTGRES: {e}"));
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {n}")))
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("create the test database {n}: {e}"));
+            let _ = conn.close().await;
+        });
+        Self {
+            url: database_url(admin, &name),
+            admin: admin.to_owned(),
+            name,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime")
+                .block_on(async move {
+                    use sqlx::Connection;
+                    let mut conn = sqlx::PgConnection::connect(&admin).await?;
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await?;
+                    conn.close().await
+                })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("could not drop the test database {}: {e}", self.name);
+        }
+    }
+}
+
+/// `admin` (`postgres://USER@HOST:PORT/DB?…`) with its database replaced by `name`.
+fn database_url(admin: &str, name: &str) -> String {
+    let (base, query) = match admin.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (admin, None),
+    };
+    let scheme_end = base.find("://").expect("TENANTOPS_TEST_POSTGRES is a URL") + 3;
+    let authority_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let mut url = format!("{}/{name}", &base[..authority_end]);
+    if let Some(q) = query {
+        url.push('?');
+        url.push_str(q);
+    }
+    url
+}
+
+/// A value bound to a statement of [`Sandbox::exec`] or [`Sandbox::fetch`].
+#[derive(Clone, Debug)]
+pub enum Arg {
+    Text(String),
+    Int(i64),
+    Bytes(Vec<u8>),
+}
+
+impl From<&str> for Arg {
+    fn from(v: &str) -> Self {
+        Self::Text(v.to_owned())
+    }
+}
+impl From<&String> for Arg {
+    fn from(v: &String) -> Self {
+        Self::Text(v.clone())
+    }
+}
+impl From<String> for Arg {
+    fn from(v: String) -> Self {
+        Self::Text(v)
+    }
+}
+impl From<i64> for Arg {
+    fn from(v: i64) -> Self {
+        Self::Int(v)
+    }
+}
+impl From<&Vec<u8>> for Arg {
+    fn from(v: &Vec<u8>) -> Self {
+        Self::Bytes(v.clone())
+    }
+}
+impl From<Vec<u8>> for Arg {
+    fn from(v: Vec<u8>) -> Self {
+        Self::Bytes(v)
+    }
+}
+
+macro_rules! bind_all {
+    ($q:expr, $args:expr) => {{
+        let mut q = $q;
+        for a in $args {
+            q = match a {
+                Arg::Text(v) => q.bind(v.clone()),
+                Arg::Int(v) => q.bind(*v),
+                Arg::Bytes(v) => q.bind(v.clone()),
+            };
+        }
+        q
+    }};
+}
+
+/// A direct connection to a sandbox's database, as someone with access to it (not tenantops)
+/// would open it.
+enum Direct {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl Direct {
+    async fn open(db: &str, postgres: bool) -> Self {
+        use sqlx::Connection;
+        if postgres {
+            Self::Postgres(
+                sqlx::PgConnection::connect(db)
+                    .await
+                    .expect("connect to the sandbox database"),
+            )
+        } else {
+            // Never creating it: the file must be the one tenantops made.
+            let opts = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(db)
+                .create_if_missing(false);
+            Self::Sqlite(
+                sqlx::SqliteConnection::connect_with(&opts)
+                    .await
+                    .expect("open the database file"),
+            )
+        }
+    }
+
+    async fn close(self) {
+        use sqlx::Connection;
+        let _ = match self {
+            Self::Sqlite(c) => c.close().await,
+            Self::Postgres(c) => c.close().await,
+        };
+    }
+}
+
+impl Sandbox {
+    /// Runs one statement on the sandbox's database behind tenantops' back (placeholders `$1`,
+    /// `$2`…, which both engines accept); returns the rows it changed.
+    #[track_caller]
+    pub fn exec(&self, sql: &str, args: &[Arg]) -> u64 {
+        let (db, pg, sql, args) = (self.db(), self.on_postgres(), sql.to_owned(), args.to_vec());
+        block_on(async move {
+            let mut conn = Direct::open(&db, pg).await;
+            let q = || sqlx::AssertSqlSafe(sql.clone());
+            let n = match &mut conn {
+                Direct::Sqlite(c) => bind_all!(sqlx::query(q()), &args)
+                    .execute(&mut *c)
+                    .await
+                    .map(|r| r.rows_affected()),
+                Direct::Postgres(c) => bind_all!(sqlx::query(q()), &args)
+                    .execute(&mut *c)
+                    .await
+                    .map(|r| r.rows_affected()),
+            }
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            conn.close().await;
+            n
+        })
+    }
+
+    /// Reads rows (as tuples) from the sandbox's database behind tenantops' back.
+    #[track_caller]
+    pub fn fetch<T>(&self, sql: &str, args: &[Arg]) -> Vec<T>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + Send
+            + Unpin
+            + 'static,
+    {
+        let (db, pg, sql, args) = (self.db(), self.on_postgres(), sql.to_owned(), args.to_vec());
+        block_on(async move {
+            let mut conn = Direct::open(&db, pg).await;
+            let q = || sqlx::AssertSqlSafe(sql.clone());
+            let rows = match &mut conn {
+                Direct::Sqlite(c) => {
+                    bind_all!(sqlx::query_as::<_, T>(q()), &args)
+                        .fetch_all(&mut *c)
+                        .await
+                }
+                Direct::Postgres(c) => {
+                    bind_all!(sqlx::query_as::<_, T>(q()), &args)
+                        .fetch_all(&mut *c)
+                        .await
+                }
+            }
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            conn.close().await;
+            rows
+        })
+    }
+
+    /// Everything the sandbox's database holds, as bytes to search for what must never be
+    /// stored: on SQLite the database file and its `-wal` / `-shm` files; on PostgreSQL every
+    /// row of every table in its text form, and the raw bytes of every `bytea` value.
+    pub fn db_contents(&self) -> Vec<(String, Vec<u8>)> {
+        if !self.on_postgres() {
+            let db = self.db();
+            return ["", "-wal", "-shm"]
+                .iter()
+                .filter_map(|suffix| {
+                    let p = format!("{db}{suffix}");
+                    std::fs::read(&p).ok().map(|b| (p, b))
+                })
+                .collect();
+        }
+        let tables: Vec<(String, String)> = self.fetch(
+            "SELECT CAST(table_name AS TEXT), CAST(column_name AS TEXT) \
+             FROM information_schema.columns WHERE table_schema = current_schema() \
+             ORDER BY table_name, ordinal_position",
+            &[],
+        );
+        let mut out = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for (table, _) in &tables {
+            if seen.insert(table.clone()) {
+                let rows: Vec<(String,)> =
+                    self.fetch(&format!("SELECT CAST(t AS TEXT) FROM \"{table}\" t"), &[]);
+                let text: String = rows.into_iter().map(|(r,)| r + "\n").collect();
+                out.push((format!("table {table}"), text.into_bytes()));
+            }
+        }
+        let binary: Vec<(String, String)> = self.fetch(
+            "SELECT CAST(table_name AS TEXT), CAST(column_name AS TEXT) \
+             FROM information_schema.columns WHERE table_schema = current_schema() \
+             AND data_type = 'bytea'",
+            &[],
+        );
+        for (table, column) in binary {
+            let values: Vec<(Option<Vec<u8>>,)> =
+                self.fetch(&format!("SELECT \"{column}\" FROM \"{table}\""), &[]);
+            let bytes: Vec<u8> = values
+                .into_iter()
+                .flat_map(|(v,)| v.unwrap_or_default())
+                .collect();
+            out.push((format!("{table}.{column}"), bytes));
+        }
+        out
+    }
+
+    /// Whether nothing has opened the sandbox's database yet: no SQLite file, or a PostgreSQL
+    /// database without any table (opening one applies the migrations).
+    pub fn db_untouched(&self) -> bool {
+        if !self.on_postgres() {
+            return !self.db_file().exists();
+        }
+        let tables: Vec<(i64,)> = self.fetch(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()",
+            &[],
+        );
+        tables[0].0 == 0
+    }
 }

@@ -12,6 +12,7 @@ Usage: client.py SCENARIO --key KEY (--url URL | --bin BIN --db DB) [--mode auto
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 
@@ -24,6 +25,15 @@ def emit(**fields):
     print(json.dumps(fields), flush=True)
 
 
+def server_env(key):
+    """The stdio server's environment: the key, a quick revocation check, and the master key
+    file when the test gives one (a sandbox on PostgreSQL)."""
+    env = {"TENANTOPS_API_KEY": key, "TENANTOPS_MCP_REVOCATION_CHECK": "300ms"}
+    if os.environ.get("TENANTOPS_MASTER_KEY_FILE"):
+        env["TENANTOPS_MASTER_KEY_FILE"] = os.environ["TENANTOPS_MASTER_KEY_FILE"]
+    return env
+
+
 def connect(args, key=None):
     key = key or args.key
     if args.url:
@@ -33,7 +43,7 @@ def connect(args, key=None):
         transport = StdioServerParameters(
             command=args.bin,
             args=["--db", args.db, "mcp", "--stdio"],
-            env={"TENANTOPS_API_KEY": key, "TENANTOPS_MCP_REVOCATION_CHECK": "300ms"},
+            env=server_env(key),
         )
     return Client(transport, mode=args.mode, read_timeout_seconds=30)
 

@@ -288,12 +288,15 @@ async fn self_approval_agent_approval_and_service_approval_never_count() {
 async fn input_tampered_after_the_request_never_runs() {
     let tm = team().await;
     let id = tm.raise(0).await;
-    sqlx::query("UPDATE approval_requests SET input = ? WHERE id = ?")
-        .bind(json!({"persona": "victim1"}).to_string())
-        .bind(&id)
-        .execute(tm.t.core.store().sqlite_pool().expect("a SQLite store"))
-        .await
-        .unwrap();
+    exec(
+        tm.t.core.store(),
+        "UPDATE approval_requests SET input = $1 WHERE id = $2",
+        &[
+            json!({"persona": "victim1"}).to_string().into(),
+            (&id).into(),
+        ],
+    )
+    .await;
     let Outcome::Done { output } = tm.decide(&tm.alice, &id, "approve").await.unwrap() else {
         panic!()
     };
@@ -467,15 +470,18 @@ async fn a_requester_revoked_after_approval_but_before_execution_fails_the_reque
     let tm = team().await;
     let id = tm.raise(0).await;
     // Approved, but not yet executed (as after a crash at that point).
-    sqlx::query("UPDATE approval_requests SET state = 'approved' WHERE id = ?")
-        .bind(&id)
-        .execute(tm.t.core.store().sqlite_pool().expect("a SQLite store"))
-        .await
-        .unwrap();
-    sqlx::query("UPDATE personas SET status = 'revoked' WHERE handle = 'ops'")
-        .execute(tm.t.core.store().sqlite_pool().expect("a SQLite store"))
-        .await
-        .unwrap();
+    exec(
+        tm.t.core.store(),
+        "UPDATE approval_requests SET state = 'approved' WHERE id = $1",
+        &[(&id).into()],
+    )
+    .await;
+    exec(
+        tm.t.core.store(),
+        "UPDATE personas SET status = 'revoked' WHERE handle = 'ops'",
+        &[],
+    )
+    .await;
     let report = tm.t.core.tick_approvals().await.unwrap();
     assert_eq!(report.resumed, 1);
     let view = tm.state(&id).await;
@@ -887,11 +893,12 @@ async fn a_stored_value_outside_its_closed_set_is_an_error_never_a_default() {
     let id = tm.raise(0).await;
     // Nothing in the schema holds requester_kind to the known kinds: a row edited behind the
     // core's back must not be read as some default kind (and then run as it).
-    sqlx::query("UPDATE approval_requests SET requester_kind = 'robot' WHERE id = ?")
-        .bind(&id)
-        .execute(tm.t.core.store().sqlite_pool().expect("a SQLite store"))
-        .await
-        .unwrap();
+    exec(
+        tm.t.core.store(),
+        "UPDATE approval_requests SET requester_kind = 'robot' WHERE id = $1",
+        &[(&id).into()],
+    )
+    .await;
     match tm
         .t
         .call(&tm.admin, "approvals.get", json!({"request_id": id}))
@@ -905,13 +912,12 @@ async fn a_stored_value_outside_its_closed_set_is_an_error_never_a_default() {
         other => panic!("expected an internal error, got {other:?}"),
     }
     assert_eq!(tm.executions(0).await, 0);
-    sqlx::query(
-        "UPDATE approval_requests SET requester_kind = 'human', facts = 'not json' WHERE id = ?",
+    exec(
+        tm.t.core.store(),
+        "UPDATE approval_requests SET requester_kind = 'human', facts = 'not json' WHERE id = $1",
+        &[(&id).into()],
     )
-    .bind(&id)
-    .execute(tm.t.core.store().sqlite_pool().expect("a SQLite store"))
-    .await
-    .unwrap();
+    .await;
     assert!(matches!(
         tm.t.call(&tm.admin, "approvals.get", json!({"request_id": id}))
             .await,

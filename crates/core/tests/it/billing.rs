@@ -729,9 +729,7 @@ async fn closing_a_period_finalizes_an_immutable_invoice_readable_as_pdf_and_foc
     let list = t.ok(&admin, "billing.invoices", json!({})).await;
     assert_eq!(list["invoices"][0]["number"], "INV-000002", "newest first");
     // Immutable, even to someone with the database.
-    let tamper = sqlx::query("UPDATE invoices SET total = '0.00'")
-        .execute(t.core.store().sqlite_pool().expect("a SQLite store"))
-        .await;
+    let tamper = try_exec(t.core.store(), "UPDATE invoices SET total = '0.00'", &[]).await;
     assert!(tamper.is_err());
 
     let pdf = t

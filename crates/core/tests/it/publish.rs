@@ -229,19 +229,19 @@ async fn a_rollback_the_database_calls_intact_is_caught_by_what_was_published() 
         .await;
     assert_eq!(w.deliver(Duration::ZERO).await.published, 1);
     // Roll the ledger back to the early, validly signed state.
-    let pool = w.t.core.store().sqlite_pool().expect("a SQLite store");
-    sqlx::query("DELETE FROM audit_entries WHERE tenant_id = ? AND seq >= ?")
-        .bind(w.tenant.as_str())
-        .bind(early_size as i64)
-        .execute(pool)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE audit_heads SET checkpoint = ? WHERE tenant_id = ?")
-        .bind(&early_note)
-        .bind(w.tenant.as_str())
-        .execute(pool)
-        .await
-        .unwrap();
+    let store = w.t.core.store();
+    exec(
+        store,
+        "DELETE FROM audit_entries WHERE tenant_id = $1 AND seq >= $2",
+        &[w.tenant.as_str().into(), (early_size as i64).into()],
+    )
+    .await;
+    exec(
+        store,
+        "UPDATE audit_heads SET checkpoint = $1 WHERE tenant_id = $2",
+        &[(&early_note).into(), w.tenant.as_str().into()],
+    )
+    .await;
     assert!(w.t.core.verify_audit(&w.tenant).await.unwrap().is_ok());
     let (verdict, check) = w.verify_published().await.unwrap();
     let failure = verdict.unwrap_err();

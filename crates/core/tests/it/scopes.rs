@@ -440,14 +440,13 @@ async fn a_leaked_secret_can_be_revoked_by_pasting_it_and_never_enters_the_ledge
         .await
         .unwrap_err();
     assert!(err.to_string().contains("checksum"), "{err}");
-    let pool = t.core.store().sqlite_pool().expect("a SQLite store");
-    let bodies: Vec<String> =
-        sqlx::query_scalar("SELECT body FROM audit_entries WHERE tenant_id = ?")
-            .bind(created.tenant_id.as_str())
-            .fetch_all(pool)
-            .await
-            .unwrap();
-    for b in bodies {
+    let bodies: Vec<(String,)> = fetch(
+        t.core.store(),
+        "SELECT body FROM audit_entries WHERE tenant_id = $1",
+        &[created.tenant_id.as_str().into()],
+    )
+    .await;
+    for (b,) in bodies {
         assert!(
             !b.contains(&leaked) && !b.contains(&typo),
             "secret in ledger: {b}"

@@ -3,7 +3,6 @@
 
 use crate::support::*;
 use serde_json::json;
-use sqlx::SqlitePool;
 use tenantops_core::ids::TenantId;
 use tenantops_core::ledger::checkpoint::{CheckpointSigner, CheckpointVerifier};
 use tenantops_core::ledger::merkle::{self, Hash};
@@ -43,8 +42,8 @@ async fn failure(t: &Env, tenant: &TenantId) -> Failure {
     }
 }
 
-fn pool(t: &Env) -> &SqlitePool {
-    t.core.store().sqlite_pool().expect("a SQLite store")
+fn store(t: &Env) -> &tenantops_core::store::Store {
+    t.core.store()
 }
 
 #[tokio::test]
@@ -58,11 +57,12 @@ async fn intact_ledger_verifies_and_counts_every_operation_including_denials_and
 #[tokio::test]
 async fn changing_an_entry_is_caught_at_that_entry() {
     let (t, tenant) = ledger().await;
-    sqlx::query("UPDATE audit_entries SET body = replace(body, 'bu-2', 'bu-9') WHERE tenant_id = ? AND seq = 3")
-        .bind(tenant.as_str())
-        .execute(pool(&t))
-        .await
-        .unwrap();
+    exec(
+        store(&t),
+        "UPDATE audit_entries SET body = replace(body, 'bu-2', 'bu-9') WHERE tenant_id = $1 AND seq = 3",
+        &[tenant.as_str().into()],
+    )
+    .await;
     let f = failure(&t, &tenant).await;
     assert_eq!(f.seq, Some(3), "{f}");
 }
@@ -70,20 +70,24 @@ async fn changing_an_entry_is_caught_at_that_entry() {
 #[tokio::test]
 async fn changing_an_entry_and_its_stored_hash_is_still_caught_at_that_entry() {
     let (t, tenant) = ledger().await;
-    let body: String =
-        sqlx::query_scalar("SELECT body FROM audit_entries WHERE tenant_id = ? AND seq = 3")
-            .bind(tenant.as_str())
-            .fetch_one(pool(&t))
-            .await
-            .unwrap();
+    let (body,): (String,) = fetch(
+        store(&t),
+        "SELECT body FROM audit_entries WHERE tenant_id = $1 AND seq = 3",
+        &[tenant.as_str().into()],
+    )
+    .await
+    .remove(0);
     let forged = body.replace("bu-2", "bu-9");
-    sqlx::query("UPDATE audit_entries SET body = ?, leaf_hash = ? WHERE tenant_id = ? AND seq = 3")
-        .bind(&forged)
-        .bind(&merkle::leaf_hash(forged.as_bytes())[..])
-        .bind(tenant.as_str())
-        .execute(pool(&t))
-        .await
-        .unwrap();
+    exec(
+        store(&t),
+        "UPDATE audit_entries SET body = $1, leaf_hash = $2 WHERE tenant_id = $3 AND seq = 3",
+        &[
+            (&forged).into(),
+            merkle::leaf_hash(forged.as_bytes())[..].into(),
+            tenant.as_str().into(),
+        ],
+    )
+    .await;
     let f = failure(&t, &tenant).await;
     assert_eq!(f.seq, Some(3), "{f}");
 }
@@ -91,11 +95,12 @@ async fn changing_an_entry_and_its_stored_hash_is_still_caught_at_that_entry() {
 #[tokio::test]
 async fn deleting_an_entry_is_caught_where_it_is_missing() {
     let (t, tenant) = ledger().await;
-    sqlx::query("DELETE FROM audit_entries WHERE tenant_id = ? AND seq = 4")
-        .bind(tenant.as_str())
-        .execute(pool(&t))
-        .await
-        .unwrap();
+    exec(
+        store(&t),
+        "DELETE FROM audit_entries WHERE tenant_id = $1 AND seq = 4",
+        &[tenant.as_str().into()],
+    )
+    .await;
     let f = failure(&t, &tenant).await;
     assert_eq!(f.seq, Some(4), "{f}");
     assert!(f.message.contains("missing"), "{f}");
@@ -104,11 +109,12 @@ async fn deleting_an_entry_is_caught_where_it_is_missing() {
 #[tokio::test]
 async fn deleting_the_newest_entries_is_caught_by_the_signed_checkpoint() {
     let (t, tenant) = ledger().await;
-    sqlx::query("DELETE FROM audit_entries WHERE tenant_id = ? AND seq >= 7")
-        .bind(tenant.as_str())
-        .execute(pool(&t))
-        .await
-        .unwrap();
+    exec(
+        store(&t),
+        "DELETE FROM audit_entries WHERE tenant_id = $1 AND seq >= 7",
+        &[tenant.as_str().into()],
+    )
+    .await;
     let f = failure(&t, &tenant).await;
     assert_eq!(f.seq, Some(7), "{f}");
 }
@@ -116,14 +122,13 @@ async fn deleting_the_newest_entries_is_caught_by_the_signed_checkpoint() {
 #[tokio::test]
 async fn reordering_entries_is_caught() {
     let (t, tenant) = ledger().await;
-    for (from, to) in [(2, -1), (3, 2), (-1, 3)] {
-        sqlx::query("UPDATE audit_entries SET seq = ? WHERE tenant_id = ? AND seq = ?")
-            .bind(to)
-            .bind(tenant.as_str())
-            .bind(from)
-            .execute(pool(&t))
-            .await
-            .unwrap();
+    for (from, to) in [(2i64, -1i64), (3, 2), (-1, 3)] {
+        exec(
+            store(&t),
+            "UPDATE audit_entries SET seq = $1 WHERE tenant_id = $2 AND seq = $3",
+            &[to.into(), tenant.as_str().into(), from.into()],
+        )
+        .await;
     }
     let f = failure(&t, &tenant).await;
     assert_eq!(f.seq, Some(2), "{f}");
@@ -132,13 +137,13 @@ async fn reordering_entries_is_caught() {
 #[tokio::test]
 async fn inserting_a_well_formed_entry_at_the_end_is_caught_by_the_checkpoint() {
     let (t, tenant) = ledger().await;
-    let (seq, last): (i64, Vec<u8>) = sqlx::query_as(
-        "SELECT seq, leaf_hash FROM audit_entries WHERE tenant_id = ? ORDER BY seq DESC LIMIT 1",
+    let (seq, last): (i64, Vec<u8>) = fetch(
+        store(&t),
+        "SELECT seq, leaf_hash FROM audit_entries WHERE tenant_id = $1 ORDER BY seq DESC LIMIT 1",
+        &[tenant.as_str().into()],
     )
-    .bind(tenant.as_str())
-    .fetch_one(pool(&t))
     .await
-    .unwrap();
+    .remove(0);
     let body = json!({
         "v": 1, "tenant": tenant.as_str(), "seq": seq + 1, "prev": hex::encode(&last),
         "ts": "2026-11-01T09:00:00.000Z",
@@ -146,14 +151,17 @@ async fn inserting_a_well_formed_entry_at_the_end_is_caught_by_the_checkpoint() 
         "op": "keys.revoke", "outcome": "done", "detail": {}
     })
     .to_string();
-    sqlx::query("INSERT INTO audit_entries (tenant_id, seq, body, leaf_hash) VALUES (?, ?, ?, ?)")
-        .bind(tenant.as_str())
-        .bind(seq + 1)
-        .bind(&body)
-        .bind(&merkle::leaf_hash(body.as_bytes())[..])
-        .execute(pool(&t))
-        .await
-        .unwrap();
+    exec(
+        store(&t),
+        "INSERT INTO audit_entries (tenant_id, seq, body, leaf_hash) VALUES ($1, $2, $3, $4)",
+        &[
+            tenant.as_str().into(),
+            (seq + 1).into(),
+            (&body).into(),
+            merkle::leaf_hash(body.as_bytes())[..].into(),
+        ],
+    )
+    .await;
     let f = failure(&t, &tenant).await;
     assert_eq!(f.seq, Some(seq as u64 + 1), "{f}");
 }
@@ -161,35 +169,41 @@ async fn inserting_a_well_formed_entry_at_the_end_is_caught_by_the_checkpoint() 
 #[tokio::test]
 async fn inserting_an_entry_in_the_middle_is_caught() {
     let (t, tenant) = ledger().await;
-    sqlx::query("UPDATE audit_entries SET seq = seq + 100 WHERE tenant_id = ? AND seq >= 5")
-        .bind(tenant.as_str())
-        .execute(pool(&t))
-        .await
-        .unwrap();
-    sqlx::query("UPDATE audit_entries SET seq = seq - 99 WHERE tenant_id = ? AND seq >= 100")
-        .bind(tenant.as_str())
-        .execute(pool(&t))
-        .await
-        .unwrap();
-    let prev: Vec<u8> =
-        sqlx::query_scalar("SELECT leaf_hash FROM audit_entries WHERE tenant_id = ? AND seq = 4")
-            .bind(tenant.as_str())
-            .fetch_one(pool(&t))
-            .await
-            .unwrap();
+    exec(
+        store(&t),
+        "UPDATE audit_entries SET seq = seq + 100 WHERE tenant_id = $1 AND seq >= 5",
+        &[tenant.as_str().into()],
+    )
+    .await;
+    exec(
+        store(&t),
+        "UPDATE audit_entries SET seq = seq - 99 WHERE tenant_id = $1 AND seq >= 100",
+        &[tenant.as_str().into()],
+    )
+    .await;
+    let (prev,): (Vec<u8>,) = fetch(
+        store(&t),
+        "SELECT leaf_hash FROM audit_entries WHERE tenant_id = $1 AND seq = 4",
+        &[tenant.as_str().into()],
+    )
+    .await
+    .remove(0);
     let body = json!({
         "v": 1, "tenant": tenant.as_str(), "seq": 5, "prev": hex::encode(&prev),
         "ts": "2026-11-01T09:00:00.000Z", "actor": {"via": "platform", "surface": "cli"},
         "op": "members.revoke", "outcome": "done", "detail": {}
     })
     .to_string();
-    sqlx::query("INSERT INTO audit_entries (tenant_id, seq, body, leaf_hash) VALUES (?, 5, ?, ?)")
-        .bind(tenant.as_str())
-        .bind(&body)
-        .bind(&merkle::leaf_hash(body.as_bytes())[..])
-        .execute(pool(&t))
-        .await
-        .unwrap();
+    exec(
+        store(&t),
+        "INSERT INTO audit_entries (tenant_id, seq, body, leaf_hash) VALUES ($1, 5, $2, $3)",
+        &[
+            tenant.as_str().into(),
+            (&body).into(),
+            merkle::leaf_hash(body.as_bytes())[..].into(),
+        ],
+    )
+    .await;
     let f = failure(&t, &tenant).await;
     assert!(matches!(f.seq, Some(5) | Some(6)), "{f}");
 }
@@ -201,22 +215,22 @@ async fn a_forged_checkpoint_is_rejected() {
     let impostor =
         CheckpointSigner::from_seed(&format!("tenantops/audit/{tenant}"), &[7u8; 32]).unwrap();
     let note = impostor.sign(9, &[0u8; 32]).unwrap();
-    sqlx::query("UPDATE audit_heads SET checkpoint = ? WHERE tenant_id = ?")
-        .bind(&note)
-        .bind(tenant.as_str())
-        .execute(pool(&t))
-        .await
-        .unwrap();
+    exec(
+        store(&t),
+        "UPDATE audit_heads SET checkpoint = $1 WHERE tenant_id = $2",
+        &[(&note).into(), tenant.as_str().into()],
+    )
+    .await;
     let f = failure(&t, &tenant).await;
     assert!(f.message.contains("checkpoint"), "{f}");
 
     // Swapping the stored verifier key to the impostor's is caught too.
-    sqlx::query("UPDATE tenants SET audit_verifier = ? WHERE id = ?")
-        .bind(impostor.verifier_key())
-        .bind(tenant.as_str())
-        .execute(pool(&t))
-        .await
-        .unwrap();
+    exec(
+        store(&t),
+        "UPDATE tenants SET audit_verifier = $1 WHERE id = $2",
+        &[impostor.verifier_key().into(), tenant.as_str().into()],
+    )
+    .await;
     let f = failure(&t, &tenant).await;
     assert!(f.message.contains("verifier key"), "{f}");
 }
@@ -326,29 +340,35 @@ async fn a_rewritten_head_is_refused_instead_of_being_signed_over() {
     }
     // Rewrite the head as someone without the master key would: drop the newest entries and
     // shrink the head to match what remains, recomputing the compact range.
-    let leaves: Vec<Vec<u8>> = sqlx::query_scalar(
-        "SELECT leaf_hash FROM audit_entries WHERE tenant_id = ? AND seq < 4 ORDER BY seq",
+    let leaves: Vec<Vec<u8>> = fetch::<(Vec<u8>,)>(
+        store(&t),
+        "SELECT leaf_hash FROM audit_entries WHERE tenant_id = $1 AND seq < 4 ORDER BY seq",
+        &[tenant.as_str().into()],
     )
-    .bind(tenant.as_str())
-    .fetch_all(pool(&t))
     .await
-    .unwrap();
+    .into_iter()
+    .map(|(l,)| l)
+    .collect();
     let mut frontier = merkle::Frontier::new();
     for l in &leaves {
         frontier.push(l.clone().try_into().unwrap());
     }
-    sqlx::query("DELETE FROM audit_entries WHERE tenant_id = ? AND seq >= 4")
-        .bind(tenant.as_str())
-        .execute(pool(&t))
-        .await
-        .unwrap();
-    sqlx::query("UPDATE audit_heads SET size = 4, last_hash = ?, frontier = ? WHERE tenant_id = ?")
-        .bind(leaves.last().unwrap())
-        .bind(frontier.to_bytes())
-        .bind(tenant.as_str())
-        .execute(pool(&t))
-        .await
-        .unwrap();
+    exec(
+        store(&t),
+        "DELETE FROM audit_entries WHERE tenant_id = $1 AND seq >= 4",
+        &[tenant.as_str().into()],
+    )
+    .await;
+    exec(
+        store(&t),
+        "UPDATE audit_heads SET size = 4, last_hash = $1, frontier = $2 WHERE tenant_id = $3",
+        &[
+            leaves.last().unwrap().into(),
+            frontier.to_bytes().into(),
+            tenant.as_str().into(),
+        ],
+    )
+    .await;
     // The next operation refuses to extend (and re-sign) the forged head.
     let err = t.call(&admin, "whoami", json!({})).await.unwrap_err();
     assert!(err.to_string().contains("tampered"), "{err}");
@@ -385,18 +405,18 @@ async fn a_rollback_to_an_older_signed_state_is_caught_by_a_kept_checkpoint() {
         .unwrap()
         .to_owned();
     // Roll back: drop everything after the early state and restore its (validly signed) head.
-    sqlx::query("DELETE FROM audit_entries WHERE tenant_id = ? AND seq >= ?")
-        .bind(tenant.as_str())
-        .bind(early_size as i64)
-        .execute(pool(&t))
-        .await
-        .unwrap();
-    sqlx::query("UPDATE audit_heads SET checkpoint = ? WHERE tenant_id = ?")
-        .bind(&early_note)
-        .bind(tenant.as_str())
-        .execute(pool(&t))
-        .await
-        .unwrap();
+    exec(
+        store(&t),
+        "DELETE FROM audit_entries WHERE tenant_id = $1 AND seq >= $2",
+        &[tenant.as_str().into(), (early_size as i64).into()],
+    )
+    .await;
+    exec(
+        store(&t),
+        "UPDATE audit_heads SET checkpoint = $1 WHERE tenant_id = $2",
+        &[(&early_note).into(), tenant.as_str().into()],
+    )
+    .await;
     // Alone, the rolled-back ledger is self-consistent...
     assert!(t.core.verify_audit(&tenant).await.unwrap().is_ok());
     // ...but not with the checkpoint an auditor kept.
