@@ -144,7 +144,7 @@ impl World {
         action_ts: &str,
     ) -> u16 {
         click_on(
-            self, &self.addr, user, action_id, channel, message_ts, action_ts,
+            &self.fake, &self.addr, user, action_id, channel, message_ts, action_ts,
         )
     }
 
@@ -200,9 +200,15 @@ impl World {
 }
 
 /// A click on a button of an approval message, delivered to the replica at `addr`.
-pub(crate) fn click_at(w: &World, addr: &str, user: &str, action_id: &str, action_ts: &str) -> u16 {
+pub(crate) fn click_at(
+    fake: &FakeSlack,
+    addr: &str,
+    user: &str,
+    action_id: &str,
+    action_ts: &str,
+) -> u16 {
     click_on(
-        w,
+        fake,
         addr,
         user,
         action_id,
@@ -213,7 +219,7 @@ pub(crate) fn click_at(w: &World, addr: &str, user: &str, action_id: &str, actio
 }
 
 fn click_on(
-    w: &World,
+    fake: &FakeSlack,
     addr: &str,
     user: &str,
     action_id: &str,
@@ -229,7 +235,7 @@ fn click_on(
         "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": false},
         "trigger_id": format!("click.{action_ts}"),
         "channel": {"id": channel, "name": "approvals"},
-        "response_url": w.fake.response_url(&format!("click{action_ts}")),
+        "response_url": fake.response_url(&format!("click{action_ts}")),
         "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": action_id,
                      "action_ts": action_ts}]
     });

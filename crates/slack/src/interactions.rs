@@ -70,12 +70,14 @@ async fn block_actions(slack: Slack, e: SlackInteractionBlockActionsEvent) -> An
     let Some(user) = e.user.clone() else {
         return Answer::Ack;
     };
-    // A redelivered click (same action timestamp) is acknowledged without acting again; a
-    // second, separate click is handled, and the core makes it a no-op.
+    // A redelivered click (same action timestamp) that was handled is acknowledged without
+    // acting again; a second, separate click is handled, and the core makes it a no-op. The
+    // click is recorded once handled, not before: a process that dies in between (before its
+    // answer reached Slack) leaves the redelivery, on any replica, to be handled.
     let delivery = format!("click:{}:{}:{action_ts}", e.team.id, user.id);
-    if !slack
+    if slack
         .core
-        .first_delivery(Platform::Slack, &delivery)
+        .delivery_seen(Platform::Slack, &delivery)
         .await
         .unwrap_or(false)
     {
@@ -86,65 +88,85 @@ async fn block_actions(slack: Slack, e: SlackInteractionBlockActionsEvent) -> An
     };
     let response_url = e.response_url.clone();
     let trigger = e.trigger_id.clone();
-    tokio::spawn(async move {
-        let principal = match clicker(&slack, &e.team, &user).await {
-            Ok(p) => p,
-            Err(reason) => {
-                return tell(
-                    &slack,
-                    response_url.as_ref(),
-                    &Message::note("Not allowed", reason),
-                    false,
-                )
-                .await;
-            }
-        };
-        match parsed {
-            ButtonAction::Approve { request_id } => {
-                let input = json!({ "request_id": request_id, "decision": "approve" });
-                let msg = run(&slack, &principal, "approvals.decide", input).await;
-                tell(&slack, response_url.as_ref(), &msg, false).await;
-            }
-            ButtonAction::Reject { request_id } => {
-                let summary = slack
-                    .core
-                    .request_view(principal.tenant(), &request_id)
-                    .await
-                    .map(|v| v.summary)
-                    .unwrap_or_default();
-                if let Err(e) = slack
-                    .api
-                    .open_view(
-                        trigger.as_ref(),
-                        blocks::reject_modal(&request_id, &summary),
-                    )
-                    .await
-                {
-                    tracing::warn!(error = %e, "could not open the reject modal");
-                }
-            }
-            ButtonAction::ConfirmRevoke { persona } => {
-                let msg = run(
-                    &slack,
-                    &principal,
-                    "members.revoke",
-                    json!({ "persona": persona }),
-                )
-                .await;
-                tell(&slack, response_url.as_ref(), &msg, true).await;
-            }
-            ButtonAction::Cancel => {
-                tell(
-                    &slack,
-                    response_url.as_ref(),
-                    &Message::note("Cancelled", "Nothing was done."),
-                    true,
-                )
-                .await;
-            }
+    let handled = tokio::spawn(async move {
+        handle_click(&slack, &e.team, &user, parsed, response_url, trigger).await;
+        if let Err(err) = slack.core.first_delivery(Platform::Slack, &delivery).await {
+            tracing::warn!(error = %err, "a handled click was not recorded; a redelivery acts again (a no-op)");
         }
     });
+    // Slack is answered once the click's work is done (a decision is committed before its
+    // approver is told it counted), or when its 3 seconds are nearly up.
+    let _ = tokio::time::timeout(ACK_WITHIN, handled).await;
     Answer::Ack
+}
+
+/// How long a click's work may run before Slack is answered anyway (it allows 3 s).
+const ACK_WITHIN: std::time::Duration = std::time::Duration::from_millis(2500);
+
+async fn handle_click(
+    slack: &Slack,
+    team: &SlackBasicTeamInfo,
+    user: &SlackBasicUserInfo,
+    parsed: ButtonAction,
+    response_url: Option<SlackResponseUrl>,
+    trigger: SlackTriggerId,
+) {
+    let principal = match clicker(slack, team, user).await {
+        Ok(p) => p,
+        Err(reason) => {
+            return tell(
+                slack,
+                response_url.as_ref(),
+                &Message::note("Not allowed", reason),
+                false,
+            )
+            .await;
+        }
+    };
+    match parsed {
+        ButtonAction::Approve { request_id } => {
+            let input = json!({ "request_id": request_id, "decision": "approve" });
+            let msg = run(slack, &principal, "approvals.decide", input).await;
+            tell(slack, response_url.as_ref(), &msg, false).await;
+        }
+        ButtonAction::Reject { request_id } => {
+            let summary = slack
+                .core
+                .request_view(principal.tenant(), &request_id)
+                .await
+                .map(|v| v.summary)
+                .unwrap_or_default();
+            if let Err(e) = slack
+                .api
+                .open_view(
+                    trigger.as_ref(),
+                    blocks::reject_modal(&request_id, &summary),
+                )
+                .await
+            {
+                tracing::warn!(error = %e, "could not open the reject modal");
+            }
+        }
+        ButtonAction::ConfirmRevoke { persona } => {
+            let msg = run(
+                slack,
+                &principal,
+                "members.revoke",
+                json!({ "persona": persona }),
+            )
+            .await;
+            tell(slack, response_url.as_ref(), &msg, true).await;
+        }
+        ButtonAction::Cancel => {
+            tell(
+                slack,
+                response_url.as_ref(),
+                &Message::note("Cancelled", "Nothing was done."),
+                true,
+            )
+            .await;
+        }
+    }
 }
 
 /// The reject modal's submission: the comment is the rejection's reason.

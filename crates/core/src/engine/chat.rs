@@ -632,6 +632,16 @@ impl Core {
             .await
     }
 
+    /// Whether a delivery id was recorded ([`Core::first_delivery`]): for deliveries handled
+    /// first and recorded after, so that a process dying in between leaves the redelivery to
+    /// be handled (their effect must be idempotent in the core, as a decision is).
+    pub async fn delivery_seen(&self, platform: Platform, delivery_id: &str) -> Result<bool> {
+        let mut tx = self.store().read().await?;
+        let seen = store::chat::delivery_seen(&mut tx, platform, delivery_id).await;
+        tx.end_read();
+        seen
+    }
+
     /// Forgets chat deliveries older than a day (platforms retry within minutes): a duty of
     /// the worker, so one replica does it.
     pub async fn forget_old_deliveries(&self) -> Result<()> {

@@ -924,6 +924,22 @@ pub(crate) async fn unsynced(
 // ---- deliveries ------------------------------------------------------------------------------
 
 /// Remembers a delivery id; `false` when it was seen before.
+/// Whether a delivery id was recorded.
+pub(crate) async fn delivery_seen(
+    tx: &mut Tx,
+    platform: Platform,
+    delivery_id: &str,
+) -> Result<bool> {
+    let n: i64 = on!(tx, c => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM chat_deliveries WHERE platform = $1 AND delivery_id = $2",
+    )
+    .bind(platform.as_str())
+    .bind(delivery_id)
+    .fetch_one(c)
+    .await)?;
+    Ok(n > 0)
+}
+
 pub(crate) async fn insert_delivery(
     tx: &mut Tx,
     platform: Platform,
