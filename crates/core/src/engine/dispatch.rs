@@ -224,12 +224,10 @@ impl Core {
         let (mut tx, mut detail, effects) = ctx.into_parts();
         let written = async {
             match step {
-                Ok(Step::Pending(pending)) => {
-                    tx.release("op").await?;
-                    Ok(Written::Pending(pending, value))
-                }
+                // The savepoint `op` is left set: the writer's release of the job (or the
+                // commit) releases it with everything inside, one round trip fewer.
+                Ok(Step::Pending(pending)) => Ok(Written::Pending(pending, value)),
                 Ok(Step::Done(output)) => {
-                    tx.release("op").await?;
                     detail.insert("input".into(), audited);
                     let draft = Draft {
                         actor: actor_of(&principal),
@@ -243,7 +241,6 @@ impl Core {
                 }
                 Err(err) => {
                     tx.rollback_to("op").await?;
-                    tx.release("op").await?;
                     let draft = failure_draft(&principal, spec, &audited, &err);
                     env.record(&mut tx, &principal.tenant, now, draft).await?;
                     Ok(Written::Failed(err))

@@ -134,6 +134,11 @@ impl Tx {
         self.run(Savepoint::Release, name).await
     }
 
+    /// Releases the savepoint `name` and sets a new one of the same name, in one round trip.
+    pub async fn release_and_set(&mut self, name: &'static str) -> Result<()> {
+        self.run(Savepoint::ReleaseAndSet, name).await
+    }
+
     /// Undoes everything since the savepoint (which stays set).
     pub async fn rollback_to(&mut self, name: &'static str) -> Result<()> {
         self.run(Savepoint::RollbackTo, name).await
@@ -145,6 +150,7 @@ impl Tx {
             Savepoint::Set => format!("SAVEPOINT {name}"),
             Savepoint::Release => format!("RELEASE SAVEPOINT {name}"),
             Savepoint::RollbackTo => format!("ROLLBACK TO SAVEPOINT {name}"),
+            Savepoint::ReleaseAndSet => format!("RELEASE SAVEPOINT {name}; SAVEPOINT {name}"),
         };
         on!(self, c => sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(c).await.map(|_| ()))?;
         Ok(())
@@ -155,6 +161,7 @@ enum Savepoint {
     Set,
     Release,
     RollbackTo,
+    ReleaseAndSet,
 }
 
 pub use handle::Store;

@@ -150,9 +150,19 @@ async fn commit_batch(store: &Store, batch: &mut Vec<Job>) {
     // back instead of committed (two round trips fewer for a lone caller).
     let alone = batch.len() == 1;
     let mut roll_back = false;
+    // A kept job's savepoint is released together with the next job's being set (one round
+    // trip), and the last one by the commit.
+    let mut release_pending = false;
     let mut jobs = batch.drain(..);
     while let Some(job) = jobs.next() {
-        if !alone && let Err(e) = tx.savepoint("job").await {
+        let set = if alone {
+            Ok(())
+        } else if std::mem::take(&mut release_pending) {
+            tx.release_and_set("job").await
+        } else {
+            tx.savepoint("job").await
+        };
+        if let Err(e) = set {
             let why = format!("the write transaction broke: {e}");
             for a in answers {
                 a(Err(why.clone()));
@@ -169,7 +179,8 @@ async fn commit_batch(store: &Store, batch: &mut Vec<Job>) {
                     roll_back = !keep;
                     Ok(())
                 } else if keep {
-                    tx.release("job").await
+                    release_pending = true;
+                    Ok(())
                 } else {
                     match tx.rollback_to("job").await {
                         Ok(()) => tx.release("job").await,
