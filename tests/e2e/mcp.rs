@@ -145,14 +145,14 @@ impl Drop for Running {
 }
 
 /// A tenant with an admin, a read-only AI agent and a metering service.
-struct Team {
-    sb: Sandbox,
-    admin: String,
-    agent: String,
+pub(crate) struct Team {
+    pub(crate) sb: Sandbox,
+    pub(crate) admin: String,
+    pub(crate) agent: String,
     meter: String,
 }
 
-fn team() -> Team {
+pub(crate) fn team() -> Team {
     let sb = Sandbox::new();
     let t = sb.create_tenant("acme");
     let admin = t.api_key;

@@ -10,7 +10,6 @@ use crate::approvals::serve_with;
 use crate::fake_slack::{BOT_TOKEN, SIGNING_SECRET};
 use crate::mcp::{Running, client, url};
 use crate::slack::{APPROVALS, World, world_with};
-use crate::support::{Sandbox, api_key_of};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Child;
@@ -251,20 +250,10 @@ fn mcp_works_behind_a_round_robin_balancer_and_a_revocation_closes_streams_on_ev
     if !on_postgres() {
         return;
     }
-    let sb = Sandbox::new();
-    let t = sb.create_tenant("acme");
-    let admin = t.api_key;
-    sb.call_ok(
-        &admin,
-        "members.create_persona",
-        json!({"handle": "claude", "kind": "agent", "roles": ["ai-agent"]}),
-    );
-    let agent = api_key_of(&sb.call_ok(
-        &admin,
-        "keys.issue",
-        json!({"persona": "claude", "name": "claude-desktop", "expires_in": "1d",
-               "scopes": ["members:read"]}),
-    ));
+    // An admin, and an AI agent whose key `claude-desktop` reads members.
+    let crate::mcp::Team {
+        sb, admin, agent, ..
+    } = crate::mcp::team();
     // Periodic re-checks off: only the bus between replicas can close the stream in time.
     let quiet = [("TENANTOPS_MCP_REVOCATION_CHECK", "1h")];
     let (a, a_addr) = serve_with(&sb, &quiet);
