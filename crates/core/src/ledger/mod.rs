@@ -255,16 +255,14 @@ pub async fn record_at(
             leaf_hash: leaf,
         })
         .collect();
-    store::ledger::insert_entries(tx, tenant, old_size as i64, &entries).await?;
     let note = signer
         .sign(h.size, &h.frontier.root())
         .map_err(|e| Error::Internal(format!("sign checkpoint: {e}")))?;
-    if h.size / CHECKPOINT_INTERVAL > old_size / CHECKPOINT_INTERVAL {
-        store::ledger::keep_checkpoint(tx, tenant, h.size as i64, &note).await?;
-    }
-    store::ledger::update_head(
+    store::ledger::append(
         tx,
         tenant,
+        old_size as i64,
+        &entries,
         &store::ledger::Head {
             size: h.size as i64,
             last_hash: &h.last_hash,
@@ -273,6 +271,9 @@ pub async fn record_at(
         },
     )
     .await?;
+    if h.size / CHECKPOINT_INTERVAL > old_size / CHECKPOINT_INTERVAL {
+        store::ledger::keep_checkpoint(tx, tenant, h.size as i64, &note).await?;
+    }
     Ok(rows
         .into_iter()
         .map(|(seq, _, leaf)| Appended { seq, leaf })

@@ -140,6 +140,11 @@ const INSERT_CHUNK: usize = 64;
 /// $6), …` for `rows` consecutive entries, built from constants only: the tenant (`$1`) and the
 /// first sequence number (`$2`) are bound once, so a row costs two parameters.
 fn insert_entries_sql(rows: usize) -> String {
+    insert_entries_sql_from(rows, 3)
+}
+
+/// [`insert_entries_sql`] with the rows' parameters from `$first` on.
+fn insert_entries_sql_from(rows: usize, first: usize) -> String {
     let mut sql =
         String::from("INSERT INTO audit_entries (tenant_id, seq, body, leaf_hash) VALUES ");
     for r in 0..rows {
@@ -148,11 +153,48 @@ fn insert_entries_sql(rows: usize) -> String {
         }
         sql.push_str(&format!(
             "($1, CAST($2 AS BIGINT) + {r}, ${}, ${})",
-            3 + 2 * r,
-            4 + 2 * r
+            first + 2 * r,
+            first + 1 + 2 * r
         ));
     }
     sql
+}
+
+/// Appends `entries` as entries `first_seq`, `first_seq + 1`, … and moves the head to `h`. On
+/// PostgreSQL, where each statement is a network round trip inside the replicas' one write
+/// lock, an append of up to [`INSERT_CHUNK`] entries and the head's move are one statement (a
+/// data-modifying `WITH`); SQLite, which has none, runs the two.
+pub(crate) async fn append(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    first_seq: i64,
+    entries: &[NewEntry<'_>],
+    h: &Head<'_>,
+) -> Result<()> {
+    if tx.engine() != super::Engine::Postgres || entries.is_empty() || entries.len() > INSERT_CHUNK
+    {
+        insert_entries(tx, tenant, first_seq, entries).await?;
+        return update_head(tx, tenant, h).await;
+    }
+    let sql = format!(
+        "WITH appended AS ({}) UPDATE audit_heads SET size = $3, last_hash = $4, frontier = $5, \
+         checkpoint = $6 WHERE tenant_id = $1",
+        insert_entries_sql_from(entries.len(), 7)
+    );
+    on!(tx, c => {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.as_str())
+            .bind(first_seq)
+            .bind(h.size)
+            .bind(h.last_hash)
+            .bind(h.frontier)
+            .bind(h.checkpoint);
+        for e in entries {
+            q = q.bind(e.body).bind(e.leaf_hash);
+        }
+        q.execute(c).await.map(|_| ())
+    })?;
+    Ok(())
 }
 
 /// An entry to append: its body and leaf hash.
@@ -562,6 +604,10 @@ mod tests {
              ($1, CAST($2 AS BIGINT) + 0, $3, $4), ($1, CAST($2 AS BIGINT) + 1, $5, $6)"
         );
         assert_eq!(numbered(4, 3), "$4, $5, $6");
+        // After the head's four parameters ($3–$6), the rows' start at $7.
+        assert!(insert_entries_sql_from(2, 7).ends_with(
+            "($1, CAST($2 AS BIGINT) + 0, $7, $8), ($1, CAST($2 AS BIGINT) + 1, $9, $10)"
+        ));
     }
 
     #[test]
