@@ -78,6 +78,15 @@ impl Env {
         self.writer.run(work).await
     }
 
+    /// [`Env::write_owned`] with the savepoint `inner` set when `work` starts.
+    pub(crate) async fn write_owned_in<R, F>(&self, inner: &'static str, work: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(Tx) -> BoxFuture<'static, (Tx, Result<R>)> + Send + 'static,
+    {
+        self.writer.run_in(Some(inner), work).await
+    }
+
     /// The tenant's audit checkpoint signer.
     pub fn signer(&self, tenant: &TenantId) -> Result<Arc<CheckpointSigner>> {
         self.signers.get(&self.master, tenant)

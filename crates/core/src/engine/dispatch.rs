@@ -149,7 +149,7 @@ impl Core {
         let core = self.clone();
         let caller = principal.clone();
         let written = env
-            .write_owned(move |tx| {
+            .write_owned_in("op", move |tx| {
                 Box::pin(async move {
                     let (tx, written) = core.run_write(tx, caller, spec, value, facts, now).await;
                     (tx, written)
@@ -176,20 +176,18 @@ impl Core {
     }
 
     /// The write path of [`Core::call`], as a job of the writer: canonical references, the
-    /// gate, the operation in a savepoint, and the audit entry of whatever came of it. An `Err`
-    /// is a failure of the store itself (the job is rolled back and nothing is recorded).
+    /// gate, the operation in the savepoint `op` (set by the writer with the job's own), and
+    /// the audit entry of whatever came of it. An `Err` is a failure of the store itself (the
+    /// job is rolled back and nothing is recorded).
     async fn run_write(
         &self,
-        mut tx: Tx,
+        tx: Tx,
         principal: Principal,
         spec: &'static OpSpec,
         value: Value,
         facts: InputFacts,
         now: chrono::DateTime<chrono::Utc>,
     ) -> (Tx, Result<Written>) {
-        if let Err(e) = tx.savepoint("op").await {
-            return (tx, Err(e));
-        }
         let env = &self.env;
         let input = &CallInput::with(&value, facts);
         let mut ctx = OpCtx::new(tx, principal, now, env.clone(), registry::catalogue());

@@ -134,9 +134,16 @@ impl Tx {
         self.run(Savepoint::Release, name).await
     }
 
-    /// Releases the savepoint `name` and sets a new one of the same name, in one round trip.
-    pub async fn release_and_set(&mut self, name: &'static str) -> Result<()> {
-        self.run(Savepoint::ReleaseAndSet, name).await
+    /// Runs savepoint commands (`SAVEPOINT x; RELEASE SAVEPOINT y`, fixed identifiers only)
+    /// in one round trip: the writer's.
+    pub(in crate::store) async fn savepoints(&mut self, sql: &str) -> Result<()> {
+        debug_assert!(
+            sql.split("; ")
+                .all(|c| c.starts_with("SAVEPOINT ") || c.starts_with("RELEASE SAVEPOINT "))
+        );
+        let sql = sql.to_owned();
+        on!(self, c => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone())).execute(c).await.map(|_| ()))?;
+        Ok(())
     }
 
     /// Undoes everything since the savepoint (which stays set).
@@ -150,7 +157,6 @@ impl Tx {
             Savepoint::Set => format!("SAVEPOINT {name}"),
             Savepoint::Release => format!("RELEASE SAVEPOINT {name}"),
             Savepoint::RollbackTo => format!("ROLLBACK TO SAVEPOINT {name}"),
-            Savepoint::ReleaseAndSet => format!("RELEASE SAVEPOINT {name}; SAVEPOINT {name}"),
         };
         on!(self, c => sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(c).await.map(|_| ()))?;
         Ok(())
@@ -161,7 +167,6 @@ enum Savepoint {
     Set,
     Release,
     RollbackTo,
-    ReleaseAndSet,
 }
 
 pub use handle::Store;

@@ -31,6 +31,9 @@ type Run = Box<dyn FnOnce(Tx) -> BoxFuture<'static, (Tx, bool, Answer)> + Send>;
 struct Job {
     run: Run,
     abandon: Box<dyn FnOnce(String) + Send>,
+    /// A savepoint the job wants set when it starts, inside its own (set in the same round
+    /// trip as the writer's).
+    inner: Option<&'static str>,
 }
 
 /// The handle through which every write of this process reaches the database.
@@ -64,6 +67,16 @@ impl Writer {
         R: Send + 'static,
         F: FnOnce(Tx) -> BoxFuture<'static, (Tx, Result<R>)> + Send + 'static,
     {
+        self.run_in(None, work).await
+    }
+
+    /// [`Writer::run`], with the savepoint `inner` already set when `work` starts (the job's
+    /// own and `inner` go to the database in one round trip). `work` may roll back to it.
+    pub async fn run_in<R, F>(&self, inner: Option<&'static str>, work: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(Tx) -> BoxFuture<'static, (Tx, Result<R>)> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel::<Result<R>>();
         // Whoever answers first — the job after the commit, or the writer when the job cannot
         // run — takes the reply.
@@ -90,6 +103,7 @@ impl Writer {
                     let _ = reply.send(Err(Error::Internal(why)));
                 }
             }),
+            inner,
         };
         self.queue
             .send(job)
@@ -155,12 +169,20 @@ async fn commit_batch(store: &Store, batch: &mut Vec<Job>) {
     let mut release_pending = false;
     let mut jobs = batch.drain(..);
     while let Some(job) = jobs.next() {
-        let set = if alone {
+        let mut sql: Vec<String> = Vec::with_capacity(3);
+        if std::mem::take(&mut release_pending) {
+            sql.push("RELEASE SAVEPOINT job".into());
+        }
+        if !alone {
+            sql.push("SAVEPOINT job".into());
+        }
+        if let Some(inner) = job.inner {
+            sql.push(format!("SAVEPOINT {inner}"));
+        }
+        let set = if sql.is_empty() {
             Ok(())
-        } else if std::mem::take(&mut release_pending) {
-            tx.release_and_set("job").await
         } else {
-            tx.savepoint("job").await
+            tx.savepoints(&sql.join("; ")).await
         };
         if let Err(e) = set {
             let why = format!("the write transaction broke: {e}");
@@ -171,7 +193,7 @@ async fn commit_batch(store: &Store, batch: &mut Vec<Job>) {
             fail_jobs(rest, &why).await;
             return;
         }
-        let Job { run, abandon } = job;
+        let Job { run, abandon, .. } = job;
         match AssertUnwindSafe(run(tx)).catch_unwind().await {
             Ok((returned, keep, answer)) => {
                 tx = returned;
@@ -300,6 +322,43 @@ mod tests {
             .unwrap();
         tx.rollback().await.unwrap();
         n
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_job_starts_inside_the_savepoint_it_asked_for_alone_or_in_a_batch() {
+        let (_dir, store, writer) = setup().await;
+        // Each job inserts `n`, rolls back to its inner savepoint, then inserts `n + 100`: only
+        // the second insert may survive, whether the job ran alone or shared a batch.
+        let mut handles = Vec::new();
+        for n in 0..12i64 {
+            let w = writer.clone();
+            handles.push(tokio::spawn(async move {
+                w.run_in(Some("op"), move |mut tx| {
+                    Box::pin(async move {
+                        let r: Result<()> = async {
+                            on!(tx, c => sqlx::query("INSERT INTO probe (n, batch) VALUES ($1, 0)")
+                                .bind(n).execute(c).await.map(|_| ()))?;
+                            tx.rollback_to("op").await?;
+                            on!(tx, c => sqlx::query("INSERT INTO probe (n, batch) VALUES ($1, 0)")
+                                .bind(n + 100).execute(c).await.map(|_| ()))?;
+                            Ok(())
+                        }
+                        .await;
+                        (tx, r)
+                    })
+                })
+                .await
+            }));
+        }
+        for h in handles {
+            h.await.unwrap().unwrap();
+        }
+        let mut tx = store.begin_read().await.unwrap();
+        let low: i64 = on!(tx, c => sqlx::query_scalar("SELECT COUNT(*) FROM probe WHERE n < 100")
+            .fetch_one(c).await)
+        .unwrap();
+        tx.rollback().await.unwrap();
+        assert_eq!((low, count(&store).await), (0, 12));
     }
 
     #[tokio::test]
