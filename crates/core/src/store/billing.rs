@@ -542,25 +542,29 @@ async fn insert_all_new(
     }
     tx.savepoint("usage_events").await?;
     let mut all = true;
-    for chunk in statements(events) {
-        let sql = insert_events_sql(tx, chunk.len(), "");
-        let recorded = on!(tx, c => {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for e in chunk {
-                q = q
-                    .bind(tenant.clone())
-                    .bind(e.source.clone())
-                    .bind(e.id.clone())
-                    .bind(e.ts)
-                    .bind(e.qty_micro)
-                    .bind(e.attribution)
-                    .bind(ingested_at);
+    if tx.engine() == Engine::Postgres {
+        all = insert_unnested(tx, tenant, events, ingested_at).await? == events.len() as u64;
+    } else {
+        for chunk in statements(events) {
+            let sql = insert_events_sql(tx, chunk.len(), "");
+            let recorded = on!(tx, c => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for e in chunk {
+                    q = q
+                        .bind(tenant.clone())
+                        .bind(e.source.clone())
+                        .bind(e.id.clone())
+                        .bind(e.ts)
+                        .bind(e.qty_micro)
+                        .bind(e.attribution)
+                        .bind(ingested_at);
+                }
+                q.execute(c).await.map(|r| r.rows_affected())
+            })?;
+            if recorded < chunk.len() as u64 {
+                all = false;
+                break;
             }
-            q.execute(c).await.map(|r| r.rows_affected())
-        })?;
-        if recorded < chunk.len() as u64 {
-            all = false;
-            break;
         }
     }
     if !all {
@@ -568,6 +572,50 @@ async fn insert_all_new(
     }
     tx.release("usage_events").await?;
     Ok(all)
+}
+
+/// PostgreSQL: every event in one statement, its columns bound as five arrays (`UNNEST`) rather
+/// than seven parameters a row — one parse and bind for a whole batch. Returns the rows
+/// recorded.
+async fn insert_unnested(
+    tx: &mut Tx,
+    tenant: &Text,
+    events: &[&NewEvent],
+    ingested_at: i64,
+) -> Result<u64> {
+    let conn = super::postgres::conn(tx)?;
+    let (mut sources, mut ids, mut ts, mut qty, mut attr) = (
+        Vec::with_capacity(events.len()),
+        Vec::with_capacity(events.len()),
+        Vec::with_capacity(events.len()),
+        Vec::with_capacity(events.len()),
+        Vec::with_capacity(events.len()),
+    );
+    for e in events {
+        sources.push(e.source.to_string());
+        ids.push(e.id.to_string());
+        ts.push(e.ts);
+        qty.push(e.qty_micro);
+        attr.push(e.attribution);
+    }
+    Ok(sqlx::query(
+        "INSERT INTO usage_events \
+         (tenant_id, source, event_id, ts, qty_micro, attribution, ingested_at) \
+         SELECT $1, u.s, u.e, u.t, u.q, u.a, $2 \
+         FROM UNNEST($3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[]) \
+           AS u(s, e, t, q, a) \
+         ON CONFLICT (tenant_id, source, event_id) DO NOTHING",
+    )
+    .bind(tenant.as_ref())
+    .bind(ingested_at)
+    .bind(sources)
+    .bind(ids)
+    .bind(ts)
+    .bind(qty)
+    .bind(attr)
+    .execute(conn)
+    .await?
+    .rows_affected())
 }
 
 /// Inserts the new ones of `events` and returns their (source, id) pairs.

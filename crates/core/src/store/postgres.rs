@@ -59,7 +59,8 @@ pub(super) async fn begin_write(pool: &PgPool) -> Result<Tx> {
     })
 }
 
-fn pg_conn(tx: &mut Tx) -> Result<&mut sqlx::PgConnection> {
+/// The PostgreSQL connection of `tx`, for statements only PostgreSQL understands.
+pub(super) fn conn(tx: &mut Tx) -> Result<&mut sqlx::PgConnection> {
     match &mut tx.inner {
         TxInner::Postgres(t) => Ok(t),
         TxInner::PostgresConn(c) => Ok(c),
@@ -71,7 +72,7 @@ fn pg_conn(tx: &mut Tx) -> Result<&mut sqlx::PgConnection> {
 
 /// The tables of the schema, without the migrator's own.
 pub(crate) async fn tables(tx: &mut Tx) -> Result<Vec<String>> {
-    let conn = pg_conn(tx)?;
+    let conn = conn(tx)?;
     Ok(sqlx::query_scalar(
         "SELECT CAST(table_name AS TEXT) FROM information_schema.tables \
          WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \
@@ -84,7 +85,7 @@ pub(crate) async fn tables(tx: &mut Tx) -> Result<Vec<String>> {
 /// A table's columns in schema order, with their primary-key positions and whether they hold
 /// bytes.
 pub(crate) async fn columns(tx: &mut Tx, table: &str) -> Result<Vec<super::schema::Column>> {
-    let conn = pg_conn(tx)?;
+    let conn = conn(tx)?;
     let rows: Vec<(String, i64, bool)> = sqlx::query_as(
         "SELECT CAST(c.column_name AS TEXT), \
                 CAST(COALESCE(k.ordinal_position, 0) AS BIGINT), \
@@ -161,7 +162,7 @@ pub(crate) fn json_rows_sql(table: &super::schema::Planned, filter: &str) -> Str
 
 /// Says `payload` on `channel` when `tx` commits (nothing if it rolls back).
 pub(crate) async fn notify(tx: &mut Tx, channel: &str, payload: &str) -> Result<()> {
-    let conn = pg_conn(tx)?;
+    let conn = conn(tx)?;
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(channel)
         .bind(payload)
