@@ -56,8 +56,13 @@ impl Core {
     pub async fn call(&self, principal: &Principal, op: &str, input: Value) -> Result<Outcome> {
         let env = &self.env;
         // One snapshot re-checks the caller, counts the routes naming the operation and, for a
-        // read, runs it.
-        let mut snapshot = env.store.begin_read().await?;
+        // read, runs it. Anything else is released right after the re-check, which is one
+        // statement: it needs no transaction (no `BEGIN`, no `ROLLBACK`).
+        let mut snapshot = if registry::find(op).is_some_and(|s| s.risk == Risk::Read) {
+            env.store.begin_read().await?
+        } else {
+            env.store.read().await?
+        };
         let rechecked = match self.recheck(&mut snapshot, principal, op).await {
             Ok(r) => r,
             Err(e) => {
