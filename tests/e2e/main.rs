@@ -5,6 +5,7 @@ mod approvals;
 mod audit;
 mod cli;
 mod crash;
+mod db;
 mod demo;
 mod discord;
 mod fake_discord;
