@@ -88,7 +88,7 @@ pub async fn copy(from: &Store, to: &Store) -> Result<Copied> {
             order: key_order(&src_cols),
             binary: src_cols
                 .iter()
-                .filter(|c| c.binary)
+                .filter(|c| c.binary())
                 .map(|c| c.name.clone())
                 .collect(),
             columns: names,
@@ -202,45 +202,20 @@ enum Kind {
     Bytes,
 }
 
-/// The value kinds of a target table's columns.
-async fn kinds(tx: &mut Tx, table: &str, cols: &[Column]) -> Result<Vec<Kind>> {
-    let types: Vec<(String, String)> = match tx.engine() {
-        Engine::Sqlite => on!(tx, c => sqlx::query_as(
-            "SELECT name, upper(type) FROM pragma_table_info($1) ORDER BY cid",
-        )
-        .bind(table)
-        .fetch_all(c)
-        .await)?,
-        Engine::Postgres => on!(tx, c => sqlx::query_as(
-            "SELECT CAST(column_name AS TEXT), CAST(data_type AS TEXT) \
-             FROM information_schema.columns \
-             WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
-        )
-        .bind(table)
-        .fetch_all(c)
-        .await)?,
-    };
-    cols.iter()
-        .map(|c| {
-            let ty = types
-                .iter()
-                .find(|(n, _)| *n == c.name)
-                .map(|(_, t)| t.to_ascii_lowercase())
-                .unwrap_or_default();
-            Ok(match ty.as_str() {
-                "integer" | "bigint" | "int" | "int8" => Kind::Int,
-                "boolean" => Kind::Bool,
-                "blob" | "bytea" => Kind::Bytes,
-                "text" => Kind::Text,
-                other => {
-                    return Err(Error::Internal(format!(
-                        "table `{table}` column `{}` has type `{other}`, which db copy does not know",
-                        c.name
-                    )));
-                }
-            })
-        })
-        .collect()
+/// The value kind of a target column, from its declared type.
+fn kind(table: &str, col: &Column) -> Result<Kind> {
+    Ok(match col.ty.as_str() {
+        "integer" | "bigint" | "int" | "int8" => Kind::Int,
+        "boolean" => Kind::Bool,
+        "blob" | "bytea" => Kind::Bytes,
+        "text" => Kind::Text,
+        other => {
+            return Err(Error::Internal(format!(
+                "table `{table}` column `{}` has type `{other}`, which db copy does not know",
+                col.name
+            )));
+        }
+    })
 }
 
 async fn insert_rows(
@@ -252,7 +227,10 @@ async fn insert_rows(
     if rows.is_empty() {
         return Ok(());
     }
-    let kinds = kinds(tx, &table.name, cols).await?;
+    let kinds = cols
+        .iter()
+        .map(|c| kind(&table.name, c))
+        .collect::<Result<Vec<Kind>>>()?;
     let per_row = cols.len();
     let rows_per_batch = (BATCH_PARAMS / per_row).max(1);
     let names = cols

@@ -280,7 +280,7 @@ pub async fn plan(tx: &mut Tx) -> Result<Plan> {
                 let columns: Vec<String> = kept.iter().map(|c| c.name.clone()).collect();
                 let binary: Vec<String> = kept
                     .iter()
-                    .filter(|c| c.binary)
+                    .filter(|c| c.binary())
                     .map(|c| c.name.clone())
                     .collect();
                 let order = if key.is_empty() {
@@ -366,7 +366,7 @@ pub async fn tenant_rows(
             order: cols.iter().map(|c| c.name.clone()).collect(),
             binary: cols
                 .iter()
-                .filter(|c| c.binary)
+                .filter(|c| c.binary())
                 .map(|c| c.name.clone())
                 .collect(),
             columns: cols.into_iter().map(|c| c.name).collect(),

@@ -37,10 +37,9 @@ impl Location {
             })?;
             return Ok(Self::Postgres(text.to_owned()));
         }
-        if let Some(rest) = lower.strip_prefix("sqlite:") {
+        if lower.starts_with("sqlite:") {
             let path = &text["sqlite:".len()..];
             let path = path.strip_prefix("//").unwrap_or(path);
-            let _ = rest;
             if path.is_empty() {
                 return Err(Error::Config(
                     "sqlite:// needs a file path, as in sqlite://./tenantops.db".into(),

@@ -82,14 +82,13 @@ pub(crate) async fn tables(tx: &mut Tx) -> Result<Vec<String>> {
     .await?)
 }
 
-/// A table's columns in schema order, with their primary-key positions and whether they hold
-/// bytes.
+/// A table's columns in schema order, with their primary-key positions and types.
 pub(crate) async fn columns(tx: &mut Tx, table: &str) -> Result<Vec<super::schema::Column>> {
     let conn = conn(tx)?;
-    let rows: Vec<(String, i64, bool)> = sqlx::query_as(
+    let rows: Vec<(String, i64, String)> = sqlx::query_as(
         "SELECT CAST(c.column_name AS TEXT), \
                 CAST(COALESCE(k.ordinal_position, 0) AS BIGINT), \
-                c.data_type = 'bytea' \
+                CAST(c.data_type AS TEXT) \
          FROM information_schema.columns c \
          LEFT JOIN information_schema.table_constraints t \
            ON t.table_schema = c.table_schema AND t.table_name = c.table_name \
@@ -105,7 +104,7 @@ pub(crate) async fn columns(tx: &mut Tx, table: &str) -> Result<Vec<super::schem
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(name, pk, binary)| super::schema::Column { name, pk, binary })
+        .map(|(name, pk, ty)| super::schema::Column { name, pk, ty })
         .collect())
 }
 

@@ -32,8 +32,15 @@ pub(crate) struct Column {
     pub name: String,
     /// Position in the primary key, from 1; 0 when not part of it.
     pub pk: i64,
+    /// Its declared type, lowercase (`text`, `integer`, `blob`; `bigint`, `bytea`, `boolean`).
+    pub ty: String,
+}
+
+impl Column {
     /// Whether it holds bytes (`BLOB`, `BYTEA`).
-    pub binary: bool,
+    pub fn binary(&self) -> bool {
+        matches!(self.ty.as_str(), "blob" | "bytea")
+    }
 }
 
 /// `"name"`, quoted as an SQL identifier (names come from the schema, never from input).

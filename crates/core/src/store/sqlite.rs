@@ -146,15 +146,14 @@ pub(crate) async fn tables(tx: &mut Tx) -> Result<Vec<String>> {
 /// A table's columns in schema order, with their primary-key positions.
 pub(crate) async fn columns(tx: &mut Tx, table: &str) -> Result<Vec<super::schema::Column>> {
     let conn = sqlite_conn(tx)?;
-    let rows: Vec<(String, i64, bool)> = sqlx::query_as(
-        "SELECT name, pk, upper(type) = 'BLOB' FROM pragma_table_info($1) ORDER BY cid",
-    )
-    .bind(table)
-    .fetch_all(conn)
-    .await?;
+    let rows: Vec<(String, i64, String)> =
+        sqlx::query_as("SELECT name, pk, lower(type) FROM pragma_table_info($1) ORDER BY cid")
+            .bind(table)
+            .fetch_all(conn)
+            .await?;
     Ok(rows
         .into_iter()
-        .map(|(name, pk, binary)| super::schema::Column { name, pk, binary })
+        .map(|(name, pk, ty)| super::schema::Column { name, pk, ty })
         .collect())
 }
 
