@@ -48,6 +48,11 @@ pub struct Config {
     pub export_dir: PathBuf,
     /// How the surfaces of this binary tell people to use a code (registered by them).
     pub hints: crate::hints::Hints,
+    /// Platform credentials and endpoints of the cloud KMSs tenants bring keys from (BYOK).
+    pub kms: crate::kms::KmsConfig,
+    /// How long a tenant's unwrapped data keys stay cached (a key revoked upstream stops
+    /// working within it).
+    pub key_cache_ttl: std::time::Duration,
     /// Create the database when it does not exist (provisioning); otherwise a missing file is a
     /// configuration error, not a silent new empty database.
     pub create_db: bool,
@@ -87,6 +92,8 @@ impl Config {
             notifiers: Vec::new(),
             export_dir,
             hints: crate::hints::Hints::default(),
+            kms: crate::kms::KmsConfig::default(),
+            key_cache_ttl: crate::vault::DEFAULT_TTL,
             create_db: true,
         }
     }

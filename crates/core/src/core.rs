@@ -43,13 +43,14 @@ impl Core {
         let replica = format!("r-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
         let writer = Writer::spawn(store.clone());
         let appender = Appender::spawn(writer.clone());
-        Ok(Self {
+        let core = Self {
             env: Arc::new(Env {
                 store,
                 writer,
                 appender,
                 signers: Signers::default(),
                 clock: config.clock,
+                vault: crate::vault::Vault::new(master.clone(), config.kms, config.key_cache_ttl),
                 master,
                 pepper,
                 jwt: config.jwt,
@@ -63,7 +64,38 @@ impl Core {
                 export_dir: config.export_dir,
                 hints: config.hints,
             }),
-        })
+        };
+        if core.engine() == crate::store::Engine::Postgres {
+            core.forget_keys_others_changed();
+        }
+        Ok(core)
+    }
+
+    /// Drops cached keys when another replica changes a tenant's keys (revocation included):
+    /// listens on the bus for as long as the core lives.
+    fn forget_keys_others_changed(&self) {
+        let mut events = self.subscribe();
+        let env = Arc::downgrade(&self.env);
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(Event::TenantKeysChanged { tenant }) => match env.upgrade() {
+                        Some(env) => {
+                            env.vault.forget(&tenant);
+                            env.vault.stale.notify_one();
+                        }
+                        None => return,
+                    },
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => match env.upgrade() {
+                        // Missed some: forget everything rather than keep a revoked key.
+                        Some(env) => env.vault.forget_all(),
+                        None => return,
+                    },
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
     }
 
     /// The database engine this core runs on.

@@ -34,6 +34,8 @@ pub struct Env {
     pub clock: Arc<dyn Clock>,
     /// The master key.
     pub master: MasterKey,
+    /// The sealing service: every secret or personal value of a tenant goes through it.
+    pub vault: crate::vault::Vault,
     pub(crate) pepper: Zeroizing<[u8; 32]>,
     /// JWT verification, when configured.
     pub jwt: Option<JwtConfig>,
@@ -138,6 +140,10 @@ impl Env {
 
     /// Publishes an event (after the transaction that caused it committed).
     pub fn publish(&self, event: Event) {
+        if let Event::TenantKeysChanged { tenant } = &event {
+            self.vault.forget(tenant);
+            self.vault.stale.notify_one();
+        }
         let _ = self.events.send(event);
     }
 

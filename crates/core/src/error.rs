@@ -32,6 +32,10 @@ pub enum Error {
     /// The operation name is not in the catalogue.
     #[error("unknown operation `{0}`; run `tenantops ops` to list operations")]
     UnknownOperation(String),
+    /// The tenant's keys cannot be used: BYOK is revoked, or its KMS refuses or cannot be
+    /// reached. The message names BYOK, the cause and the fix.
+    #[error("{0}")]
+    KeysUnavailable(String),
     /// Storage failed.
     #[error("storage error: {0}")]
     Store(#[from] sqlx::Error),
@@ -73,6 +77,7 @@ impl Error {
             Error::UnknownOperation(_) => "unknown_operation",
             Error::Store(_) | Error::Migrate(_) => "storage",
             Error::Config(_) => "config",
+            Error::KeysUnavailable(_) => "keys_unavailable",
             Error::Internal(_) => "internal",
         }
     }

@@ -42,6 +42,12 @@ pub enum Event {
         /// The request.
         request_id: String,
     },
+    /// The tenant's keys changed (BYOK configured, rotated, revoked or disabled, or a rotation
+    /// finished): every process drops the keys it cached.
+    TenantKeysChanged {
+        /// Its tenant.
+        tenant: TenantId,
+    },
     /// A publication of the tenant's signed checkpoint was queued (`audit.publish_checkpoint`):
     /// the server's publisher posts it now rather than at its next pass.
     CheckpointPublicationQueued {

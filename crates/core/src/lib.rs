@@ -26,6 +26,7 @@ pub mod fault;
 pub mod hints;
 pub mod ids;
 pub mod jwt;
+pub mod kms;
 pub mod keys;
 pub mod ledger;
 pub mod members;
@@ -41,6 +42,7 @@ pub mod roles;
 pub mod scope;
 pub mod secrets;
 pub mod store;
+pub mod vault;
 
 pub use catalogue::{OpSpec, Operation, Risk, catalogue};
 pub use config::{Config, DEFAULT_LINK_MIN_AGE_SECS, MasterKeySource};

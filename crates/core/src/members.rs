@@ -2,6 +2,8 @@
 //! rules every operation touching them follows: no escalation through role assignment, no
 //! managing a persona that holds more than you, and never losing the last human admin.
 
+use crate::store::vault::{PERSONA_EMAIL, PERSONA_NAME};
+use crate::vault::keys::{Place, TenantKeys};
 use crate::clock::{ms_to_rfc3339, to_millis};
 use crate::error::{Error, Result};
 use crate::ids::{PersonaId, TenantId};
@@ -57,14 +59,30 @@ pub struct PersonaView {
     pub revoked_at: Option<String>,
 }
 
-impl From<personas::Persona> for PersonaView {
-    fn from(p: personas::Persona) -> Self {
-        PersonaView {
+impl PersonaView {
+    /// The view of a stored persona, its personal data opened with the tenant's `keys` — or
+    /// left out (`None`) without them, for checks that read only its kind, status and roles.
+    pub(crate) fn open(p: personas::Persona, keys: Option<&TenantKeys>) -> Result<Self> {
+        let record = p.id.as_str().to_owned();
+        let (display_name, email) = match keys {
+            None => (None, None),
+            Some(keys) => (
+                match p.display_name_sealed.as_deref() {
+                    Some(s) => Some(keys.open_text(Place::new(&PERSONA_NAME, &record), s)?),
+                    None => p.display_name,
+                },
+                match p.email_sealed.as_deref() {
+                    Some(s) => Some(keys.open_text(Place::new(&PERSONA_EMAIL, &record), s)?),
+                    None => p.email,
+                },
+            ),
+        };
+        Ok(PersonaView {
             id: p.id,
             handle: p.handle,
             kind: p.kind,
-            display_name: p.display_name,
-            email: p.email,
+            display_name,
+            email,
             invite_state: p.invite_state,
             status: p.status,
             roles: p.roles,
@@ -72,20 +90,41 @@ impl From<personas::Persona> for PersonaView {
             bu: p.bu,
             created_at: ms_to_rfc3339(p.created_at),
             revoked_at: p.revoked_at.map(ms_to_rfc3339),
-        }
+        })
     }
 }
 
 /// Looks a persona up by id or handle within the tenant; `field` names the reference in the
-/// error a person reads.
+/// error a person reads. Its personal data is left out: see [`find_persona_view`].
 pub(crate) async fn find_persona(
     tx: &mut Tx,
     tenant: &TenantId,
     field: &str,
     reference: &str,
 ) -> Result<PersonaView> {
+    find(tx, None, tenant, field, reference).await
+}
+
+/// [`find_persona`] with the persona's personal data opened, for showing it.
+pub(crate) async fn find_persona_view(
+    keys: &TenantKeys,
+    tx: &mut Tx,
+    tenant: &TenantId,
+    field: &str,
+    reference: &str,
+) -> Result<PersonaView> {
+    find(tx, Some(keys), tenant, field, reference).await
+}
+
+async fn find(
+    tx: &mut Tx,
+    keys: Option<&TenantKeys>,
+    tenant: &TenantId,
+    field: &str,
+    reference: &str,
+) -> Result<PersonaView> {
     match personas::find(tx, tenant, reference).await? {
-        Some(p) => Ok(p.into()),
+        Some(p) => PersonaView::open(p, keys),
         None => Err(Error::NotFound(format!(
             "{field}: no persona `{reference}` in this tenant; list them with members.list_personas"
         ))),
@@ -95,17 +134,18 @@ pub(crate) async fn find_persona(
 /// The tenant's personas by handle, optionally one kind or one business unit (its id); revoked
 /// ones only with `include_revoked`.
 pub(crate) async fn list_personas(
+    keys: &TenantKeys,
     tx: &mut Tx,
     tenant: &TenantId,
     kind: Option<PersonaKind>,
     bu: Option<&str>,
     include_revoked: bool,
 ) -> Result<Vec<PersonaView>> {
-    Ok(personas::list(tx, tenant, kind, bu, include_revoked)
+    personas::list(tx, tenant, kind, bu, include_revoked)
         .await?
         .into_iter()
-        .map(PersonaView::from)
-        .collect())
+        .map(|p| PersonaView::open(p, Some(keys)))
+        .collect()
 }
 
 /// What a new persona is made of.
@@ -122,11 +162,21 @@ pub(crate) struct NewPersona {
 /// Inserts a persona and its role assignments (already validated). A human starts `invited`.
 pub(crate) async fn insert_persona(
     tx: &mut Tx,
+    keys: &TenantKeys,
     tenant: &TenantId,
     now: DateTime<Utc>,
     p: NewPersona,
 ) -> Result<PersonaId> {
     let id = PersonaId::generate();
+    let display_name = p
+        .display_name
+        .as_deref()
+        .map(|n| keys.seal(Place::new(&PERSONA_NAME, id.as_str()), n.as_bytes()));
+    let email = p
+        .email
+        .as_deref()
+        .map(|e| keys.seal(Place::new(&PERSONA_EMAIL, id.as_str()), e.as_bytes()));
+    let email_index = p.email.as_deref().map(|e| keys.blind_index(e));
     let inserted = personas::insert(
         tx,
         tenant,
@@ -134,8 +184,9 @@ pub(crate) async fn insert_persona(
             id: &id,
             handle: &p.handle,
             kind: p.kind,
-            display_name: p.display_name.as_deref(),
-            email: p.email.as_deref(),
+            display_name: display_name.as_deref(),
+            email: email.as_deref(),
+            email_index: email_index.as_deref(),
             invite_state: (p.kind == PersonaKind::Human).then_some("invited"),
             bu_id: p.bu.as_deref(),
             created_at: to_millis(now),

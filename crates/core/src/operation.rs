@@ -9,6 +9,7 @@ use crate::notify::Notification;
 use crate::principal::Principal;
 use crate::refs::RefPath;
 use crate::scope::Scope;
+use crate::vault::keys::TenantKeys;
 use crate::{Env, Event, store::Tx};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
@@ -48,6 +49,13 @@ pub struct OpCtx {
     pub names: Map<String, Value>,
     detail: Map<String, Value>,
     effects: Effects,
+    /// The tenant's data keys, loaded before the transaction for operations that declare
+    /// [`Operation::KEYS`].
+    pub(crate) keys: Option<Arc<TenantKeys>>,
+    /// Whether `keys` were checked to still be the newest inside this transaction.
+    keys_checked: bool,
+    /// What [`Operation::prepare`] found, outside any transaction.
+    pub(crate) prepared: Value,
 }
 
 /// What an operation asks to happen once its transaction has committed.
@@ -76,7 +84,35 @@ impl OpCtx {
             names: Map::new(),
             detail: Map::new(),
             effects: Effects::default(),
+            keys: None,
+            keys_checked: false,
+            prepared: Value::Null,
         }
+    }
+
+    /// The tenant's data keys, for opening its sealed values.
+    pub fn keys(&self) -> Result<Arc<TenantKeys>> {
+        self.keys.clone().ok_or_else(|| {
+            Error::Internal("an operation used sealed values without declaring KEYS".into())
+        })
+    }
+
+    /// The tenant's data keys for sealing new values: checked, once per operation, to still be
+    /// the newest inside this transaction (a rotation may have committed since they loaded).
+    pub async fn sealing_keys(&mut self) -> Result<Arc<TenantKeys>> {
+        if !self.keys_checked {
+            let keys = self.keys.clone().ok_or_else(|| {
+                Error::Internal("an operation sealed values without declaring KEYS".into())
+            })?;
+            crate::vault::rewrap::check_newest(&mut self.tx, &keys).await?;
+            self.keys_checked = true;
+        }
+        self.keys()
+    }
+
+    /// What [`Operation::prepare`] returned (`null` when the operation prepares nothing).
+    pub fn prepared(&self) -> &Value {
+        &self.prepared
     }
 
     /// The operation named `name`, if there is one.
@@ -185,6 +221,32 @@ pub trait Operation: Send + Sync + 'static {
 
     /// Whether [`Operation::second_person`] has something to say for this operation.
     const GUARDED: bool = false;
+
+    /// Whether the operation opens or seals values of the tenant (personal data, secrets):
+    /// dispatch then loads the tenant's keys before the transaction, and a tenant whose keys
+    /// are unavailable (BYOK revoked or unreachable) gets one clear error naming BYOK.
+    const KEYS: bool = false;
+
+    /// Top-level input fields that carry personal data (an email, a display name): their
+    /// values are sealed where they are stored and never enter the audit ledger.
+    const PERSONAL: &'static [&'static str] = &[];
+
+    /// Whether [`Operation::prepare`] has work to do.
+    const PREPARES: bool = false;
+
+    /// Work that must talk to the outside world (a KMS), done before the operation's
+    /// transaction and outside it — never inside the writer. Runs on every call (also the one
+    /// that only raises an approval request, as a pre-flight check) and again right before an
+    /// approved request executes; its result reaches `execute` as [`OpCtx::prepared`]. Must not
+    /// return a secret: the result is not audited, but it is held in memory.
+    fn prepare(
+        env: Arc<Env>,
+        tenant: TenantId,
+        input: &Self::Input,
+    ) -> impl Future<Output = Result<Value>> + Send {
+        let _ = (env, tenant, input);
+        async { Ok(Value::Null) }
+    }
 }
 
 /// What is known about a call before it runs.
@@ -199,6 +261,7 @@ pub struct Plan {
 type Runner = for<'a, 'b> fn(&'a mut OpCtx, &'b Value) -> BoxFuture<'a, Result<Value>>;
 type Planner = for<'a, 'b> fn(&'a mut OpCtx, &'b Value) -> BoxFuture<'a, Result<Plan>>;
 type Guard = for<'a, 'b> fn(&'a mut OpCtx, &'b Value) -> BoxFuture<'a, Result<Option<String>>>;
+type Preparer = fn(Arc<Env>, TenantId, &Value) -> BoxFuture<'static, Result<Value>>;
 
 /// The type-erased description of an operation, as every surface sees it.
 #[derive(Clone)]
@@ -235,6 +298,11 @@ pub struct OpSpec {
     pub(crate) run: Runner,
     pub(crate) plan: Planner,
     pub(crate) guard: Option<Guard>,
+    /// See [`Operation::KEYS`].
+    pub keys: bool,
+    /// See [`Operation::PERSONAL`].
+    pub personal: &'static [&'static str],
+    pub(crate) prepare: Option<Preparer>,
 }
 
 impl std::fmt::Debug for OpSpec {
@@ -318,6 +386,15 @@ fn guard<'a, O: Operation>(
     Box::pin(async move { O::second_person(ctx, &input?).await })
 }
 
+fn prepare<O: Operation>(
+    env: Arc<Env>,
+    tenant: TenantId,
+    input: &Value,
+) -> BoxFuture<'static, Result<Value>> {
+    let input = parse_input_ref::<O::Input>(input);
+    Box::pin(async move { O::prepare(env, tenant, &input?).await })
+}
+
 fn schema_for<T: JsonSchema>() -> Schema {
     let settings = schemars::generate::SchemaSettings::draft2020_12();
     settings.into_generator().into_root_schema_for::<T>()
@@ -344,5 +421,8 @@ pub fn spec<O: Operation>() -> OpSpec {
         run: run::<O>,
         plan: plan::<O>,
         guard: O::GUARDED.then_some(guard::<O> as Guard),
+        keys: O::KEYS,
+        personal: O::PERSONAL,
+        prepare: O::PREPARES.then_some(prepare::<O> as Preparer),
     }
 }

@@ -180,6 +180,13 @@ impl MasterKey {
         Ok(Zeroizing::new(plain))
     }
 
+    /// The key of a tenant's blind indexes (lookups of sealed values by value).
+    pub fn blind_index_key(&self, tenant: &TenantId) -> Zeroizing<[u8; 32]> {
+        let mut info = b"blind-index/".to_vec();
+        info.extend_from_slice(tenant.as_str().as_bytes());
+        self.derive(&info)
+    }
+
     /// The seed of a tenant's audit-checkpoint Ed25519 signing key.
     pub fn audit_seed(&self, tenant: &TenantId) -> Zeroizing<[u8; 32]> {
         let mut info = b"audit-checkpoint/".to_vec();

@@ -94,7 +94,9 @@ impl std::fmt::Debug for DbArgs {
 /// `TENANTOPS_MASTER_KEY` (64 hex digits) or `TENANTOPS_MASTER_KEY_FILE` (default on SQLite:
 /// the file `<db>.master-key`; on PostgreSQL one of them is required),
 /// `TENANTOPS_KEY_ROTATION_GRACE` (e.g. `10m`), `TENANTOPS_EXECUTION_LEASE` (how long a dead
-/// replica's execution blocks a resume; default 1m), `TENANTOPS_EXPORT_DIR` (where export-all
+/// replica's execution blocks a resume; default 1m), `TENANTOPS_KEY_CACHE_TTL` (how long
+/// unwrapped tenant keys stay cached; default 5m), the KMS platform credentials
+/// ([`tenantops_core::kms::KmsConfig::from_env`]), `TENANTOPS_EXPORT_DIR` (where export-all
 /// archives go; default `exports/` beside the database), and JWT verification —
 /// `TENANTOPS_JWT_ALGORITHM`, `TENANTOPS_JWT_SECRET` or `TENANTOPS_JWT_PUBLIC_KEY_FILE`,
 /// `TENANTOPS_JWT_ISSUER`, `TENANTOPS_JWT_AUDIENCE`.
@@ -122,6 +124,17 @@ pub fn core_config(db: &DbArgs) -> Result<Config> {
         })?;
         config.key_rotation_grace = d;
     }
+    if let Some(ttl) = env("TENANTOPS_KEY_CACHE_TTL") {
+        let d = humantime_duration(&ttl).with_context(|| {
+            format!("TENANTOPS_KEY_CACHE_TTL=`{ttl}` is not a duration like 5m")
+        })?;
+        config.key_cache_ttl = d
+            .to_std()
+            .ok()
+            .filter(|d| !d.is_zero())
+            .context("TENANTOPS_KEY_CACHE_TTL must be positive, like 5m")?;
+    }
+    config.kms = tenantops_core::kms::KmsConfig::from_env();
     if let Some(lease) = env("TENANTOPS_EXECUTION_LEASE") {
         config.execution_lease = humantime_duration(&lease).with_context(|| {
             format!("TENANTOPS_EXECUTION_LEASE=`{lease}` is not a duration like 1m")

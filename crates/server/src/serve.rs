@@ -212,6 +212,41 @@ pub fn spawn_worker(
     })
 }
 
+/// The duty of the re-wrap ([`Core::tick_rewrap`]): held by one replica at a time.
+pub const REWRAP_DUTY: &str = "vault-rewrap";
+
+/// Runs the vault's re-wrap: a pass every `every`, and at once when a value under an older key
+/// was read or a tenant's keys changed — on whichever replica holds [`REWRAP_DUTY`].
+pub fn spawn_rewrap(core: Core, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let wake = core.env().vault.stale.clone();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = wake.notified() => {}
+            }
+            match core.hold(REWRAP_DUTY, tenantops_core::duty_ttl(every)).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot claim the re-wrap duty");
+                    continue;
+                }
+            }
+            match core.tick_rewrap().await {
+                Ok(r) if r != Default::default() => tracing::info!(
+                    rewrapped = r.rewrapped,
+                    finished = r.finished,
+                    failed = r.failed,
+                    "re-wrap pass"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "re-wrap pass failed"),
+            }
+        }
+    })
+}
+
 /// The Slack surface, when configured: its routes, its approvals queue and digest schedule.
 pub struct SlackSurface {
     /// The surface.
@@ -364,6 +399,7 @@ pub async fn run(
         None => None,
     };
     let worker = spawn_worker(core.clone(), metrics.clone(), tick);
+    let rewrap = spawn_rewrap(core.clone(), tick);
     let publisher =
         (!sinks.is_empty()).then(|| spawn_publisher(core.clone(), sinks, publish, tick));
     println!("{}", json!({ "listening": local.to_string() }));
@@ -439,6 +475,7 @@ pub async fn run(
         gateway.shutdown().await;
     }
     worker.abort();
+    rewrap.abort();
     if let Some(p) = publisher {
         p.abort();
     }

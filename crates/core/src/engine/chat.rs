@@ -35,6 +35,19 @@ impl Core {
             name.map(str::to_owned),
         );
         let bot_token = bot_token.map(|t| zeroize::Zeroizing::new(t.to_owned()));
+        // The token is sealed with the tenant's keys, loaded before the transaction: the state
+        // names the tenant (checked again when it is claimed).
+        let keys = match bot_token {
+            None => None,
+            Some(_) => {
+                let digest = code_digest(env.pepper(), &state);
+                let mut read = env.store.read().await?;
+                match store::chat::install_state_tenant(&mut read, &digest, platform).await? {
+                    Some(t) => Some(env.keys(&t).await?),
+                    None => None,
+                }
+            }
+        };
         let env2 = env.clone();
         let reinstalled = env
         .write(move |tx| {
@@ -61,8 +74,23 @@ impl Core {
                         "this workspace is bound to another tenant; it must be unbound there first".into(),
                     ));
                 }
-                let purpose = format!("{}:{workspace_id}", platform.as_str());
-                let sealed = bot_token.map(|t| env.master.seal(&tenant, &purpose, t.as_bytes()));
+                let record = format!("{}:{workspace_id}", platform.as_str());
+                let sealed = match (bot_token, &keys) {
+                    (None, _) => None,
+                    (Some(t), Some(keys)) if keys.tenant() == &tenant => {
+                        crate::vault::rewrap::check_newest(tx, keys).await?;
+                        Some(keys.seal(
+                            crate::vault::keys::Place::new(&store::vault::BOT_TOKEN, &record),
+                            t.as_bytes(),
+                        ))
+                    }
+                    (Some(_), _) => {
+                        return Err(Error::Conflict(
+                            "this install link changed while it was being used; ask for a new one"
+                                .into(),
+                        ));
+                    }
+                };
                 store::chat::upsert_installed(
                     tx,
                     &store::chat::Installed {
@@ -120,8 +148,12 @@ impl Core {
         let Some((tenant, Some(sealed))) = row else {
             return Ok(None);
         };
-        let purpose = format!("{}:{workspace_id}", platform.as_str());
-        let plain = self.env().master.open(&tenant, &purpose, &sealed)?;
+        let record = format!("{}:{workspace_id}", platform.as_str());
+        let keys = self.env().keys(&tenant).await?;
+        let plain = keys.open(
+            crate::vault::keys::Place::new(&store::vault::BOT_TOKEN, &record),
+            &sealed,
+        )?;
         let token = String::from_utf8(plain.to_vec())
             .map_err(|_| Error::Internal("a stored bot token is not text".into()))?;
         Ok(Some(zeroize::Zeroizing::new(token)))

@@ -13,7 +13,9 @@ use crate::principal::Principal;
 use crate::refs;
 use crate::store::Tx;
 use serde::Serialize;
+use crate::vault::keys::TenantKeys;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 /// The result of a call, as every surface renders it.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -142,9 +144,26 @@ impl Core {
             .await?;
             return Ok(Outcome::Denied { reason });
         }
+        // Keys and prepared work come before any transaction: a KMS is never waited for
+        // inside the writer.
+        let pre = self.before_transaction(&principal.tenant, spec, &value).await;
+        let (keys, prepared) = match pre {
+            Ok(pre) => pre,
+            Err(e) => {
+                if let Some(snapshot) = snapshot.take() {
+                    snapshot.end_read();
+                }
+                let draft = failure_draft(principal, spec, &input.audited(), &e);
+                self.record(principal, spec.name, draft.outcome, draft.detail)
+                    .await?;
+                return Err(e);
+            }
+        };
         let now = env.clock.now();
         if let Some(snapshot) = snapshot {
-            return self.call_read(snapshot, principal, spec, input, now).await;
+            return self
+                .call_read(snapshot, principal, spec, input, now, keys)
+                .await;
         }
         // One write transaction holds the operation and its audit entry, whatever the outcome:
         // the operation runs inside a savepoint that is rolled back if it fails, and the
@@ -156,7 +175,9 @@ impl Core {
         let written = env
             .write_owned_in("op", move |tx| {
                 Box::pin(async move {
-                    let (tx, written) = core.run_write(tx, caller, spec, value, facts, now).await;
+                    let (tx, written) = core
+                        .run_write(tx, caller, spec, value, facts, now, (keys, prepared))
+                        .await;
                     (tx, written)
                 })
             })
@@ -192,10 +213,13 @@ impl Core {
         value: Value,
         facts: InputFacts,
         now: chrono::DateTime<chrono::Utc>,
+        (keys, prepared): Prepared,
     ) -> (Tx, Result<Written>) {
         let env = &self.env;
         let input = &CallInput::with(&value, facts);
         let mut ctx = OpCtx::new(tx, principal, now, env.clone(), registry::catalogue());
+        ctx.keys = keys;
+        ctx.prepared = prepared;
         // References are resolved to ids first: routing, the gate, the digest, the operation
         // and its audit entry all see the same objects, however the caller named them.
         let tenant = ctx.principal.tenant.clone();
@@ -263,6 +287,7 @@ impl Core {
         spec: &OpSpec,
         input: &CallInput<'_>,
         now: chrono::DateTime<chrono::Utc>,
+        keys: Option<Arc<TenantKeys>>,
     ) -> Result<Outcome> {
         let env = &self.env;
         let mut ctx = OpCtx::new(
@@ -272,6 +297,7 @@ impl Core {
             env.clone(),
             registry::catalogue(),
         );
+        ctx.keys = keys;
         let canonical =
             refs::canonicalise(&mut ctx.tx, env, &principal.tenant, &spec.refs, input.value).await;
         let (result, audited) = match canonical {
@@ -400,11 +426,36 @@ impl Core {
     }
 }
 
+/// What an operation gets from before its transaction: the tenant's keys and what it prepared.
+pub(crate) type Prepared = (Option<Arc<TenantKeys>>, Value);
+
+impl Core {
+    /// Loads the tenant's keys (for an operation declaring [`crate::Operation::KEYS`]) and runs
+    /// its [`crate::Operation::prepare`]: both outside any transaction.
+    pub(crate) async fn before_transaction(
+        &self,
+        tenant: &crate::ids::TenantId,
+        spec: &OpSpec,
+        input: &Value,
+    ) -> Result<Prepared> {
+        let keys = match spec.keys {
+            true => Some(self.env.keys(tenant).await?),
+            false => None,
+        };
+        let prepared = match spec.prepare {
+            Some(prepare) => prepare(self.env.clone(), tenant.clone(), input).await?,
+            None => Value::Null,
+        };
+        Ok((keys, prepared))
+    }
+}
+
 /// What one serialisation of an input told: its size, and its digest when audited by digest.
 #[derive(Clone, Copy)]
 pub(crate) struct InputFacts {
     bytes: usize,
     sha256: Option<[u8; 32]>,
+    personal: &'static [&'static str],
 }
 
 /// A call's input with what one serialisation of it tells: its size in bytes (for the limit)
@@ -413,6 +464,7 @@ pub(crate) struct CallInput<'a> {
     value: &'a Value,
     bytes: usize,
     sha256: Option<[u8; 32]>,
+    personal: &'static [&'static str],
 }
 
 impl<'a> CallInput<'a> {
@@ -453,6 +505,7 @@ impl<'a> CallInput<'a> {
             value,
             bytes: sink.bytes,
             sha256: sink.hash.map(|h| h.finalize().into()),
+            personal: spec.personal,
         }
     }
 
@@ -461,6 +514,7 @@ impl<'a> CallInput<'a> {
         InputFacts {
             bytes: self.bytes,
             sha256: self.sha256,
+            personal: self.personal,
         }
     }
 
@@ -470,18 +524,35 @@ impl<'a> CallInput<'a> {
             value,
             bytes: facts.bytes,
             sha256: facts.sha256,
+            personal: facts.personal,
         }
     }
 
-    /// The input as its audit entry records it: verbatim, or (bulk operations) its size and
-    /// digest.
+    /// The input as its audit entry records it: verbatim but for its personal data
+    /// ([`crate::Operation::PERSONAL`], which the ledger — append-only, never re-encrypted —
+    /// must not hold), or (bulk operations) its size and digest.
     pub(crate) fn audited(&self) -> Value {
         match &self.sha256 {
-            None => self.value.clone(),
+            None => {
+                let mut v = self.value.clone();
+                if let Some(obj) = v.as_object_mut() {
+                    for field in self.personal {
+                        if let Some(x) = obj.get_mut(*field)
+                            && !x.is_null()
+                        {
+                            *x = Value::String(PERSONAL_MARK.into());
+                        }
+                    }
+                }
+                v
+            }
             Some(digest) => json!({ "bytes": self.bytes, "sha256": hex::encode(digest) }),
         }
     }
 }
+
+/// What the ledger records in place of a personal value of an input.
+pub const PERSONAL_MARK: &str = "(personal data: sealed in its record, not in the ledger)";
 
 /// What a write call's job did, committed. The input comes back with it, to be freed outside
 /// the writer (freeing a large input takes milliseconds).

@@ -132,6 +132,14 @@ impl Core {
                 .await?;
             return Ok(true);
         };
+        // Keys and a KMS's answers are fetched before the transaction (never inside the writer).
+        let (keys, prepared) = match self.before_transaction(tenant, spec, &req.input).await {
+            Ok(pre) => pre,
+            Err(e) => {
+                self.finish_failed(tenant, &req, &e.to_string()).await?;
+                return Ok(true);
+            }
+        };
         // Every re-check reads inside the transaction that runs the operation: a revocation
         // either committed before it (and is seen) or waits behind it.
         let core = self.clone();
@@ -175,8 +183,10 @@ impl Core {
                         secret_digest: None,
                     };
                     let env = core.env.clone();
-                    let ctx =
+                    let mut ctx =
                         OpCtx::new(tx, principal, env.clock.now(), env, registry::catalogue());
+                    ctx.keys = keys;
+                    ctx.prepared = prepared;
                     let extra: Map<String, Value> = json!({
                         "request_id": req.id,
                         "digest": req.digest,

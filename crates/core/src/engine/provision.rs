@@ -80,8 +80,20 @@ impl Core {
                     )
                     .await?;
                     ledger::init(tx, &tenant, &signer).await?;
+                    // The tenant's first data key, made with it (under the platform key).
+                    let (keys, wrapped) = env.vault.first_keys(&tenant)?;
+                    crate::store::vault::insert_data_key(
+                        tx,
+                        &tenant,
+                        1,
+                        crate::vault::PLATFORM_KEK,
+                        &wrapped,
+                        to_millis(now),
+                    )
+                    .await?;
                     let persona = members::insert_persona(
                         tx,
+                        &keys,
                         &tenant,
                         now,
                         members::NewPersona {
@@ -127,7 +139,7 @@ impl Core {
                                 "name": name,
                                 "demo": demo,
                                 "admin_persona": persona,
-                                "admin_email": admin_email,
+                                "admin_email": admin_email.map(|_| crate::engine::dispatch::PERSONAL_MARK),
                                 "key_id": issued.key_id,
                             }),
                         },

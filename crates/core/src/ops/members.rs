@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::ids::BuId;
 use crate::members::{
     ADMIN_ROLE, BuView, NewPersona, PersonaView, check_authority, check_grantable, check_roles,
-    find_bu, find_persona, insert_persona, keep_an_admin, list_bus, list_personas, resolve_bu,
+    find_bu, find_persona, find_persona_view, insert_persona, keep_an_admin, list_bus, list_personas, resolve_bu,
     set_roles, validate_email,
 };
 use crate::operation::{OpCtx, Operation, Risk};
@@ -83,6 +83,8 @@ impl Operation for CreatePersona {
     type Input = CreatePersonaInput;
     type Output = PersonaView;
     const GUARDED: bool = true;
+    const KEYS: bool = true;
+    const PERSONAL: &'static [&'static str] = &["email", "display_name"];
 
     /// A new human who may decide (or break the glass) grows the set of deciders.
     async fn second_person(ctx: &mut OpCtx, input: &CreatePersonaInput) -> Result<Option<String>> {
@@ -109,8 +111,10 @@ impl Operation for CreatePersona {
             Some(b) => Some(resolve_bu(&mut ctx.tx, &tenant, "bu", b.as_str()).await?),
             None => None,
         };
+        let keys = ctx.sealing_keys().await?;
         let id = insert_persona(
             &mut ctx.tx,
+            &keys,
             &tenant,
             ctx.now,
             NewPersona {
@@ -124,7 +128,7 @@ impl Operation for CreatePersona {
         )
         .await?;
         ctx.audit("persona", &id);
-        find_persona(&mut ctx.tx, &tenant, "persona", id.as_str()).await
+        find_persona_view(&keys, &mut ctx.tx, &tenant, "persona", id.as_str()).await
     }
 }
 
@@ -165,6 +169,7 @@ impl Operation for ListPersonas {
         &[r#"{}"#, r#"{"kind":"service","bu":"engineering"}"#];
     type Input = ListPersonasInput;
     type Output = PersonaList;
+    const KEYS: bool = true;
 
     async fn execute(ctx: &mut OpCtx, input: ListPersonasInput) -> Result<PersonaList> {
         let tenant = ctx.tenant().clone();
@@ -174,6 +179,7 @@ impl Operation for ListPersonas {
         };
         Ok(PersonaList {
             personas: list_personas(
+                &*ctx.keys()?,
                 &mut ctx.tx,
                 &tenant,
                 input.kind,
@@ -218,10 +224,18 @@ impl Operation for GetPersona {
     const EXAMPLES: &'static [&'static str] = &[r#"{"persona":"ci-bot"}"#];
     type Input = OnePersona;
     type Output = PersonaDetail;
+    const KEYS: bool = true;
 
     async fn execute(ctx: &mut OpCtx, input: OnePersona) -> Result<PersonaDetail> {
         let tenant = ctx.tenant().clone();
-        let persona = find_persona(&mut ctx.tx, &tenant, "persona", input.persona.as_str()).await?;
+        let persona = find_persona_view(
+            &*ctx.keys()?,
+            &mut ctx.tx,
+            &tenant,
+            "persona",
+            input.persona.as_str(),
+        )
+        .await?;
         let scopes = roles::scopes_of(persona.roles.iter().map(String::as_str))
             .into_iter()
             .collect();
@@ -288,6 +302,7 @@ impl Operation for AssignRoles {
         &[r#"{"persona":"ci-bot","roles":["developer","billing-viewer"]}"#];
     type Input = AssignRolesInput;
     type Output = PersonaView;
+    const KEYS: bool = true;
     const GUARDED: bool = true;
 
     /// Giving or taking away `approvals:decide` or `approvals:break_glass` changes who decides.
@@ -317,7 +332,7 @@ impl Operation for AssignRoles {
         set_roles(&mut ctx.tx, &tenant, &persona.id, &roles, ctx.now).await?;
         ctx.audit("persona", &persona.id);
         ctx.audit("previous_roles", &persona.roles);
-        find_persona(&mut ctx.tx, &tenant, "persona", persona.id.as_str()).await
+        find_persona_view(&*ctx.keys()?, &mut ctx.tx, &tenant, "persona", persona.id.as_str()).await
     }
 }
 
@@ -466,6 +481,7 @@ impl Operation for Revoke {
     const EXAMPLES: &'static [&'static str] = &[r#"{"persona":"ci-bot","reason":"laptop stolen"}"#];
     type Input = RevokeInput;
     type Output = RevokeOutput;
+    const KEYS: bool = true;
 
     async fn execute(ctx: &mut OpCtx, input: RevokeInput) -> Result<RevokeOutput> {
         let tenant = ctx.tenant().clone();
@@ -493,7 +509,14 @@ impl Operation for Revoke {
             tenant: tenant.clone(),
             persona: persona.id.clone(),
         });
-        let persona = find_persona(&mut ctx.tx, &tenant, "persona", persona.id.as_str()).await?;
+        let persona = find_persona_view(
+            &*ctx.keys()?,
+            &mut ctx.tx,
+            &tenant,
+            "persona",
+            persona.id.as_str(),
+        )
+        .await?;
         Ok(RevokeOutput {
             persona,
             revoked_keys: keys,
@@ -702,6 +725,7 @@ impl Operation for MovePersona {
     const EXAMPLES: &'static [&'static str] = &[r#"{"persona":"ci-bot","bu":"emea"}"#];
     type Input = MovePersonaInput;
     type Output = PersonaView;
+    const KEYS: bool = true;
 
     async fn execute(ctx: &mut OpCtx, input: MovePersonaInput) -> Result<PersonaView> {
         let tenant = ctx.tenant().clone();
@@ -716,6 +740,6 @@ impl Operation for MovePersona {
         personas::set_bu(&mut ctx.tx, &tenant, &persona.id, bu.as_deref()).await?;
         ctx.audit("persona", &persona.id);
         ctx.audit("from_bu", &persona.bu_id);
-        find_persona(&mut ctx.tx, &tenant, "persona", persona.id.as_str()).await
+        find_persona_view(&*ctx.keys()?, &mut ctx.tx, &tenant, "persona", persona.id.as_str()).await
     }
 }

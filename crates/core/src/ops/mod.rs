@@ -5,6 +5,7 @@
 pub mod approvals;
 pub mod audit;
 pub mod billing;
+pub mod byok;
 pub mod chat;
 pub mod keys;
 pub mod members;

@@ -3,7 +3,7 @@
 //! themselves reach it only through their context ([`crate::operation::OpCtx::find`]), so no
 //! operation module depends on the list of all of them.
 
-use super::{approvals, audit, billing, chat, keys, members, roles, tenant, whoami};
+use super::{approvals, audit, billing, byok, chat, keys, members, roles, tenant, whoami};
 use crate::operation::{OpSpec, spec};
 use std::sync::LazyLock;
 
@@ -63,6 +63,12 @@ fn all() -> Vec<OpSpec> {
         spec::<billing::ShowbackOp>(),
         spec::<billing::ChartOp>(),
         spec::<billing::SummaryOp>(),
+        spec::<byok::Status>(),
+        spec::<byok::Configure>(),
+        spec::<byok::Verify>(),
+        spec::<byok::Rotate>(),
+        spec::<byok::Revoke>(),
+        spec::<byok::Disable>(),
     ]
 }
 
@@ -162,6 +168,12 @@ mod tests {
             "approvals.review",
             "tenant.export_all",
             "members.delete_persona",
+            "byok.status",
+            "byok.configure",
+            "byok.verify",
+            "byok.rotate",
+            "byok.revoke",
+            "byok.disable",
         ] {
             assert!(find(name).is_some(), "{name} missing");
         }

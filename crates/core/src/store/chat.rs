@@ -475,6 +475,23 @@ pub(crate) async fn claim_install_state(
     Ok(row.map(|(t, p, ch)| (TenantId::from_db(t), p, ch)))
 }
 
+/// The tenant an unused install state belongs to, without claiming it.
+pub(crate) async fn install_state_tenant(
+    tx: &mut Tx,
+    digest: &[u8],
+    platform: Platform,
+) -> Result<Option<TenantId>> {
+    let row: Option<String> = on!(tx, c => sqlx::query_scalar(
+        "SELECT tenant_id FROM chat_install_states WHERE digest = $1 AND platform = $2 \
+         AND used_at IS NULL",
+    )
+    .bind(digest)
+    .bind(platform.as_str())
+    .fetch_optional(c)
+    .await)?;
+    Ok(row.map(TenantId::from_db))
+}
+
 /// Stores a link code (its keyed digest) for a persona of the tenant.
 pub(crate) async fn insert_link_code(
     tx: &mut Tx,

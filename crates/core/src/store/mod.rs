@@ -26,6 +26,7 @@ pub(crate) mod refs;
 pub mod schema;
 pub(crate) mod sqlite;
 pub(crate) mod tenants;
+pub(crate) mod vault;
 pub mod writer;
 
 use crate::error::Result;

@@ -11,8 +11,12 @@ pub(crate) struct Persona {
     pub id: PersonaId,
     pub handle: String,
     pub kind: PersonaKind,
+    /// Plaintext written by a version before the vault (until the upgrade pass seals it).
     pub display_name: Option<String>,
+    /// Plaintext written by a version before the vault (until the upgrade pass seals it).
     pub email: Option<String>,
+    pub display_name_sealed: Option<Vec<u8>>,
+    pub email_sealed: Option<Vec<u8>>,
     pub invite_state: Option<String>,
     pub status: PersonaStatus,
     pub bu_id: Option<String>,
@@ -29,6 +33,8 @@ struct PersonaRow {
     kind: String,
     display_name: Option<String>,
     email: Option<String>,
+    display_name_sealed: Option<Vec<u8>>,
+    email_sealed: Option<Vec<u8>>,
     invite_state: Option<String>,
     status: String,
     bu_id: Option<String>,
@@ -53,6 +59,8 @@ impl PersonaRow {
             kind: PersonaKind::from_stored(&self.kind)?,
             display_name: self.display_name,
             email: self.email,
+            display_name_sealed: self.display_name_sealed,
+            email_sealed: self.email_sealed,
             invite_state: self.invite_state,
             status: PersonaStatus::from_stored(&self.status)?,
             bu_id: self.bu_id,
@@ -66,7 +74,8 @@ impl PersonaRow {
 
 macro_rules! persona_select {
     () => {
-        "SELECT p.id, p.handle, p.kind, p.display_name, p.email, p.invite_state, p.status, \
+        "SELECT p.id, p.handle, p.kind, p.display_name, p.email, p.display_name_sealed, \
+                p.email_sealed, p.invite_state, p.status, \
                 p.bu_id, b.name AS bu, p.created_at, p.revoked_at \
          FROM personas p \
          LEFT JOIN business_units b ON b.tenant_id = p.tenant_id AND b.id = p.bu_id \
@@ -283,8 +292,12 @@ pub(crate) struct NewPersona<'a> {
     pub id: &'a PersonaId,
     pub handle: &'a str,
     pub kind: PersonaKind,
-    pub display_name: Option<&'a str>,
-    pub email: Option<&'a str>,
+    /// Sealed ([`crate::store::vault::PERSONA_NAME`]).
+    pub display_name: Option<&'a [u8]>,
+    /// Sealed ([`crate::store::vault::PERSONA_EMAIL`]).
+    pub email: Option<&'a [u8]>,
+    /// The email's blind index.
+    pub email_index: Option<&'a [u8]>,
     pub invite_state: Option<&'a str>,
     pub bu_id: Option<&'a str>,
     pub created_at: i64,
@@ -294,8 +307,9 @@ pub(crate) struct NewPersona<'a> {
 pub(crate) async fn insert(tx: &mut Tx, tenant: &TenantId, p: &NewPersona<'_>) -> Result<bool> {
     let inserted = on!(tx, c => sqlx::query(
         "INSERT INTO personas \
-           (tenant_id, id, handle, kind, display_name, email, invite_state, status, bu_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+           (tenant_id, id, handle, kind, display_name_sealed, email_sealed, email_index, \
+            invite_state, status, bu_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
          ON CONFLICT (tenant_id, handle) DO NOTHING",
     )
     .bind(tenant.as_str())
@@ -304,6 +318,7 @@ pub(crate) async fn insert(tx: &mut Tx, tenant: &TenantId, p: &NewPersona<'_>) -
     .bind(p.kind.as_str())
     .bind(p.display_name)
     .bind(p.email)
+    .bind(p.email_index)
     .bind(p.invite_state)
     .bind(PersonaStatus::Active.as_str())
     .bind(p.bu_id)

@@ -1,0 +1,40 @@
+-- PostgreSQL twin of migrations/0010_vault.sql (BIGINT, BYTEA, BOOLEAN).
+-- The sealing service and BYOK (issue #15, guide §9).
+--
+-- Every tenant's sealed values (persona emails and display names, chat bot tokens, and what later
+-- sections store) are encrypted under the tenant's data key of an epoch; each data key is wrapped
+-- by a key-encryption key: the platform's (derived from the master key) or the tenant's own KMS
+-- key. A rotation adds an epoch; the re-wrap moves every value to it and then drops the old ones.
+
+CREATE TABLE tenant_data_keys (
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id),
+    epoch       BIGINT NOT NULL,
+    kek         TEXT NOT NULL,              -- `platform`, or `aws:<arn>`, `gcp:<name>`, `azure:<uri>`
+    wrapped     BYTEA NOT NULL,              -- the data key as the key-encryption key wrapped it
+    created_at  BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, epoch)
+);
+
+-- A tenant's own key (no row: the platform key). `state` is the lifecycle an admin drives;
+-- `unreachable_since` is set while the KMS refuses or cannot be reached.
+CREATE TABLE byok_configs (
+    tenant_id          TEXT PRIMARY KEY NOT NULL REFERENCES tenants(id),
+    provider           TEXT NOT NULL CHECK (provider IN ('aws', 'gcp', 'azure')),
+    key_id             TEXT NOT NULL,
+    state              TEXT NOT NULL CHECK (state IN ('pending_verify', 'active', 'rotating', 'revoked')),
+    verified_at        BIGINT,
+    verify_ok          BOOLEAN,
+    verify_detail      TEXT,                -- JSON: each check, its result and the fix
+    unreachable_since  BIGINT,
+    unreachable_detail TEXT,
+    rewrapped          BIGINT NOT NULL DEFAULT 0,  -- values moved to the newest epoch by the running re-wrap
+    updated_at         BIGINT NOT NULL
+);
+
+-- Personal data is sealed; the plaintext columns of 0001 stay only until the upgrade pass has
+-- sealed what an older version wrote (then they are NULL). `email_index` is a keyed blind index
+-- for lookups by address.
+ALTER TABLE personas ADD COLUMN display_name_sealed BYTEA;
+ALTER TABLE personas ADD COLUMN email_sealed BYTEA;
+ALTER TABLE personas ADD COLUMN email_index BYTEA;
+CREATE INDEX personas_by_email_index ON personas (tenant_id, email_index);
