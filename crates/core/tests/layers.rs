@@ -29,6 +29,9 @@ const LAYERS: &[(&str, u8)] = &[
     ("roles", 2),
     ("ledger", 2),
     ("secrets", 2),
+    // Tenants' keys in cloud KMSs, and the guard for every tenant-given outbound URL.
+    ("kms", 2),
+    ("outbound", 2),
     ("jwt", 2),
     ("notify", 2),
     ("event", 2),

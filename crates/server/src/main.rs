@@ -21,6 +21,8 @@ mod serve;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Before any HTTPS client exists: reqwest/rustls use the ring provider only.
+    tenantops_core::kms::install_crypto_provider();
     let args = cli::Cli::parse_args();
     logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

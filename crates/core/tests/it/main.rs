@@ -4,6 +4,7 @@ mod approvals;
 mod billing;
 mod insider;
 mod isolation;
+mod kms_aws;
 mod lifecycle;
 mod publish;
 mod scopes;
