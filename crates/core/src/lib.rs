@@ -26,7 +26,6 @@ pub mod fault;
 pub mod hints;
 pub mod ids;
 pub mod jwt;
-pub mod kms;
 pub mod keys;
 pub mod kms;
 pub mod ledger;

@@ -2,15 +2,15 @@
 //! rules every operation touching them follows: no escalation through role assignment, no
 //! managing a persona that holds more than you, and never losing the last human admin.
 
-use crate::store::vault::{PERSONA_EMAIL, PERSONA_NAME};
-use crate::vault::keys::{Place, TenantKeys};
 use crate::clock::{ms_to_rfc3339, to_millis};
 use crate::error::{Error, Result};
 use crate::ids::{PersonaId, TenantId};
 use crate::principal::{PersonaKind, PersonaStatus, Principal};
 use crate::roles;
 use crate::scope::ScopeSet;
+use crate::store::vault::{PERSONA_EMAIL, PERSONA_NAME};
 use crate::store::{Tx, personas};
+use crate::vault::keys::{Place, TenantKeys};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;

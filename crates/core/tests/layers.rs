@@ -32,6 +32,8 @@ const LAYERS: &[(&str, u8)] = &[
     // Tenants' keys in cloud KMSs, and the guard for every tenant-given outbound URL.
     ("kms", 2),
     ("outbound", 2),
+    // The sealing service: tenants' data keys, sealed values, the re-wrap's work in a transaction.
+    ("vault", 2),
     ("jwt", 2),
     ("notify", 2),
     ("event", 2),

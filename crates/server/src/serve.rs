@@ -225,7 +225,10 @@ pub fn spawn_rewrap(core: Core, every: Duration) -> tokio::task::JoinHandle<()> 
                 _ = tokio::time::sleep(every) => {}
                 _ = wake.notified() => {}
             }
-            match core.hold(REWRAP_DUTY, tenantops_core::duty_ttl(every)).await {
+            match core
+                .hold(REWRAP_DUTY, tenantops_core::duty_ttl(every))
+                .await
+            {
                 Ok(true) => {}
                 Ok(false) => continue,
                 Err(e) => {

@@ -12,8 +12,8 @@ use crate::ops::registry;
 use crate::principal::Principal;
 use crate::refs;
 use crate::store::Tx;
-use serde::Serialize;
 use crate::vault::keys::TenantKeys;
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -146,7 +146,9 @@ impl Core {
         }
         // Keys and prepared work come before any transaction: a KMS is never waited for
         // inside the writer.
-        let pre = self.before_transaction(&principal.tenant, spec, &value).await;
+        let pre = self
+            .before_transaction(&principal.tenant, spec, &value)
+            .await;
         let (keys, prepared) = match pre {
             Ok(pre) => pre,
             Err(e) => {

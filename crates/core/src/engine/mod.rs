@@ -9,8 +9,10 @@ mod chat;
 mod dispatch;
 mod duties;
 mod execute;
+mod keys;
 mod provision;
 mod publish;
+mod rewrap;
 mod worker;
 
 pub(crate) use audit::actor_of;

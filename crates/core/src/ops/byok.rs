@@ -5,6 +5,7 @@
 //! the transaction; the re-wrap after an activation or a rotation is the vault's background
 //! work ([`crate::vault::rewrap`]).
 
+use crate::Env;
 use crate::Event;
 use crate::clock::{ms_to_rfc3339, to_millis};
 use crate::error::{Error, Result};
@@ -15,7 +16,6 @@ use crate::ops::members::NoInput;
 use crate::scope::Scope;
 use crate::store::vault::{self as db, ByokRow};
 use crate::vault::rewrap::{self, Progress};
-use crate::Env;
 use crate::vault::{PLATFORM_KEK, kek_name, kms_context};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -147,13 +147,14 @@ async fn status(ctx: &mut OpCtx) -> Result<ByokStatus> {
              readable)"
                 .to_owned(),
         ),
-        "unreachable" => row
-            .as_ref()
-            .and_then(|r| r.unreachable_detail.clone()),
+        "unreachable" => row.as_ref().and_then(|r| r.unreachable_detail.clone()),
         _ => None,
     };
     Ok(ByokStatus {
-        healthy: matches!(state.as_str(), "off" | "active" | "rotating" | "pending_verify"),
+        healthy: matches!(
+            state.as_str(),
+            "off" | "active" | "rotating" | "pending_verify"
+        ),
         provider: row.as_ref().and_then(|r| r.provider.parse().ok()),
         key: row.as_ref().map(|r| r.key_id.clone()),
         changed_at: row.as_ref().map(|r| ms_to_rfc3339(r.updated_at)),
@@ -195,7 +196,8 @@ pub struct Status;
 
 impl Operation for Status {
     const NAME: &'static str = "byok.status";
-    const SUMMARY: &'static str = "Show BYOK: provider, key, state, last verification and re-wrap progress";
+    const SUMMARY: &'static str =
+        "Show BYOK: provider, key, state, last verification and re-wrap progress";
     const HELP: &'static str = "Shows whether your tenant's data keys are wrapped by your own KMS key (BYOK) \
         or the platform key: the provider and key, the state (off, pending_verify, active, rotating, \
         revoked, unreachable), the last verification with each check, and how many sealed values are \
@@ -268,7 +270,8 @@ pub struct Configure;
 
 impl Operation for Configure {
     const NAME: &'static str = "byok.configure";
-    const SUMMARY: &'static str = "Name the KMS key (AWS KMS, GCP Cloud KMS, Azure Key Vault) to bring";
+    const SUMMARY: &'static str =
+        "Name the KMS key (AWS KMS, GCP Cloud KMS, Azure Key Vault) to bring";
     const HELP: &'static str = "Records your KMS key — an AWS KMS key ARN, a GCP Cloud KMS key resource name \
         or an Azure Key Vault key URI — checked for form, and shows the console steps that grant tenantops \
         Encrypt, Decrypt and GenerateDataKey on it. Nothing changes for your data until byok.verify passes. \
@@ -448,7 +451,8 @@ pub struct Verify;
 
 impl Operation for Verify {
     const NAME: &'static str = "byok.verify";
-    const SUMMARY: &'static str = "Test the BYOK key for real: metadata, data key, encrypt and decrypt";
+    const SUMMARY: &'static str =
+        "Test the BYOK key for real: metadata, data key, encrypt and decrypt";
     const HELP: &'static str = "Runs a real test against your KMS key: reads its metadata (enabled, not \
         scheduled for deletion), generates a data key, and encrypts and decrypts a sample. Green only when \
         all pass; a failure names the missing permission, the disabled key or the unreachable endpoint and \
@@ -481,16 +485,17 @@ impl Operation for Verify {
     async fn execute(ctx: &mut OpCtx, _: NoInput) -> Result<VerifyOutput> {
         let p = Prepared::from(ctx)?;
         let tenant = ctx.tenant().clone();
-        let row = db::byok(&mut ctx.tx, &tenant).await?.ok_or_else(|| {
-            Error::Conflict("BYOK was disabled during the verification".into())
-        })?;
+        let row = db::byok(&mut ctx.tx, &tenant)
+            .await?
+            .ok_or_else(|| Error::Conflict("BYOK was disabled during the verification".into()))?;
         if row.key_id != p.key {
             return Err(Error::Conflict(
                 "the BYOK key changed during the verification; run byok.verify again".into(),
             ));
         }
         let now = to_millis(ctx.now);
-        let detail = serde_json::to_string(&p.checks).map_err(|e| Error::Internal(e.to_string()))?;
+        let detail =
+            serde_json::to_string(&p.checks).map_err(|e| Error::Internal(e.to_string()))?;
         db::record_verify(&mut ctx.tx, &tenant, p.ok, &detail, now).await?;
         ctx.audit("ok", p.ok);
         ctx.audit("provider", &row.provider);
@@ -567,7 +572,10 @@ async fn sealed_values(ctx: &mut OpCtx) -> Result<u64> {
 }
 
 fn records_fact(facts: &Map<String, Value>) -> u64 {
-    facts.get("sealed_values").and_then(Value::as_u64).unwrap_or(0)
+    facts
+        .get("sealed_values")
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
 }
 
 /// Input of `byok.rotate`.
@@ -642,7 +650,10 @@ impl Operation for Rotate {
                         "{}: {}{}",
                         c.check,
                         c.error.as_deref().unwrap_or("failed"),
-                        c.fix.as_deref().map(|f| format!(" (fix: {f})")).unwrap_or_default()
+                        c.fix
+                            .as_deref()
+                            .map(|f| format!(" (fix: {f})"))
+                            .unwrap_or_default()
                     )
                 })
                 .collect();
@@ -659,7 +670,10 @@ impl Operation for Rotate {
 
     async fn facts(ctx: &mut OpCtx, _: &RotateInput) -> Result<Map<String, Value>> {
         let n = sealed_values(ctx).await?;
-        Ok(json!({ "sealed_values": n }).as_object().cloned().unwrap_or_default())
+        Ok(json!({ "sealed_values": n })
+            .as_object()
+            .cloned()
+            .unwrap_or_default())
     }
 
     fn describe(input: &RotateInput, facts: &Map<String, Value>) -> String {
@@ -751,7 +765,8 @@ pub struct Revoke;
 
 impl Operation for Revoke {
     const NAME: &'static str = "byok.revoke";
-    const SUMMARY: &'static str = "Revoke BYOK: the tenant's data becomes unreadable at once (needs approval)";
+    const SUMMARY: &'static str =
+        "Revoke BYOK: the tenant's data becomes unreadable at once (needs approval)";
     const HELP: &'static str = "Stops every use of your tenant's data keys at once: cached keys are dropped on \
         every replica and every operation that needs a sealed value (personal data, stored secrets) fails \
         with an error naming BYOK until the grant is restored and byok.verify passes. Pair it with removing \
@@ -765,7 +780,10 @@ impl Operation for Revoke {
 
     async fn facts(ctx: &mut OpCtx, _: &RevokeInput) -> Result<Map<String, Value>> {
         let n = sealed_values(ctx).await?;
-        Ok(json!({ "sealed_values": n }).as_object().cloned().unwrap_or_default())
+        Ok(json!({ "sealed_values": n })
+            .as_object()
+            .cloned()
+            .unwrap_or_default())
     }
 
     fn describe(_: &RevokeInput, facts: &Map<String, Value>) -> String {
@@ -821,7 +839,8 @@ pub struct Disable;
 
 impl Operation for Disable {
     const NAME: &'static str = "byok.disable";
-    const SUMMARY: &'static str = "Go back to the platform key, re-wrapping everything first (needs approval)";
+    const SUMMARY: &'static str =
+        "Go back to the platform key, re-wrapping everything first (needs approval)";
     const HELP: &'static str = "Re-wraps every sealed value of your tenant under a new data key wrapped by the \
         platform key, drops the data keys your KMS key wrapped, and turns BYOK off — all in one \
         transaction. Needs your KMS key to still work. Destructive: a second person approves.";
@@ -834,7 +853,10 @@ impl Operation for Disable {
 
     async fn facts(ctx: &mut OpCtx, _: &NoInput) -> Result<Map<String, Value>> {
         let n = sealed_values(ctx).await?;
-        Ok(json!({ "sealed_values": n }).as_object().cloned().unwrap_or_default())
+        Ok(json!({ "sealed_values": n })
+            .as_object()
+            .cloned()
+            .unwrap_or_default())
     }
 
     fn describe(_: &NoInput, facts: &Map<String, Value>) -> String {

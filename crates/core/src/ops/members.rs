@@ -5,8 +5,8 @@ use crate::error::{Error, Result};
 use crate::ids::BuId;
 use crate::members::{
     ADMIN_ROLE, BuView, NewPersona, PersonaView, check_authority, check_grantable, check_roles,
-    find_bu, find_persona, find_persona_view, insert_persona, keep_an_admin, list_bus, list_personas, resolve_bu,
-    set_roles, validate_email,
+    find_bu, find_persona, find_persona_view, insert_persona, keep_an_admin, list_bus,
+    list_personas, resolve_bu, set_roles, validate_email,
 };
 use crate::operation::{OpCtx, Operation, Risk};
 use crate::principal::{PersonaKind, PersonaStatus};
@@ -332,7 +332,14 @@ impl Operation for AssignRoles {
         set_roles(&mut ctx.tx, &tenant, &persona.id, &roles, ctx.now).await?;
         ctx.audit("persona", &persona.id);
         ctx.audit("previous_roles", &persona.roles);
-        find_persona_view(&*ctx.keys()?, &mut ctx.tx, &tenant, "persona", persona.id.as_str()).await
+        find_persona_view(
+            &*ctx.keys()?,
+            &mut ctx.tx,
+            &tenant,
+            "persona",
+            persona.id.as_str(),
+        )
+        .await
     }
 }
 
@@ -740,6 +747,13 @@ impl Operation for MovePersona {
         personas::set_bu(&mut ctx.tx, &tenant, &persona.id, bu.as_deref()).await?;
         ctx.audit("persona", &persona.id);
         ctx.audit("from_bu", &persona.bu_id);
-        find_persona_view(&*ctx.keys()?, &mut ctx.tx, &tenant, "persona", persona.id.as_str()).await
+        find_persona_view(
+            &*ctx.keys()?,
+            &mut ctx.tx,
+            &tenant,
+            "persona",
+            persona.id.as_str(),
+        )
+        .await
     }
 }

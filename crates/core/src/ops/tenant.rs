@@ -17,6 +17,8 @@ use crate::notify::Notification;
 use crate::operation::{OpCtx, Operation, Risk};
 use crate::scope::Scope;
 use crate::store::export;
+use crate::store::vault::SEALED;
+use crate::vault::keys::{Place, TenantKeys};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use futures::TryStreamExt;
@@ -93,6 +95,7 @@ impl Operation for ExportAll {
         estimated size, and the export runs once approved. Give a reason for the approvers.";
     const SCOPE: Option<Scope> = Some(Scope::TENANT_EXPORT);
     const RISK: Risk = Risk::Destructive;
+    const KEYS: bool = true;
     const EXAMPLES: &'static [&'static str] = &[r#"{}"#, r#"{"reason":"annual DSAR"}"#];
     type Input = ExportInput;
     type Output = ExportOutput;
@@ -180,7 +183,8 @@ impl Operation for ExportAll {
         let writer = tokio::task::spawn_blocking(move || {
             write_archive(receiver, &dir, &file_name, mtime, head)
         });
-        let read = read_tables(&mut ctx.tx, &env, &tenant, &found.tables, &sender).await;
+        let keys = ctx.keys()?;
+        let read = read_tables(&mut ctx.tx, &keys, &env, &tenant, &found.tables, &sender).await;
         let read = match read {
             Ok(()) => sender.send(Msg::Finish).await.map_err(|_| Stop::WriterGone),
             Err(stop) => Err(stop),
@@ -304,6 +308,7 @@ async fn send(sender: &mpsc::Sender<Msg>, msg: Msg) -> Result<(), Stop> {
 /// Streams the tenant's rows of each table to the writer, reporting progress per table.
 async fn read_tables(
     tx: &mut crate::store::Tx,
+    keys: &TenantKeys,
     env: &Env,
     tenant: &TenantId,
     tables: &[export::Planned],
@@ -317,6 +322,7 @@ async fn read_tables(
         {
             let mut stream = export::rows(tx, table, tenant).map_err(Stop::Db)?;
             while let Some(line) = stream.try_next().await.map_err(Stop::Db)? {
+                let line = opened(keys, &table.name, line).map_err(Stop::Db)?;
                 buf.extend_from_slice(line.as_bytes());
                 buf.push(b'\n');
                 rows += 1;
@@ -339,6 +345,42 @@ async fn read_tables(
         });
     }
     Ok(())
+}
+
+/// A row with its sealed columns opened: the archive carries the tenant's data, not ciphertext
+/// only this deployment can open (`email_sealed` becomes `email`; blind indexes are left out).
+fn opened(keys: &TenantKeys, table: &str, line: String) -> Result<String> {
+    let sealed: Vec<_> = SEALED.iter().filter(|c| c.table == table).collect();
+    if sealed.is_empty() {
+        return Ok(line);
+    }
+    let mut row: serde_json::Map<String, Value> = serde_json::from_str(&line)
+        .map_err(|e| Error::Internal(format!("an exported row is not JSON: {e}")))?;
+    for col in sealed {
+        let record: Vec<String> = col
+            .key
+            .iter()
+            .map(|k| {
+                row.get(*k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect();
+        let record = record.join(":");
+        let plain_name = col.column.trim_end_matches("_sealed").to_owned();
+        let value = match row.remove(col.column) {
+            Some(Value::String(h)) => {
+                let bytes = hex::decode(&h)
+                    .map_err(|_| Error::Internal("an exported BLOB is not hex".into()))?;
+                Value::String(keys.open_text(Place::new(col, &record), &bytes)?)
+            }
+            _ => row.remove(&plain_name).unwrap_or(Value::Null),
+        };
+        row.insert(plain_name, value);
+    }
+    row.retain(|k, _| !k.ends_with("_index"));
+    serde_json::to_string(&row).map_err(|e| Error::Internal(e.to_string()))
 }
 
 /// The manifest's fields known before any row is read.
@@ -692,14 +734,16 @@ mod tests {
         (created, p, ids)
     }
 
-    fn ctx(core: &Core, tx: crate::store::Tx, p: &Principal) -> OpCtx {
-        OpCtx::new(
+    async fn ctx(core: &Core, tx: crate::store::Tx, p: &Principal) -> OpCtx {
+        let mut cx = OpCtx::new(
             tx,
             p.clone(),
             core.env().clock.now(),
             core.env().clone(),
             crate::ops::registry::catalogue(),
-        )
+        );
+        cx.keys = Some(core.env().keys(&p.tenant).await.unwrap());
+        cx
     }
 
     fn contains(haystack: &[u8], needle: &str) -> bool {
@@ -742,7 +786,7 @@ mod tests {
         fx.notes.clear();
 
         let tx = core.store().begin_read().await.unwrap();
-        let mut cx = ctx(core, tx, &pa);
+        let mut cx = ctx(core, tx, &pa).await;
         let input: ExportInput = parse_input(json!({ "reason": "annual DSAR" })).unwrap();
         let facts = ExportAll::facts(&mut cx, &input).await.unwrap();
         let estimated = facts["estimated_bytes"].as_u64().unwrap();
@@ -920,7 +964,7 @@ mod tests {
         let fx = fixture().await;
         let (_a, pa, _) = tenant(&fx.core, "Acme Corp", "acme").await;
         let tx = fx.core.store().begin_read().await.unwrap();
-        let mut cx = ctx(&fx.core, tx, &pa);
+        let mut cx = ctx(&fx.core, tx, &pa).await;
         let bad: ExportInput = parse_input(json!({ "reason": "x".repeat(600) })).unwrap();
         assert!(ExportAll::facts(&mut cx, &bad).await.is_err());
         assert!(ExportAll::execute(&mut cx, bad).await.is_err());

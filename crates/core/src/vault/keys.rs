@@ -258,9 +258,16 @@ mod tests {
         assert!(!sealed.windows(3).any(|w| w == b"ada"));
         let at = Place::new(&PERSONA_EMAIL, "per_1");
         assert_eq!(k.open_text(at, &sealed).unwrap(), "ada@example.com");
-        assert!(k.open(Place::new(&PERSONA_EMAIL, "per_2"), &sealed).is_err());
+        assert!(
+            k.open(Place::new(&PERSONA_EMAIL, "per_2"), &sealed)
+                .is_err()
+        );
         assert!(k.open(Place::new(&PERSONA_NAME, "per_1"), &sealed).is_err());
-        assert!(keys(&TenantId::generate(), &[1, 2]).open(at, &sealed).is_err());
+        assert!(
+            keys(&TenantId::generate(), &[1, 2])
+                .open(at, &sealed)
+                .is_err()
+        );
         let err = keys(&t, &[1]).open(at, &sealed).unwrap_err().to_string();
         assert!(err.contains("dropped"), "{err}");
         let mut tampered = sealed.clone();

@@ -6,23 +6,20 @@
 //! a short time ([`Vault::ttl`]) and are zeroized when dropped, so an operation costs no KMS call
 //! while the cache is warm, and a key the tenant revokes upstream stops working within the TTL.
 //!
-//! Operations never wait for a KMS inside the writer: dispatch loads the caller's keys before
+//! Loading keys is the engine's (`engine/keys.rs`), as is the background re-wrap
+//! (`engine/rewrap.rs`). Operations never wait for a KMS inside the writer: dispatch loads the caller's keys before
 //! the transaction ([`crate::Operation::KEYS`]), and work that must talk to a KMS runs in
 //! [`crate::Operation::prepare`], outside any transaction.
 
 pub mod keys;
 pub(crate) mod rewrap;
 
-use crate::Env;
-use crate::clock::to_millis;
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use crate::kms::{KeyRef, KmsConfig, KmsError, Provider};
-use crate::ledger::{Actor, AuditOutcome};
 use crate::secrets::MasterKey;
-use crate::store::{self, vault::DataKeyRow};
+use crate::store::vault::DataKeyRow;
 use keys::TenantKeys;
-use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -40,13 +37,13 @@ pub struct Vault {
     master: MasterKey,
     kms: KmsConfig,
     ttl: Duration,
-    cache: Mutex<HashMap<TenantId, Cached>>,
-    loading: Mutex<HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>>,
+    pub(crate) cache: Mutex<HashMap<TenantId, Cached>>,
+    pub(crate) loading: Mutex<HashMap<TenantId, Arc<tokio::sync::Mutex<()>>>>,
     /// Woken when a value sealed under an older epoch is read, or a rotation starts.
     pub stale: Arc<Notify>,
 }
 
-enum Cached {
+pub(crate) enum Cached {
     Ready(Arc<TenantKeys>, Instant),
     Failed(String, Instant),
 }
@@ -77,6 +74,11 @@ impl Vault {
         self.ttl
     }
 
+    /// The platform key.
+    pub(crate) fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
     /// The KMS clients.
     pub fn kms(&self) -> &KmsConfig {
         &self.kms
@@ -93,11 +95,11 @@ impl Vault {
         self.lock_cache().clear();
     }
 
-    fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, Cached>> {
+    pub(crate) fn lock_cache(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, Cached>> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn cached(&self, tenant: &TenantId) -> Option<Result<Arc<TenantKeys>>> {
+    pub(crate) fn cached(&self, tenant: &TenantId) -> Option<Result<Arc<TenantKeys>>> {
         let cache = self.lock_cache();
         match cache.get(tenant)? {
             Cached::Ready(k, at) if at.elapsed() < self.ttl => Some(Ok(k.clone())),
@@ -122,9 +124,7 @@ impl Vault {
         use rand::RngCore;
         let mut dek = Zeroizing::new([0u8; 32]);
         rand::rngs::OsRng.fill_bytes(&mut dek[..]);
-        let wrapped = self
-            .master
-            .seal(tenant, &platform_purpose(epoch), &dek[..]);
+        let wrapped = self.master.seal(tenant, &platform_purpose(epoch), &dek[..]);
         (dek, wrapped)
     }
 
@@ -142,7 +142,11 @@ impl Vault {
     }
 
     /// Unwraps a fresh platform data key (see [`Vault::platform_data_key`]).
-    fn open_platform(&self, tenant: &TenantId, row: &DataKeyRow) -> Result<Zeroizing<[u8; 32]>> {
+    pub(crate) fn open_platform(
+        &self,
+        tenant: &TenantId,
+        row: &DataKeyRow,
+    ) -> Result<Zeroizing<[u8; 32]>> {
         let plain = self
             .master
             .open(tenant, &platform_purpose(epoch(row)?), &row.wrapped)?;
@@ -180,11 +184,11 @@ pub(crate) fn parse_kek(kek: &str, allow_loopback: bool) -> Result<Option<KeyRef
         .map_err(|e| Error::Internal(e.to_string()))
 }
 
-fn epoch(row: &DataKeyRow) -> Result<u32> {
+pub(crate) fn epoch(row: &DataKeyRow) -> Result<u32> {
     u32::try_from(row.epoch).map_err(|_| Error::Internal("a data key epoch out of range".into()))
 }
 
-fn to_key(plain: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
+pub(crate) fn to_key(plain: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
     let bytes = <[u8; 32]>::try_from(plain)
         .map_err(|_| Error::Internal("an unwrapped data key is not 32 bytes".into()))?;
     Ok(Zeroizing::new(bytes))
@@ -200,163 +204,4 @@ pub fn unavailable(key: &KeyRef, err: &KmsError) -> String {
         key.id,
         err.fix(key.provider)
     )
-}
-
-impl Env {
-    /// The tenant's unwrapped data keys, from the cache or its key-encryption key (a KMS call
-    /// per epoch when BYOK is active). Never call it inside a write job: it may write (a new
-    /// tenant's first data key, the KMS's reachability) and wait for a KMS.
-    pub async fn keys(&self, tenant: &TenantId) -> Result<Arc<TenantKeys>> {
-        let vault = &self.vault;
-        if let Some(found) = vault.cached(tenant) {
-            return found;
-        }
-        let gate = {
-            let mut loading = vault.loading.lock().unwrap_or_else(|p| p.into_inner());
-            loading.entry(tenant.clone()).or_default().clone()
-        };
-        let _one_at_a_time = gate.lock().await;
-        if let Some(found) = vault.cached(tenant) {
-            return found;
-        }
-        let loaded = self.load_keys(tenant).await;
-        let mut cache = vault.lock_cache();
-        match &loaded {
-            Ok(k) => {
-                cache.insert(tenant.clone(), Cached::Ready(k.clone(), Instant::now()));
-            }
-            Err(Error::KeysUnavailable(why)) => {
-                cache.insert(tenant.clone(), Cached::Failed(why.clone(), Instant::now()));
-            }
-            Err(_) => {}
-        }
-        loaded
-    }
-
-    async fn load_keys(&self, tenant: &TenantId) -> Result<Arc<TenantKeys>> {
-        let vault = &self.vault;
-        let (config, mut rows) = {
-            let mut read = self.store.read().await?;
-            let config = store::vault::byok(&mut read, tenant).await?;
-            let rows = store::vault::data_keys(&mut read, tenant).await?;
-            (config, rows)
-        };
-        if config.as_ref().is_some_and(|c| c.state == "revoked") {
-            return Err(Error::KeysUnavailable(
-                "BYOK is revoked for this tenant: its sealed data stays unreadable until the \
-                 tenant restores tenantops' grant on its KMS key and byok.verify passes"
-                    .into(),
-            ));
-        }
-        if rows.is_empty() {
-            rows = self.first_data_key(tenant).await?;
-        }
-        let mut keys = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let e = epoch(row)?;
-            match parse_kek(&row.kek, vault.kms.allow_loopback())? {
-                None => keys.push((e, vault.open_platform(tenant, row)?)),
-                Some(key) => match self.unwrap_at_kms(tenant, &key, e, &row.wrapped).await {
-                    Ok(k) => keys.push((e, k)),
-                    Err(err) => {
-                        let why = unavailable(&key, &err);
-                        self.kms_failed(tenant, &key, e, &err, &why).await;
-                        return Err(Error::KeysUnavailable(why));
-                    }
-                },
-            }
-        }
-        if config.as_ref().is_some_and(|c| c.unreachable_since.is_some()) {
-            let now = to_millis(self.clock.now());
-            let t = tenant.clone();
-            let cleared = self
-                .write(move |tx| {
-                    Box::pin(
-                        async move { store::vault::set_unreachable(tx, &t, None, now).await },
-                    )
-                })
-                .await;
-            if let Err(e) = cleared {
-                tracing::warn!(tenant = %tenant, error = %e, "could not clear the KMS's unreachable mark");
-            }
-        }
-        Ok(Arc::new(TenantKeys::new(
-            tenant.clone(),
-            keys,
-            &vault.master,
-            Some(vault.stale.clone()),
-        )?))
-    }
-
-    async fn unwrap_at_kms(
-        &self,
-        tenant: &TenantId,
-        key: &KeyRef,
-        epoch: u32,
-        wrapped: &[u8],
-    ) -> std::result::Result<Zeroizing<[u8; 32]>, KmsError> {
-        let provider = self.vault.kms.provider(key)?;
-        let plain = provider
-            .unwrap(wrapped, &kms_context(tenant, epoch))
-            .await?;
-        to_key(&plain).map_err(|e| KmsError::Rejected {
-            detail: e.to_string(),
-        })
-    }
-
-    /// Records a failed unwrap: its audit entry, and the KMS marked unreachable.
-    async fn kms_failed(
-        &self,
-        tenant: &TenantId,
-        key: &KeyRef,
-        epoch: u32,
-        err: &KmsError,
-        why: &str,
-    ) {
-        tracing::warn!(tenant = %tenant, provider = key.provider.as_str(), error = %err, "a tenant's data key did not unwrap");
-        let detail = json!({
-            "provider": key.provider.as_str(),
-            "key": key.id,
-            "epoch": epoch,
-            "error": err.to_string(),
-        });
-        let actor = Actor {
-            persona: None,
-            kind: None,
-            via: "platform".into(),
-            surface: "vault".into(),
-        };
-        if let Err(e) = self
-            .audit(tenant, actor, "byok.unwrap", AuditOutcome::Failed, detail)
-            .await
-        {
-            tracing::error!(tenant = %tenant, error = %e, "a failed unwrap was not audited");
-        }
-        let now = to_millis(self.clock.now());
-        let (t, why) = (tenant.clone(), why.to_owned());
-        let marked = self
-            .write(move |tx| {
-                Box::pin(async move {
-                    store::vault::set_unreachable(tx, &t, Some(&why), now).await
-                })
-            })
-            .await;
-        if let Err(e) = marked {
-            tracing::warn!(tenant = %tenant, error = %e, "could not mark the KMS unreachable");
-        }
-    }
-
-    /// Makes a tenant's first data key (epoch 1, under the platform key).
-    async fn first_data_key(&self, tenant: &TenantId) -> Result<Vec<DataKeyRow>> {
-        let (_, wrapped) = self.vault.platform_data_key(tenant, 1);
-        let now = to_millis(self.clock.now());
-        let t = tenant.clone();
-        self.write(move |tx| {
-            Box::pin(async move {
-                store::vault::insert_data_key(tx, &t, 1, PLATFORM_KEK, &wrapped, now).await?;
-                store::vault::data_keys(tx, &t).await
-            })
-        })
-        .await
-    }
 }
