@@ -2,6 +2,7 @@
 
 mod approvals;
 mod billing;
+mod byok;
 mod insider;
 mod isolation;
 mod kms_aws;

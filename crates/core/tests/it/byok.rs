@@ -1,0 +1,378 @@
+//! BYOK against a real AWS-compatible KMS (moto in server mode): configure, verify red and green,
+//! the re-wrap to 100 %, rotation with a second person, a key disabled upstream (through a thin
+//! proxy that answers AWS's `DisabledException` for it — moto itself still encrypts with a
+//! disabled key), revocation with the crypto-shredding check, restoration and disable.
+
+use crate::support::*;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tenantops_core::kms::KmsConfig;
+use tenantops_core::kms::testing::Moto;
+use tenantops_core::{Error, Outcome, Principal};
+
+/// A proxy in front of moto that refuses every use of the keys while `disabled` is set, with
+/// the body AWS KMS answers for a disabled key.
+struct Upstream {
+    url: String,
+    disabled: Arc<AtomicBool>,
+}
+
+async fn upstream(moto: &Moto) -> Upstream {
+    let disabled = Arc::new(AtomicBool::new(false));
+    let target = moto.endpoint().to_owned();
+    let flag = disabled.clone();
+    let http = reqwest::Client::new();
+    let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
+        let (flag, http, target) = (flag.clone(), http.clone(), target.clone());
+        async move {
+            let op = headers
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            if flag.load(Ordering::SeqCst) && !op.ends_with("DescribeKey") {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    r#"{"__type":"DisabledException","message":"arn:aws:kms:us-east-1:123456789012:key/x is disabled."}"#
+                        .to_owned(),
+                );
+            }
+            let mut req = http.post(&target).body(body.to_vec());
+            for (k, v) in headers.iter() {
+                if k != "host" && k != "content-length" {
+                    req = req.header(k, v);
+                }
+            }
+            match req.send().await {
+                Ok(r) => {
+                    let status = StatusCode::from_u16(r.status().as_u16()).unwrap();
+                    (status, r.text().await.unwrap_or_default())
+                }
+                Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()),
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Upstream { url, disabled }
+}
+
+fn config_via(moto: &Moto, endpoint: &str) -> KmsConfig {
+    let vars: Vec<(&str, String)> = moto
+        .env()
+        .into_iter()
+        .map(|(k, v)| match k {
+            "AWS_ENDPOINT_URL_KMS" => (k, endpoint.to_owned()),
+            _ => (k, v),
+        })
+        .collect();
+    KmsConfig::from_vars(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    })
+}
+
+async fn status(t: &Env, p: &Principal) -> Value {
+    t.ok(p, "byok.status", json!({})).await
+}
+
+async fn emails(t: &Env, p: &Principal) -> Result<Vec<String>, Error> {
+    match t.call(p, "members.list_personas", json!({})).await? {
+        Outcome::Done { output } => Ok(output["personas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["email"].as_str().map(str::to_owned))
+            .collect()),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Approves `request` as `second`.
+async fn approve(t: &Env, second: &Principal, outcome: Outcome) -> Value {
+    let Outcome::PendingApproval {
+        request_id,
+        summary,
+        ..
+    } = outcome
+    else {
+        panic!("expected an approval request, got {outcome:?}")
+    };
+    let decided = t
+        .ok(
+            second,
+            "approvals.decide",
+            json!({"request_id": request_id, "decision": "approve"}),
+        )
+        .await;
+    assert_eq!(decided["request"]["state"], "succeeded", "{decided}");
+    json!({ "summary": summary, "result": decided["request"]["result"] })
+}
+
+#[tokio::test]
+async fn byok_on_a_real_kms_from_configure_to_disable() {
+    let moto = Moto::start().await;
+    let up = upstream(&moto).await;
+    let kms = config_via(&moto, &up.url);
+    let t = Env::with(|c| {
+        c.kms = kms;
+        c.key_cache_ttl = Duration::from_millis(500);
+    })
+    .await;
+    let (created, admin) = t.tenant("acme").await;
+    let tid = created.tenant_id.to_string();
+    let ops = t
+        .ok(
+            &admin,
+            "members.create_persona",
+            json!({"handle":"ops","kind":"human","email":"ops@acme.example","roles":["tenant-admin"]}),
+        )
+        .await;
+    let ops = t.sign_in(&tid, ops["id"].as_str().unwrap()).await;
+    t.ok(
+        &admin,
+        "members.create_persona",
+        json!({"handle":"ada","kind":"human","email":"ada@acme.example",
+               "display_name":"Ada Lovelace","roles":["billing-viewer"]}),
+    )
+    .await;
+    assert_eq!(status(&t, &admin).await["state"], "off");
+
+    // Form is checked; a key tenantops may not describe verifies red, naming the permission.
+    let bad = t
+        .call(
+            &admin,
+            "byok.configure",
+            json!({"provider":"aws","key":"arn:aws:kms:nowhere"}),
+        )
+        .await;
+    assert!(
+        matches!(bad, Err(Error::BadInput { ref field, .. }) if field == "key"),
+        "{bad:?}"
+    );
+    let denied = moto.create_key().await;
+    moto.deny(&denied, "kms:DescribeKey").await;
+    t.ok(
+        &admin,
+        "byok.configure",
+        json!({"provider":"aws","key": denied.id}),
+    )
+    .await;
+    let red = t.ok(&admin, "byok.verify", json!({})).await;
+    assert_eq!(red["ok"], false, "{red}");
+    let describe = &red["checks"][0];
+    assert_eq!(describe["check"], "describe");
+    assert!(
+        describe["error"]
+            .as_str()
+            .unwrap()
+            .contains("kms:DescribeKey"),
+        "{red}"
+    );
+    assert!(describe["fix"].as_str().unwrap().len() > 10, "{red}");
+    assert_eq!(status(&t, &admin).await["state"], "pending_verify");
+
+    // Green: BYOK activates, the re-wrap moves everything under the tenant's key.
+    let key1 = moto.create_key().await;
+    t.ok(
+        &admin,
+        "byok.configure",
+        json!({"provider":"aws","key": key1.id}),
+    )
+    .await;
+    let green = t.ok(&admin, "byok.verify", json!({})).await;
+    assert_eq!(green["ok"], true, "{green}");
+    assert_eq!(green["state"], "rotating");
+    let report = t.core.tick_rewrap().await.unwrap();
+    assert!(report.rewrapped >= 4, "{report:?}");
+    let s = status(&t, &admin).await;
+    assert_eq!(s["state"], "active", "{s}");
+    assert_eq!(s["rewrap"]["percent"], 100, "{s}");
+    assert_eq!(s["data_keys"].as_array().unwrap().len(), 1, "{s}");
+    assert!(
+        s["data_keys"][0]["wrapped_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("aws:arn:aws:kms:"),
+        "{s}"
+    );
+    assert!(
+        emails(&t, &admin)
+            .await
+            .unwrap()
+            .contains(&"ada@acme.example".to_owned())
+    );
+
+    // Rotation needs a second person; new writes use the new key at once, old ones re-wrap.
+    let key2 = moto.create_key().await;
+    let pending = t
+        .call(&admin, "byok.rotate", json!({"key": key2.id}))
+        .await
+        .unwrap();
+    let rotated = approve(&t, &ops, pending).await;
+    assert!(
+        rotated["summary"]
+            .as_str()
+            .unwrap()
+            .contains("records re-wrapped"),
+        "{rotated}"
+    );
+    assert_eq!(rotated["result"]["state"], "rotating", "{rotated}");
+    t.ok(
+        &admin,
+        "members.create_persona",
+        json!({"handle":"bob","kind":"human","email":"bob@acme.example","roles":["billing-viewer"]}),
+    )
+    .await;
+    let mid = status(&t, &admin).await;
+    assert!(mid["rewrap"]["percent"].as_u64().unwrap() < 100, "{mid}");
+    let all = emails(&t, &admin).await.unwrap();
+    assert!(
+        all.contains(&"ada@acme.example".to_owned())
+            && all.contains(&"bob@acme.example".to_owned())
+    );
+    t.core.tick_rewrap().await.unwrap();
+    let s = status(&t, &admin).await;
+    assert_eq!(s["state"], "active", "{s}");
+    assert_eq!(s["rewrap"]["percent"], 100, "{s}");
+    assert_eq!(s["key"], key2.id.as_str());
+    assert_eq!(s["data_keys"].as_array().unwrap().len(), 1, "{s}");
+
+    // The key disabled upstream: reads fail clearly within the cache TTL; nothing is lost.
+    up.disabled.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let dark = emails(&t, &admin).await.unwrap_err();
+    let msg = dark.to_string();
+    assert!(msg.contains("BYOK") && msg.contains("disabled"), "{msg}");
+    assert_eq!(status(&t, &admin).await["state"], "unreachable");
+    assert!(t.ok(&admin, "whoami", json!({})).await["handle"] == "admin");
+    up.disabled.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        emails(&t, &admin)
+            .await
+            .unwrap()
+            .contains(&"ada@acme.example".to_owned())
+    );
+    assert_eq!(status(&t, &admin).await["state"], "active");
+    let audit = t
+        .ok(&admin, "audit.list", json!({"op": "byok.unwrap"}))
+        .await;
+    assert!(audit.to_string().contains("failed"), "{audit}");
+
+    // Revocation: dark at once, and nothing personal is left in plaintext at rest.
+    let revoked = approve(
+        &t,
+        &ops,
+        t.call(&admin, "byok.revoke", json!({"reason":"drill"}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        revoked["summary"].as_str().unwrap().contains("goes dark"),
+        "{revoked}"
+    );
+    let dark = emails(&t, &admin).await.unwrap_err().to_string();
+    assert!(dark.contains("BYOK is revoked"), "{dark}");
+    assert_eq!(status(&t, &admin).await["healthy"], false);
+    if postgres().is_none() {
+        let mut at_rest = Vec::new();
+        for entry in std::fs::read_dir(t.dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                at_rest.extend(std::fs::read(&path).unwrap());
+            }
+        }
+        for secret in ["ada@acme.example", "Ada Lovelace", "bob@acme.example"] {
+            assert!(
+                !at_rest
+                    .windows(secret.len())
+                    .any(|w| w == secret.as_bytes()),
+                "`{secret}` is in plaintext in the database files"
+            );
+        }
+    }
+
+    // The grant restored: verify brings the tenant back; disable goes back to the platform key.
+    let back = t.ok(&admin, "byok.verify", json!({})).await;
+    assert_eq!(back["ok"], true, "{back}");
+    t.core.tick_rewrap().await.unwrap();
+    assert!(
+        emails(&t, &admin)
+            .await
+            .unwrap()
+            .contains(&"bob@acme.example".to_owned())
+    );
+    let off = approve(
+        &t,
+        &ops,
+        t.call(&admin, "byok.disable", json!({})).await.unwrap(),
+    )
+    .await;
+    assert_eq!(off["result"]["state"], "off", "{off}");
+    assert!(off["result"]["rewrapped"].as_u64().unwrap() >= 5, "{off}");
+    let s = status(&t, &admin).await;
+    assert_eq!(s["state"], "off");
+    assert_eq!(s["data_keys"][0]["wrapped_by"], "platform", "{s}");
+    drop(moto);
+    assert!(
+        emails(&t, &admin)
+            .await
+            .unwrap()
+            .contains(&"ada@acme.example".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn byok_operations_stay_in_the_callers_tenant_and_need_their_scopes() {
+    let t = Env::new().await;
+    let (a, admin_a) = t.tenant("a").await;
+    let (_b, admin_b) = t.tenant("b").await;
+    t.ok(
+        &admin_a,
+        "byok.configure",
+        json!({"provider":"gcp","key":"projects/a/locations/eu/keyRings/r/cryptoKeys/k"}),
+    )
+    .await;
+    assert_eq!(status(&t, &admin_b).await["state"], "off");
+    assert_eq!(status(&t, &admin_a).await["state"], "pending_verify");
+    let viewer = t
+        .ok(
+            &admin_a,
+            "members.create_persona",
+            json!({"handle":"v","kind":"human","email":"v@a.example","roles":["billing-viewer"]}),
+        )
+        .await;
+    let viewer = t
+        .sign_in(&a.tenant_id.to_string(), viewer["id"].as_str().unwrap())
+        .await;
+    for op in [
+        "byok.status",
+        "byok.configure",
+        "byok.rotate",
+        "byok.revoke",
+    ] {
+        let out = t
+            .call(&viewer, op, json!({"provider":"aws","key":"x"}))
+            .await;
+        assert!(
+            matches!(
+                out,
+                Ok(Outcome::Denied { .. }) | Err(Error::BadInput { .. })
+            ),
+            "{op}: {out:?}"
+        );
+    }
+    // Destructive ones never run on one person's word, not even an admin's.
+    for op in ["byok.rotate", "byok.revoke", "byok.disable"] {
+        let spec = tenantops_core::catalogue::find(op).unwrap();
+        assert_eq!(spec.risk, tenantops_core::Risk::Destructive, "{op}");
+    }
+}
