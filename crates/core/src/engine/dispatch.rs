@@ -178,7 +178,7 @@ impl Core {
             .write_owned_in("op", move |tx| {
                 Box::pin(async move {
                     let (tx, written) = core
-                        .run_write(tx, caller, spec, value, facts, now, (keys, prepared))
+                        .run_write(tx, caller, spec, (value, facts), now, (keys, prepared))
                         .await;
                     (tx, written)
                 })
@@ -212,8 +212,7 @@ impl Core {
         tx: Tx,
         principal: Principal,
         spec: &'static OpSpec,
-        value: Value,
-        facts: InputFacts,
+        (value, facts): (Value, InputFacts),
         now: chrono::DateTime<chrono::Utc>,
         (keys, prepared): Prepared,
     ) -> (Tx, Result<Written>) {
