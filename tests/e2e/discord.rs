@@ -376,7 +376,7 @@ fn commands_are_registered_from_the_catalogue_for_a_guild_or_globally() {
     run.code(0);
     let out = run.json();
     assert_eq!(out["scope"], "guild");
-    assert_eq!(out["registered"], 5, "{out}");
+    assert_eq!(out["registered"], 6, "{out}");
     let calls = fake.of(
         "PUT",
         &format!("/applications/{APPLICATION_ID}/guilds/{GUILD}/commands"),
@@ -386,7 +386,7 @@ fn commands_are_registered_from_the_catalogue_for_a_guild_or_globally() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["billing", "members", "keys", "approvals", "tenant"]);
+    assert_eq!(names, ["billing", "members", "keys", "approvals", "tenant", "byok"]);
     let keys = commands.iter().find(|c| c["name"] == "keys").unwrap();
     assert!(text(keys).contains("\"autocomplete\":true"), "{keys}");
     sb.run_env(&["discord", "register"], &env).code(0);
