@@ -386,7 +386,10 @@ fn commands_are_registered_from_the_catalogue_for_a_guild_or_globally() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["billing", "members", "keys", "approvals", "tenant", "byok"]);
+    assert_eq!(
+        names,
+        ["billing", "members", "keys", "approvals", "tenant", "byok"]
+    );
     let keys = commands.iter().find(|c| c["name"] == "keys").unwrap();
     assert!(text(keys).contains("\"autocomplete\":true"), "{keys}");
     sb.run_env(&["discord", "register"], &env).code(0);
