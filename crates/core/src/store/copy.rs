@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 /// fails [`copy`] (and a test), so a new table is never left behind.
 pub const ORDER: &[&str] = &[
     "tenants",
+    "tenant_data_keys",
+    "byok_configs",
     "business_units",
     "personas",
     "role_assignments",
