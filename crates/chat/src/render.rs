@@ -304,6 +304,9 @@ fn done(op: &OpSpec, output: &Value) -> Message {
     if let Some(text) = output.get("text").and_then(Value::as_str) {
         return m.text(text);
     }
+    if let Some(line) = byok_line(op.name, output) {
+        m = m.text(line);
+    }
     if op.secret_output {
         m.visibility = Visibility::OnlyRequester;
         m = m.text("⚠ Shown once — store it now. tenantops keeps only a hash.");
@@ -313,6 +316,59 @@ fn done(op: &OpSpec, output: &Value) -> Message {
         m.buttons = decision_buttons(output);
     }
     m
+}
+
+/// The one line a phone shows first for BYOK: a green or red dot, the state, the key and the
+/// re-wrap's progress (`byok.status`), or the verification's verdict with the first failure
+/// and its fix (`byok.verify`).
+fn byok_line(op: &str, output: &Value) -> Option<String> {
+    let dot = |ok: bool| if ok { "🟢" } else { "🔴" };
+    match op {
+        "byok.status" => {
+            let state = str_of(output, "state");
+            let key = match (output["provider"].as_str(), output["key"].as_str()) {
+                (Some(p), Some(k)) => format!(" — {p} key {k}"),
+                _ => " — the platform key seals this tenant's data".to_owned(),
+            };
+            let percent = output["rewrap"]["percent"].as_u64().unwrap_or(0);
+            let mut line = format!(
+                "{} BYOK {state}{key} · re-wrap {percent} % ({} of {} values under the newest key)",
+                dot(output["healthy"].as_bool().unwrap_or(false)),
+                output["rewrap"]["under_newest_key"].as_u64().unwrap_or(0),
+                output["rewrap"]["sealed_values"].as_u64().unwrap_or(0),
+            );
+            if let Some(next) = output["next_step"].as_str() {
+                line.push_str(&format!("\nNext: {}", redact::text(next)));
+            }
+            Some(line)
+        }
+        "byok.verify" => {
+            let ok = output["ok"].as_bool().unwrap_or(false);
+            let first_failure = output["checks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["ok"] == false);
+            Some(match first_failure {
+                None => format!(
+                    "{} Verified: every check passed (state {})",
+                    dot(ok),
+                    str_of(output, "state")
+                ),
+                Some(c) => format!(
+                    "{} Verification failed at {}: {}{}",
+                    dot(false),
+                    str_of(c, "check"),
+                    redact::text(str_of(c, "error")),
+                    c["fix"]
+                        .as_str()
+                        .map(|f| format!("\nFix: {f}"))
+                        .unwrap_or_default()
+                ),
+            })
+        }
+        _ => None,
+    }
 }
 
 /// Most requests `/approvals pending` offers buttons for (an Approve / Reject pair each).
@@ -794,6 +850,54 @@ mod tests {
 
     fn done_of(op: &str, output: Value) -> Message {
         outcome(find(op).unwrap(), &Outcome::Done { output })
+    }
+
+    fn first_text(m: &Message) -> String {
+        m.body
+            .iter()
+            .find_map(|b| match b {
+                Block::Text(t) => Some(t.clone()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn byok_answers_lead_with_a_green_or_red_dot() {
+        let healthy = done_of(
+            "byok.status",
+            json!({"state":"rotating","healthy":true,"provider":"aws",
+                   "key":"arn:aws:kms:eu-west-1:111122223333:key/k1",
+                   "rewrap":{"percent":40,"under_newest_key":4,"sealed_values":10}}),
+        );
+        let line = first_text(&healthy);
+        assert!(
+            line.starts_with("🟢 BYOK rotating — aws key arn:"),
+            "{line}"
+        );
+        assert!(line.contains("re-wrap 40 % (4 of 10"), "{line}");
+        let dark = done_of(
+            "byok.status",
+            json!({"state":"revoked","healthy":false,"provider":"gcp","key":"projects/p",
+                   "rewrap":{"percent":100,"under_newest_key":3,"sealed_values":3},
+                   "next_step":"restore the grant, then run byok.verify"}),
+        );
+        let line = first_text(&dark);
+        assert!(line.starts_with("🔴 BYOK revoked"), "{line}");
+        assert!(line.contains("Next: restore the grant"), "{line}");
+        let red = done_of(
+            "byok.verify",
+            json!({"ok":false,"state":"pending_verify","checks":[
+                {"check":"describe","ok":true},
+                {"check":"generate_data_key","ok":false,
+                 "error":"permission denied: kms:GenerateDataKey","fix":"edit the key policy"}]}),
+        );
+        let line = first_text(&red);
+        assert!(
+            line.starts_with("🔴 Verification failed at generate_data_key: permission denied"),
+            "{line}"
+        );
+        assert!(line.contains("Fix: edit the key policy"), "{line}");
     }
 
     #[test]
