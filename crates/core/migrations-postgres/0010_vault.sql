@@ -38,3 +38,7 @@ ALTER TABLE personas ADD COLUMN display_name_sealed BYTEA;
 ALTER TABLE personas ADD COLUMN email_sealed BYTEA;
 ALTER TABLE personas ADD COLUMN email_index BYTEA;
 CREATE INDEX personas_by_email_index ON personas (tenant_id, email_index);
+
+-- The personal fields of a call waiting for approval (e.g. the email of a persona to create),
+-- sealed: the stored input carries a marker in their place; execution opens them again.
+ALTER TABLE approval_requests ADD COLUMN personal_sealed BYTEA;

@@ -13,7 +13,9 @@ use crate::principal::{PersonaKind, Principal, Surface};
 use crate::roles;
 use crate::scope::{Scope, ScopeSet};
 use crate::store::approvals::{RequestRow, RouteRow};
+use crate::store::vault::APPROVAL_PERSONAL;
 use crate::store::{self, Tx};
+use crate::vault::keys::{Place, TenantKeys};
 use chrono::{DateTime, Duration, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -491,7 +493,53 @@ pub(crate) struct StoredRequest {
     pub state: RequestState,
     pub expires_at: DateTime<Utc>,
     pub break_glass_by: Option<String>,
+    /// The input's personal fields, sealed; `input` holds a marker in their place until
+    /// [`StoredRequest::restore_personal`].
+    pub personal_sealed: Option<Vec<u8>>,
 }
+
+impl StoredRequest {
+    /// Puts the sealed personal fields back into `input` (for its digest check and execution).
+    pub(crate) fn restore_personal(&mut self, keys: Option<&TenantKeys>) -> Result<()> {
+        let Some(sealed) = self.personal_sealed.take() else {
+            return Ok(());
+        };
+        let keys = keys.ok_or_else(|| {
+            Error::Internal("a request with sealed personal fields, without keys".into())
+        })?;
+        let plain = keys.open(Place::new(&APPROVAL_PERSONAL, &self.id), &sealed)?;
+        let fields: Map<String, Value> = serde_json::from_slice(&plain).map_err(|_| {
+            Error::Internal(format!("request {}: sealed fields unreadable", self.id))
+        })?;
+        if let Some(obj) = self.input.as_object_mut() {
+            obj.extend(fields);
+        }
+        Ok(())
+    }
+}
+
+/// Splits an input's personal fields off: the input with a marker in their place, and the
+/// fields (none when the input has none).
+fn split_personal(input: &Value, personal: &[&str]) -> (Value, Map<String, Value>) {
+    let mut kept = input.clone();
+    let mut fields = Map::new();
+    if let Some(obj) = kept.as_object_mut() {
+        for f in personal {
+            if let Some(v) = obj.get_mut(*f)
+                && !v.is_null()
+            {
+                fields.insert(
+                    (*f).to_owned(),
+                    std::mem::replace(v, Value::String(PERSONAL_MARK.into())),
+                );
+            }
+        }
+    }
+    (kept, fields)
+}
+
+/// What a stored input holds in place of a personal value (also what the ledger records).
+pub const PERSONAL_MARK: &str = "(personal data: sealed in its record, not in the ledger)";
 
 fn request_from(r: RequestRow) -> Result<StoredRequest> {
     let what = format!("request {}", r.id);
@@ -517,6 +565,7 @@ fn request_from(r: RequestRow) -> Result<StoredRequest> {
         digest: r.digest,
         requester: r.requester,
         break_glass_by: r.break_glass_by,
+        personal_sealed: r.personal_sealed,
     })
 }
 
@@ -560,6 +609,7 @@ pub(crate) async fn create(
     summary: &str,
     route: Option<&Route>,
     now: DateTime<Utc>,
+    (personal, keys): (&[&str], Option<&TenantKeys>),
 ) -> Result<(StoredRequest, Pending)> {
     let input = canonical(input);
     let digest = digest(&principal.tenant, operation, &input, &principal.persona);
@@ -579,6 +629,21 @@ pub(crate) async fn create(
         ));
     }
     let id = RequestId::generate();
+    // Personal fields are sealed apart; the digest above covers the whole input.
+    let (stored_input, fields) = split_personal(&input, personal);
+    let personal_sealed = match (fields.is_empty(), keys) {
+        (true, _) => None,
+        (false, Some(keys)) => {
+            crate::vault::rewrap::check_newest(tx, keys).await?;
+            let json = serde_json::to_vec(&fields).map_err(|e| Error::Internal(e.to_string()))?;
+            Some(keys.seal(Place::new(&APPROVAL_PERSONAL, id.as_str()), &json))
+        }
+        (false, None) => {
+            return Err(Error::Internal(format!(
+                "{operation} has personal input fields but does not declare KEYS"
+            )));
+        }
+    };
     let (approvers, quorum, sla, expiry, escalation, route_id) = match route {
         Some(r) => (
             Approvers {
@@ -608,7 +673,7 @@ pub(crate) async fn create(
             tenant: &principal.tenant,
             id: id.as_str(),
             operation,
-            input: &input.to_string(),
+            input: &stored_input.to_string(),
             facts: &Value::Object(facts.clone()).to_string(),
             summary,
             digest: &digest,
@@ -625,6 +690,7 @@ pub(crate) async fn create(
             created_at: to_millis(now),
             sla_at: to_millis(now + sla),
             expires_at: to_millis(expires_at),
+            personal_sealed: personal_sealed.as_deref(),
         },
     )
     .await?;

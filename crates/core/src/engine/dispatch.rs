@@ -147,7 +147,7 @@ impl Core {
         // Keys and prepared work come before any transaction: a KMS is never waited for
         // inside the writer.
         let pre = self
-            .before_transaction(&principal.tenant, spec, &value)
+            .before_transaction(&principal.tenant, spec, &value, None)
             .await;
         let (keys, prepared) = match pre {
             Ok(pre) => pre,
@@ -386,6 +386,7 @@ impl Core {
             &plan.summary,
             route.as_ref(),
             ctx.now,
+            (spec.personal, ctx.keys.as_deref()),
         )
         .await?;
         let approvers = approvals::eligible_approvers(&mut ctx.tx, &tenant, &stored).await?;
@@ -438,10 +439,11 @@ impl Core {
         tenant: &crate::ids::TenantId,
         spec: &OpSpec,
         input: &Value,
+        keys: Option<Arc<TenantKeys>>,
     ) -> Result<Prepared> {
-        let keys = match spec.keys {
-            true => Some(self.env.keys(tenant).await?),
-            false => None,
+        let keys = match (spec.keys, keys) {
+            (true, None) => Some(self.env.keys(tenant).await?),
+            (_, given) => given,
         };
         let prepared = match spec.prepare {
             Some(prepare) => prepare(self.env.clone(), tenant.clone(), input).await?,
@@ -553,7 +555,7 @@ impl<'a> CallInput<'a> {
 }
 
 /// What the ledger records in place of a personal value of an input.
-pub const PERSONAL_MARK: &str = "(personal data: sealed in its record, not in the ledger)";
+pub use crate::approvals::PERSONAL_MARK;
 
 /// What a write call's job did, committed. The input comes back with it, to be freed outside
 /// the writer (freeing a large input takes milliseconds).

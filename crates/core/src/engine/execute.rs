@@ -124,7 +124,7 @@ impl Core {
                 })
             })
             .await?;
-        let Some(req) = claimed else {
+        let Some(mut req) = claimed else {
             return Ok(false);
         };
         let Some(spec) = registry::find(&req.operation) else {
@@ -133,7 +133,25 @@ impl Core {
             return Ok(true);
         };
         // Keys and a KMS's answers are fetched before the transaction (never inside the writer).
-        let (keys, prepared) = match self.before_transaction(tenant, spec, &req.input).await {
+        let keys = match spec.keys {
+            true => match env.keys(tenant).await {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    self.finish_failed(tenant, &req, &e.to_string()).await?;
+                    return Ok(true);
+                }
+            },
+            false => None,
+        };
+        // The personal fields sealed apart are put back before the digest check and the run.
+        if let Err(e) = req.restore_personal(keys.as_deref()) {
+            self.finish_failed(tenant, &req, &e.to_string()).await?;
+            return Ok(true);
+        }
+        let (_, prepared) = match self
+            .before_transaction(tenant, spec, &req.input, keys.clone())
+            .await
+        {
             Ok(pre) => pre,
             Err(e) => {
                 self.finish_failed(tenant, &req, &e.to_string()).await?;

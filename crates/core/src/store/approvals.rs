@@ -212,6 +212,7 @@ pub(crate) struct RequestRow {
     pub state: String,
     pub expires_at: i64,
     pub break_glass_by: Option<String>,
+    pub personal_sealed: Option<Vec<u8>>,
 }
 
 /// A request as shown, with the requester's handle and the route's name.
@@ -263,6 +264,8 @@ pub(crate) struct NewRequest<'a> {
     pub created_at: i64,
     pub sla_at: i64,
     pub expires_at: i64,
+    /// The input's personal fields, sealed (their places in `input` hold a marker).
+    pub personal_sealed: Option<&'a [u8]>,
 }
 
 /// Inserts a new `pending` request.
@@ -271,9 +274,9 @@ pub(crate) async fn insert_request(tx: &mut Tx, r: &NewRequest<'_>) -> Result<()
         "INSERT INTO approval_requests (tenant_id, id, operation, input, facts, summary, digest, \
            requester, requester_kind, requester_via, requester_surface, requester_scopes, route_id, \
            approver_personas, approver_roles, escalation_persona, quorum, state, created_at, \
-           sla_at, expires_at) \
+           sla_at, expires_at, personal_sealed) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-           $19, $20, $21)",
+           $19, $20, $21, $22)",
     )
     .bind(r.tenant.as_str())
     .bind(r.id)
@@ -296,6 +299,7 @@ pub(crate) async fn insert_request(tx: &mut Tx, r: &NewRequest<'_>) -> Result<()
     .bind(r.created_at)
     .bind(r.sla_at)
     .bind(r.expires_at)
+    .bind(r.personal_sealed)
     .execute(c)
     .await
     .map(|_| ()))?;
@@ -328,7 +332,7 @@ pub(crate) async fn request(
     Ok(on!(tx, c => sqlx::query_as(
         "SELECT id, operation, input, digest, requester, requester_kind, requester_surface, \
            requester_scopes, approver_personas, approver_roles, quorum, state, expires_at, \
-           break_glass_by \
+           break_glass_by, personal_sealed \
          FROM approval_requests WHERE tenant_id = $1 AND id = $2",
     )
     .bind(tenant.as_str())

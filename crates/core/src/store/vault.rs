@@ -44,9 +44,16 @@ pub const BOT_TOKEN: SealedColumn = SealedColumn {
     key: &["platform", "workspace_id"],
 };
 
+/// The personal fields of a request waiting for approval.
+pub const APPROVAL_PERSONAL: SealedColumn = SealedColumn {
+    table: "approval_requests",
+    column: "personal_sealed",
+    key: &["id"],
+};
+
 /// Every sealed column of the schema: a rotation re-wraps each of them. A new section that
 /// stores a secret or personal data adds its column here (a test checks the schema against it).
-pub const SEALED: &[SealedColumn] = &[PERSONA_EMAIL, PERSONA_NAME, BOT_TOKEN];
+pub const SEALED: &[SealedColumn] = &[PERSONA_EMAIL, PERSONA_NAME, BOT_TOKEN, APPROVAL_PERSONAL];
 
 /// One data key as stored.
 #[derive(Clone, Debug)]

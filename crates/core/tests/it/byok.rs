@@ -376,3 +376,56 @@ async fn byok_operations_stay_in_the_callers_tenant_and_need_their_scopes() {
         assert_eq!(spec.risk, tenantops_core::Risk::Destructive, "{op}");
     }
 }
+
+#[tokio::test]
+async fn personal_data_of_a_call_waiting_for_approval_is_sealed_and_kept_out_of_the_ledger() {
+    let t = Env::new().await;
+    let (created, admin) = t.tenant("acme").await;
+    let tid = created.tenant_id.to_string();
+    let ops = t
+        .ok(
+            &admin,
+            "members.create_persona",
+            json!({"handle":"ops","kind":"human","email":"ops@acme.example","roles":["tenant-admin"]}),
+        )
+        .await;
+    let ops = t.sign_in(&tid, ops["id"].as_str().unwrap()).await;
+    // A third person who may decide needs a second person: the call waits, with its email.
+    let pending = t
+        .call(
+            &admin,
+            "members.create_persona",
+            json!({"handle":"grace","kind":"human","email":"grace@acme.example",
+                   "display_name":"Grace Hopper","roles":["tenant-admin"]}),
+        )
+        .await
+        .unwrap();
+    let stored: Vec<(String,)> = fetch(
+        t.core.store(),
+        "SELECT input FROM approval_requests WHERE tenant_id = $1",
+        &[Arg::Text(tid.clone())],
+    )
+    .await;
+    assert_eq!(stored.len(), 1);
+    assert!(
+        !stored[0].0.contains("grace@acme.example"),
+        "{}",
+        stored[0].0
+    );
+    assert!(!stored[0].0.contains("Grace Hopper"), "{}", stored[0].0);
+    let done = approve(&t, &ops, pending).await;
+    assert_eq!(done["result"]["email"], "grace@acme.example", "{done}");
+    assert_eq!(done["result"]["display_name"], "Grace Hopper", "{done}");
+    let ledger: Vec<(String,)> = fetch(
+        t.core.store(),
+        "SELECT body FROM audit_entries WHERE tenant_id = $1",
+        &[Arg::Text(tid)],
+    )
+    .await;
+    for (body,) in &ledger {
+        assert!(
+            !body.contains("grace@acme.example") && !body.contains("Grace Hopper"),
+            "{body}"
+        );
+    }
+}
