@@ -17,6 +17,15 @@ pub enum MasterKeySource {
     File(PathBuf),
     /// A key given directly (from `TENANTOPS_MASTER_KEY`).
     Key(MasterKey),
+    /// A key held wrapped by a KMS key (`TENANTOPS_MASTER_KEY_URI`): the wrapped key lives in
+    /// `file` (created, by the KMS's GenerateDataKey, when the database is new) and is unwrapped
+    /// once at start.
+    Kms {
+        /// The KMS key that wraps it.
+        key: crate::kms::KeyRef,
+        /// Where the wrapped key is kept.
+        file: PathBuf,
+    },
     /// Not given, where nothing can stand in for it: every replica on a PostgreSQL database
     /// must be given the same key.
     Required,

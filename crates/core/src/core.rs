@@ -34,6 +34,10 @@ impl Core {
                 let create = store.is_empty().await?;
                 MasterKey::load_or_create(&path, create)?
             }
+            MasterKeySource::Kms { key, file } => {
+                let create = store.is_empty().await?;
+                MasterKey::load_or_create_in_kms(&config.kms, &key, &file, create).await?
+            }
             MasterKeySource::Required => return Err(key_required()),
         };
         let pepper = master.api_key_pepper();

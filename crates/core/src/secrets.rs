@@ -82,6 +82,81 @@ impl MasterKey {
         out
     }
 
+    /// Unwraps the master key kept in `file`, wrapped by the KMS key `key`; when `create` is set
+    /// and there is no file, asks the KMS for a fresh key and keeps it there wrapped. Every
+    /// failure is one line naming the file or the KMS, and the fix.
+    pub async fn load_or_create_in_kms(
+        kms: &crate::kms::KmsConfig,
+        key: &crate::kms::KeyRef,
+        file: &Path,
+        create: bool,
+    ) -> Result<Self> {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::STANDARD as B64;
+        const AAD: &str = "tenantops/master-key";
+        let name = format!("{}:{}", key.provider.as_str(), key.id);
+        let kms_err = |what: &str, e: crate::kms::KmsError| {
+            Error::Config(format!(
+                "the master key cannot be {what} with the KMS key {name}: {e}; fix: {}",
+                e.fix(key.provider)
+            ))
+        };
+        let provider = kms.provider(key).map_err(|e| kms_err("reached", e))?;
+        match std::fs::read_to_string(file) {
+            Ok(text) => {
+                let stored: serde_json::Value = serde_json::from_str(&text).map_err(|_| {
+                    Error::Config(format!(
+                        "wrapped master key file {} is not the JSON tenantops writes; restore it",
+                        file.display()
+                    ))
+                })?;
+                if stored["kek"].as_str() != Some(name.as_str()) {
+                    return Err(Error::Config(format!(
+                        "wrapped master key file {} is wrapped by {}, not by                          TENANTOPS_MASTER_KEY_URI={name}",
+                        file.display(),
+                        stored["kek"].as_str().unwrap_or("an unknown key")
+                    )));
+                }
+                let wrapped = stored["wrapped"]
+                    .as_str()
+                    .and_then(|w| B64.decode(w).ok())
+                    .ok_or_else(|| {
+                        Error::Config(format!(
+                            "wrapped master key file {} holds no wrapped key",
+                            file.display()
+                        ))
+                    })?;
+                let plain = provider
+                    .unwrap(&wrapped, AAD)
+                    .await
+                    .map_err(|e| kms_err("unwrapped", e))?;
+                let bytes = <[u8; 32]>::try_from(plain.as_slice()).map_err(|_| {
+                    Error::Config("the unwrapped master key is not 32 bytes".into())
+                })?;
+                Ok(Self::from_bytes(bytes))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+                let (plain, wrapped) = provider
+                    .generate_data_key(AAD)
+                    .await
+                    .map_err(|e| kms_err("generated", e))?;
+                let body = serde_json::json!({ "kek": name, "wrapped": B64.encode(&wrapped) });
+                write_private(file, &body.to_string())?;
+                drop(plain);
+                // If another process wrote the file first, its key is the key.
+                Box::pin(Self::load_or_create_in_kms(kms, key, file, false)).await
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::Config(format!(
+                "wrapped master key file {} is missing but the database already holds data;                  restore the file",
+                file.display()
+            ))),
+            Err(e) => Err(Error::Config(format!(
+                "cannot read wrapped master key file {}: {e}",
+                file.display()
+            ))),
+        }
+    }
+
     /// The HMAC key under which API-key digests are computed.
     pub fn api_key_pepper(&self) -> Zeroizing<[u8; 32]> {
         self.derive(b"api-key-digest")

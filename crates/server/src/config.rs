@@ -92,7 +92,9 @@ impl std::fmt::Debug for DbArgs {
 
 /// Builds the core configuration for `db`, reading the environment for the rest:
 /// `TENANTOPS_MASTER_KEY` (64 hex digits) or `TENANTOPS_MASTER_KEY_FILE` (default on SQLite:
-/// the file `<db>.master-key`; on PostgreSQL one of them is required),
+/// the file `<db>.master-key`; on PostgreSQL one of them is required), or
+/// `TENANTOPS_MASTER_KEY_URI` (`aws:ARN`, `gcp:NAME`, `azure:URI`: the master key wrapped by a
+/// KMS key, kept in `TENANTOPS_MASTER_KEY_FILE` or `<db>.master-key.kms`),
 /// `TENANTOPS_KEY_ROTATION_GRACE` (e.g. `10m`), `TENANTOPS_EXECUTION_LEASE` (how long a dead
 /// replica's execution blocks a resume; default 1m), `TENANTOPS_KEY_CACHE_TTL` (how long
 /// unwrapped tenant keys stay cached; default 5m), the KMS platform credentials
@@ -117,6 +119,33 @@ pub fn core_config(db: &DbArgs) -> Result<Config> {
             bail!("TENANTOPS_MASTER_KEY and TENANTOPS_MASTER_KEY_FILE are both set: unset one")
         }
         (None, None) => {}
+    }
+    if let Some(uri) = env("TENANTOPS_MASTER_KEY_URI") {
+        if env("TENANTOPS_MASTER_KEY").is_some() {
+            bail!("TENANTOPS_MASTER_KEY and TENANTOPS_MASTER_KEY_URI are both set: unset one");
+        }
+        let kms = tenantops_core::kms::KmsConfig::from_env();
+        let (provider, id) = uri.split_once(':').with_context(|| {
+            format!("TENANTOPS_MASTER_KEY_URI=`{uri}` must be PROVIDER:KEY, like aws:arn:aws:kms:…")
+        })?;
+        let provider: tenantops_core::kms::Provider = provider
+            .parse()
+            .with_context(|| format!("TENANTOPS_MASTER_KEY_URI=`{uri}`: unknown provider"))?;
+        let key = tenantops_core::kms::KeyRef::parse(provider, id, kms.allow_loopback())
+            .with_context(|| format!("TENANTOPS_MASTER_KEY_URI=`{uri}`"))?;
+        let file = match (env("TENANTOPS_MASTER_KEY_FILE"), &config.db) {
+            (Some(path), _) => PathBuf::from(path),
+            (None, tenantops_core::store::Location::Sqlite(db)) => {
+                let mut p = db.clone().into_os_string();
+                p.push(".master-key.kms");
+                PathBuf::from(p)
+            }
+            (None, _) => bail!(
+                "TENANTOPS_MASTER_KEY_URI on PostgreSQL needs TENANTOPS_MASTER_KEY_FILE: where \
+                 every replica reads the wrapped master key"
+            ),
+        };
+        config.master_key = MasterKeySource::Kms { key, file };
     }
     if let Some(grace) = env("TENANTOPS_KEY_ROTATION_GRACE") {
         let d = humantime_duration(&grace).with_context(|| {

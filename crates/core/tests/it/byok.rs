@@ -429,3 +429,46 @@ async fn personal_data_of_a_call_waiting_for_approval_is_sealed_and_kept_out_of_
         );
     }
 }
+
+#[tokio::test]
+async fn the_master_key_can_live_in_a_kms() {
+    use tenantops_core::{Config, Core, MasterKeySource, Surface};
+    let moto = Moto::start().await;
+    let key = moto.create_key().await;
+    let keep = tempfile::tempdir().unwrap();
+    let file = keep.path().join("master-key.kms");
+    let source = MasterKeySource::Kms {
+        key: key.clone(),
+        file: file.clone(),
+    };
+    let t = Env::with(|c| {
+        c.kms = moto.config();
+        c.master_key = source.clone();
+    })
+    .await;
+    let (created, _) = t.tenant("acme").await;
+    let stored = std::fs::read_to_string(&file).unwrap();
+    assert!(stored.contains(&format!("aws:{}", key.id)), "{stored}");
+    if postgres().is_some() {
+        return;
+    }
+    // Reopened with the same KMS key, the same master key: the admin's API key still works.
+    let db = t.dir.path().join("t.db");
+    let mut again = Config::new(&db);
+    again.kms = moto.config();
+    again.master_key = source;
+    let core = Core::open(again).await.unwrap();
+    core.authenticate(&created.api_key, Surface::Cli)
+        .await
+        .unwrap();
+    // Another KMS key cannot stand in for it: one clear line.
+    let other = moto.create_key().await;
+    let mut wrong = Config::new(&db);
+    wrong.kms = moto.config();
+    wrong.master_key = MasterKeySource::Kms { key: other, file };
+    let Err(err) = Core::open(wrong).await else {
+        panic!("opened with another KMS key")
+    };
+    let err = err.to_string();
+    assert!(err.contains("is wrapped by aws:"), "{err}");
+}
