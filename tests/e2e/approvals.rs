@@ -247,6 +247,24 @@ fn export_all_waits_for_a_second_person_then_writes_one_archive() {
         std::fs::read_dir(sb.dir().join("exports")).unwrap().count(),
         1
     );
+    // Sealed at rest; the operator opens it with the tenant's keys to hand it over.
+    assert!(bytes.starts_with(b"TOPSARC1"), "sealed at rest");
+    let opened = sb.dir().join("opened.tar.gz");
+    let (a, o) = (archive.to_str().unwrap(), opened.to_str().unwrap());
+    let run = sb.run(&["tenant", "export-open", a, "--out", o]);
+    assert_eq!(run.code(0).json()["tenant_id"], t.tenant_id.as_str());
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(
+        std::fs::File::open(&opened).unwrap(),
+    ));
+    let names: Vec<String> = tar
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert!(names.contains(&"manifest.json".to_owned()), "{names:?}");
+    assert!(names.contains(&"personas.jsonl".to_owned()), "{names:?}");
+    // Never over an existing file.
+    sb.run(&["tenant", "export-open", a, "--out", o]).code(2);
 }
 
 #[test]

@@ -156,6 +156,15 @@ enum TenantCommand {
         #[arg(long)]
         admin_email: Option<String>,
     },
+    /// Open an export archive sealed at rest (`tenant.export_all` writes `.tar.gz.sealed`) into
+    /// the `.tar.gz` inside, with its tenant's keys (BYOK included): for handing it over.
+    ExportOpen {
+        /// The sealed archive.
+        archive: PathBuf,
+        /// Where to write the `.tar.gz` (created owner-only; must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -249,6 +258,50 @@ pub async fn run(cli: Cli) -> u8 {
                         exit::OK
                     }
                     Err(e) => report_error(&e),
+                }
+            })
+            .await
+        }
+        Command::Tenant {
+            command: TenantCommand::ExportOpen { archive, out },
+        } => {
+            with_core(&cli.db, false, |core| async move {
+                let file = {
+                    let mut options = std::fs::OpenOptions::new();
+                    options.write(true).create_new(true);
+                    #[cfg(unix)]
+                    {
+                        use std::os::unix::fs::OpenOptionsExt;
+                        options.mode(0o600);
+                    }
+                    options.open(&out)
+                };
+                let mut file = match file {
+                    Ok(f) => std::io::BufWriter::new(f),
+                    Err(e) => {
+                        eprintln!(
+                            "error: cannot create {}: {e} (pick a new path)",
+                            out.display()
+                        );
+                        return exit::BAD_INPUT;
+                    }
+                };
+                let opened = core.open_export(&archive, &mut file).await;
+                let flushed = std::io::Write::flush(&mut file);
+                match (opened, flushed) {
+                    (Ok((tenant, bytes)), Ok(())) => {
+                        print_json(&json!({ "tenant_id": tenant, "out": out, "bytes": bytes }));
+                        exit::OK
+                    }
+                    (Err(e), _) => {
+                        drop(file);
+                        let _ = std::fs::remove_file(&out);
+                        report_error(&e)
+                    }
+                    (_, Err(e)) => {
+                        eprintln!("error: writing {}: {e}", out.display());
+                        exit::FAILURE
+                    }
                 }
             })
             .await

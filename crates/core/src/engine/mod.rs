@@ -9,6 +9,7 @@ mod chat;
 mod dispatch;
 mod duties;
 mod execute;
+mod exports;
 mod keys;
 mod provision;
 mod publish;

@@ -18,6 +18,7 @@ use crate::operation::{OpCtx, Operation, Risk};
 use crate::scope::Scope;
 use crate::store::export;
 use crate::store::vault::SEALED;
+use crate::vault::archive::SealedWriter;
 use crate::vault::keys::{Place, TenantKeys};
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -66,7 +67,8 @@ pub struct TableExport {
 /// Output of `tenant.export_all`.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ExportOutput {
-    /// Path of the archive on the server (a `.tar.gz`, readable by its owner only).
+    /// Path of the archive on the server: a `.tar.gz` sealed at rest with the tenant's keys
+    /// (`.tar.gz.sealed`, readable by its owner only); `tenantops tenant export-open` opens it.
     pub archive: String,
     /// Size of the archive.
     pub bytes: u64,
@@ -155,10 +157,10 @@ impl Operation for ExportAll {
         // stalled lease replaces the same file instead of leaving a second copy of the data.
         let file_name = match ctx.principal.via() {
             crate::principal::Via::Approval { request_id } => {
-                format!("{tenant}-export-{request_id}.tar.gz")
+                format!("{tenant}-export-{request_id}.tar.gz.sealed")
             }
             _ => format!(
-                "{tenant}-export-{}-{}.tar.gz",
+                "{tenant}-export-{}-{}.tar.gz.sealed",
                 ctx.now.format("%Y%m%dT%H%M%SZ"),
                 hex::encode(rand::random::<[u8; 3]>())
             ),
@@ -180,10 +182,11 @@ impl Operation for ExportAll {
         let mtime = u64::try_from(ctx.now.timestamp()).unwrap_or(0);
         let dir = env.export_dir.clone();
         let (sender, receiver) = mpsc::channel::<Msg>(4);
-        let writer = tokio::task::spawn_blocking(move || {
-            write_archive(receiver, &dir, &file_name, mtime, head)
-        });
         let keys = ctx.keys()?;
+        let sealing = keys.clone();
+        let writer = tokio::task::spawn_blocking(move || {
+            write_archive(receiver, &dir, &file_name, mtime, head, &sealing)
+        });
         let read = read_tables(&mut ctx.tx, &keys, &env, &tenant, &found.tables, &sender).await;
         let read = match read {
             Ok(()) => sender.send(Msg::Finish).await.map_err(|_| Stop::WriterGone),
@@ -538,6 +541,7 @@ fn write_archive(
     file_name: &str,
     mtime: u64,
     head: ManifestHead,
+    keys: &TenantKeys,
 ) -> Result<Written> {
     create_dir(dir)?;
     let final_path = dir.join(file_name);
@@ -550,7 +554,10 @@ fn write_archive(
         hasher: Sha256::new(),
         bytes: 0,
     };
-    let mut tar = tar::Builder::new(GzEncoder::new(sink, Compression::default()));
+    // Sealed at rest with the tenant's keys (`vault::archive`).
+    let sealed =
+        SealedWriter::start(sink, keys, file_name).map_err(io_err("writing", &temp_path))?;
+    let mut tar = tar::Builder::new(GzEncoder::new(sealed, Compression::default()));
     let write_err = io_err("writing", &temp_path);
     let mut tables: Vec<TableExport> = Vec::new();
     let mut current: Option<(String, Spool)> = None;
@@ -631,7 +638,10 @@ fn write_archive(
     )
     .map_err(io_err("writing", &temp_path))?;
     let gz = tar.into_inner().map_err(io_err("writing", &temp_path))?;
-    let sink = gz.finish().map_err(write_err)?;
+    let sink = gz
+        .finish()
+        .and_then(SealedWriter::finish)
+        .map_err(write_err)?;
     sink.file
         .sync_all()
         .map_err(io_err("syncing", &temp_path))?;
@@ -751,9 +761,13 @@ mod tests {
     }
 
     /// The archive's files by name, and the whole uncompressed tar stream.
-    fn unpack(path: &Path) -> (HashMap<String, Vec<u8>>, Vec<u8>) {
+    async fn unpack(core: &Core, path: &Path) -> (HashMap<String, Vec<u8>>, Vec<u8>) {
+        let sealed = fs::read(path).unwrap();
+        assert!(sealed.starts_with(b"TOPSARC1"), "sealed at rest");
+        let mut gz = Vec::new();
+        core.open_export(path, &mut gz).await.unwrap();
         let mut raw = Vec::new();
-        flate2::read::GzDecoder::new(File::open(path).unwrap())
+        flate2::read::GzDecoder::new(&gz[..])
             .read_to_end(&mut raw)
             .unwrap();
         let mut files = HashMap::new();
@@ -809,10 +823,10 @@ mod tests {
         let name = path.file_name().unwrap().to_str().unwrap();
         let prefix = format!("{}-export-20261101T090000Z-", a.tenant_id);
         assert!(
-            name.starts_with(&prefix) && name.ends_with(".tar.gz"),
+            name.starts_with(&prefix) && name.ends_with(".tar.gz.sealed"),
             "{name}"
         );
-        let suffix = &name[prefix.len()..name.len() - ".tar.gz".len()];
+        let suffix = &name[prefix.len()..name.len() - ".tar.gz.sealed".len()];
         assert!(
             suffix.len() == 6 && suffix.bytes().all(|b| b.is_ascii_hexdigit()),
             "{name}"
@@ -835,7 +849,7 @@ mod tests {
         assert_eq!(out.sha256, hex::encode(Sha256::digest(&archive_bytes)));
 
         // The manifest: counts equal the tenant's rows, checksums equal the files.
-        let (files, raw) = unpack(&path);
+        let (files, raw) = unpack(core, &path).await;
         let manifest: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
         assert_eq!(manifest["format_version"], EXPORT_FORMAT_VERSION);
         assert_eq!(manifest["tenant_id"], a.tenant_id.as_str());
@@ -1000,7 +1014,14 @@ mod tests {
         };
         let target = exports.clone();
         let writer = tokio::task::spawn_blocking(move || {
-            write_archive(receiver, &target, "x.tar.gz", 0, head)
+            let keys = crate::vault::keys::TenantKeys::new(
+                crate::ids::TenantId::generate(),
+                vec![(1, zeroize::Zeroizing::new([1u8; 32]))],
+                &MasterKey::generate(),
+                None,
+            )
+            .unwrap();
+            write_archive(receiver, &target, "x.tar.gz.sealed", 0, head, &keys)
         });
         sender.send(Msg::Start("personas".into())).await.unwrap();
         sender

@@ -11,6 +11,7 @@
 //! the transaction ([`crate::Operation::KEYS`]), and work that must talk to a KMS runs in
 //! [`crate::Operation::prepare`], outside any transaction.
 
+pub mod archive;
 pub mod keys;
 pub(crate) mod rewrap;
 

@@ -266,6 +266,23 @@ async fn byok_on_a_real_kms_from_configure_to_disable() {
         .await;
     assert!(audit.to_string().contains("failed"), "{audit}");
 
+    // An export made now is sealed with the tenant's keys.
+    let exported = approve(
+        &t,
+        &ops,
+        t.call(
+            &admin,
+            "tenant.export_all",
+            json!({"reason":"before the drill"}),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let archive = std::path::PathBuf::from(exported["result"]["archive"].as_str().unwrap());
+    let mut opened = Vec::new();
+    t.core.open_export(&archive, &mut opened).await.unwrap();
+
     // Revocation: dark at once, and nothing personal is left in plaintext at rest.
     let revoked = approve(
         &t,
@@ -282,6 +299,22 @@ async fn byok_on_a_real_kms_from_configure_to_disable() {
     let dark = emails(&t, &admin).await.unwrap_err().to_string();
     assert!(dark.contains("BYOK is revoked"), "{dark}");
     assert_eq!(status(&t, &admin).await["healthy"], false);
+    let shredded = t.core.open_export(&archive, &mut Vec::new()).await;
+    assert!(
+        shredded
+            .unwrap_err()
+            .to_string()
+            .contains("BYOK is revoked"),
+        "the archive opens only while the tenant's key does"
+    );
+    let sealed_archive = std::fs::read(&archive).unwrap();
+    for secret in ["ada@acme.example", "Ada Lovelace"] {
+        assert!(
+            !sealed_archive
+                .windows(secret.len())
+                .any(|w| w == secret.as_bytes())
+        );
+    }
     if postgres().is_none() {
         let mut at_rest = Vec::new();
         for entry in std::fs::read_dir(t.dir.path()).unwrap() {
