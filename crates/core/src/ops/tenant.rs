@@ -89,7 +89,8 @@ impl Operation for ExportAll {
     const SUMMARY: &'static str =
         "Export ALL data of the tenant to a downloadable archive (needs approval)";
     const HELP: &'static str = "Writes every row your tenant owns — tenant record, members, roles, business \
-        units, API key metadata, approvals and the audit ledger — to one .tar.gz on the server: a JSONL \
+        units, API key metadata, approvals and the audit ledger — to one .tar.gz on the server, sealed at rest \
+        with your tenant's keys (BYOK included; `tenantops tenant export-open` opens it): a JSONL \
         file per table (one JSON object per row, BLOBs as hex, timestamps as stored: milliseconds since \
         the Unix epoch, UTC) and a manifest.json with row counts and SHA-256 checksums. Credential \
         material (API key digests) is never exported. This exposes all of the tenant's personal data, \

@@ -404,6 +404,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn every_sealed_column_and_its_key_is_in_the_schema() {
+        let (_dir, store) = store().await;
+        let mut tx = store.begin_read().await.unwrap();
+        for col in super::super::vault::SEALED {
+            let names: Vec<String> = columns(&mut tx, col.table)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|c| c.name)
+                .collect();
+            for needed in col.key.iter().chain([&col.column, &"tenant_id"]) {
+                assert!(
+                    names.iter().any(|n| n == needed),
+                    "{}.{needed} is not in the schema",
+                    col.table
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
     async fn every_table_of_the_schema_is_declared_and_every_declaration_is_a_table() {
         let (_dir, store) = store().await;
         let mut tx = store.begin_read().await.unwrap();

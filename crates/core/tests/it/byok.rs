@@ -505,3 +505,84 @@ async fn the_master_key_can_live_in_a_kms() {
     let err = err.to_string();
     assert!(err.contains("is wrapped by aws:"), "{err}");
 }
+
+#[tokio::test]
+async fn rotate_revoke_and_disable_never_run_on_one_persons_word() {
+    let moto = Moto::start().await;
+    let t = Env::with(|c| c.kms = moto.config()).await;
+    let (created, admin) = t.tenant("acme").await;
+    let tid = created.tenant_id.to_string();
+    let ops = t
+        .ok(
+            &admin,
+            "members.create_persona",
+            json!({"handle":"ops","kind":"human","email":"ops@acme.example","roles":["tenant-admin"]}),
+        )
+        .await;
+    let ops = t.sign_in(&tid, ops["id"].as_str().unwrap()).await;
+    let (_, agent_key) = t
+        .persona_with_key(
+            &admin,
+            "bot",
+            "agent",
+            &["tenant-admin"],
+            &["byok:write", "byok:read", "approvals:decide"],
+        )
+        .await;
+    let agent = t.auth(&agent_key).await.unwrap();
+    let key = moto.create_key().await;
+    t.ok(
+        &admin,
+        "byok.configure",
+        json!({"provider":"aws","key": key.id}),
+    )
+    .await;
+    assert_eq!(t.ok(&admin, "byok.verify", json!({})).await["ok"], true);
+    t.core.tick_rewrap().await.unwrap();
+    let second = moto.create_key().await;
+    for (op, input) in [
+        ("byok.rotate", json!({"key": second.id})),
+        ("byok.disable", json!({})),
+    ] {
+        for requester in [&admin, &agent] {
+            let Outcome::PendingApproval { request_id, .. } =
+                t.call(requester, op, input.clone()).await.unwrap()
+            else {
+                panic!("{op} ran on one person's word")
+            };
+            // Neither the requester nor an agent decides; the request stays pending.
+            for decider in [requester, &agent] {
+                let decided = t
+                    .call(
+                        decider,
+                        "approvals.decide",
+                        json!({"request_id": request_id, "decision": "approve"}),
+                    )
+                    .await;
+                assert!(
+                    !matches!(&decided, Ok(Outcome::Done { output }) if output["request"]["state"] == "succeeded"),
+                    "{op}: {decided:?}"
+                );
+            }
+            let state = t
+                .ok(&admin, "approvals.get", json!({"request_id": request_id}))
+                .await;
+            assert_eq!(state["state"], "pending", "{op}: {state}");
+            t.ok(
+                requester,
+                "approvals.withdraw",
+                json!({"request_id": request_id}),
+            )
+            .await;
+        }
+    }
+    assert_eq!(status(&t, &admin).await["state"], "active");
+    let revoke = t.call(&admin, "byok.revoke", json!({})).await.unwrap();
+    assert!(
+        matches!(revoke, Outcome::PendingApproval { .. }),
+        "{revoke:?}"
+    );
+    assert_eq!(status(&t, &admin).await["state"], "active");
+    approve(&t, &ops, revoke).await;
+    assert_eq!(status(&t, &admin).await["state"], "revoked");
+}
