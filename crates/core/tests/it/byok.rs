@@ -586,3 +586,43 @@ async fn rotate_revoke_and_disable_never_run_on_one_persons_word() {
     approve(&t, &ops, revoke).await;
     assert_eq!(status(&t, &admin).await["state"], "revoked");
 }
+
+#[tokio::test]
+async fn what_an_older_version_stored_in_plaintext_is_sealed_by_the_upgrade_pass() {
+    let t = Env::new().await;
+    let (created, admin) = t.tenant("acme").await;
+    let tid = created.tenant_id.to_string();
+    // As an older version wrote it: plaintext columns, no sealed ones.
+    exec(
+        t.core.store(),
+        "INSERT INTO personas (tenant_id, id, handle, kind, display_name, email, invite_state, \
+         status, created_at) VALUES ($1, 'ps_0123456789abcdef0123456789abcdef', 'old', 'human', \
+         'Old Timer', 'old@acme.example', 'invited', 'active', 0)",
+        &[Arg::Text(tid.clone())],
+    )
+    .await;
+    assert!(
+        emails(&t, &admin)
+            .await
+            .unwrap()
+            .contains(&"old@acme.example".to_owned())
+    );
+    let report = t.core.tick_rewrap().await.unwrap();
+    assert!(report.rewrapped >= 1, "{report:?}");
+    let rows: Vec<(Option<String>, Option<String>, Option<Vec<u8>>)> = fetch(
+        t.core.store(),
+        "SELECT email, display_name, email_sealed FROM personas WHERE tenant_id = $1 AND handle = 'old'",
+        &[Arg::Text(tid)],
+    )
+    .await;
+    assert_eq!(rows[0].0, None);
+    assert_eq!(rows[0].1, None);
+    assert!(rows[0].2.as_ref().unwrap().starts_with(b"S2"));
+    assert!(
+        emails(&t, &admin)
+            .await
+            .unwrap()
+            .contains(&"old@acme.example".to_owned())
+    );
+    assert_eq!(t.core.tick_rewrap().await.unwrap().rewrapped, 0, "once");
+}
