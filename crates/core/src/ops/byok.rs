@@ -291,6 +291,16 @@ impl Operation for Configure {
         let key = parse_key(&ctx.env, input.provider, &input.key, "key")?;
         let tenant = ctx.tenant().clone();
         if let Some(row) = db::byok(&mut ctx.tx, &tenant).await?
+            && row.state == "revoked"
+        {
+            return Err(Error::Conflict(
+                "BYOK is revoked; restore the grant and run byok.verify (a second person \
+                 approves a restoration) — a new key cannot stand in for the revoked one, which \
+                 still wraps the tenant's data"
+                    .into(),
+            ));
+        }
+        if let Some(row) = db::byok(&mut ctx.tx, &tenant).await?
             && matches!(row.state.as_str(), "active" | "rotating")
         {
             return Err(Error::Conflict(format!(
@@ -456,15 +466,39 @@ impl Operation for Verify {
     const HELP: &'static str = "Runs a real test against your KMS key: reads its metadata (enabled, not \
         scheduled for deletion), generates a data key, and encrypts and decrypts a sample. Green only when \
         all pass; a failure names the missing permission, the disabled key or the unreachable endpoint and \
-        the console step that fixes it. The first green verification activates BYOK: new data is sealed \
-        under your key at once and existing data is re-wrapped in the background (byok.status shows the \
-        progress). After a revocation, a green verification restores access.";
+        the console step that fixes it. The first green verification activates BYOK once a second person \
+        approves: new data is sealed under your key at once and existing data is re-wrapped in the background (byok.status shows the \
+        progress). After a revocation, a green verification restores access — approved by a second \
+        person.";
     const SCOPE: Option<Scope> = Some(Scope::BYOK_WRITE);
     const RISK: Risk = Risk::Write;
     const EXAMPLES: &'static [&'static str] = &[r#"{}"#];
     type Input = NoInput;
     type Output = VerifyOutput;
     const PREPARES: bool = true;
+    const GUARDED: bool = true;
+
+    /// A green verification that changes who controls the tenant's data takes two people:
+    /// activating BYOK hands it to a KMS key (whoever holds that key can make the tenant go
+    /// dark), and restoring access undoes a two-person revocation. A red one changes nothing.
+    async fn second_person(ctx: &mut OpCtx, _: &NoInput) -> Result<Option<String>> {
+        let tenant = ctx.tenant().clone();
+        let green = Prepared::from(ctx).is_ok_and(|p| p.ok);
+        let Some(row) = db::byok(&mut ctx.tx, &tenant).await? else {
+            return Ok(None);
+        };
+        Ok(match row.state.as_str() {
+            "revoked" => {
+                Some("it restores access to the data a BYOK revocation made unreadable".to_owned())
+            }
+            "pending_verify" if green => Some(format!(
+                "it puts the tenant's data under the {} key {}: whoever controls that key can \
+                 make the tenant go dark",
+                row.provider, row.key_id
+            )),
+            _ => None,
+        })
+    }
 
     async fn prepare(env: Arc<Env>, tenant: TenantId, _: &NoInput) -> Result<Value> {
         let (row, next) = config_and_next_epoch(&env, &tenant).await?;

@@ -186,7 +186,17 @@ async fn byok_on_a_real_kms_from_configure_to_disable() {
         json!({"provider":"aws","key": key1.id}),
     )
     .await;
-    let green = t.ok(&admin, "byok.verify", json!({})).await;
+    let green = approve(
+        &t,
+        &ops,
+        t.call(&admin, "byok.verify", json!({})).await.unwrap(),
+    )
+    .await;
+    assert!(
+        green["summary"].as_str().unwrap().contains("go dark"),
+        "{green}"
+    );
+    let green = &green["result"];
     assert_eq!(green["ok"], true, "{green}");
     assert_eq!(green["state"], "rotating");
     let report = t.core.tick_rewrap().await.unwrap();
@@ -333,8 +343,32 @@ async fn byok_on_a_real_kms_from_configure_to_disable() {
         }
     }
 
-    // The grant restored: verify brings the tenant back; disable goes back to the platform key.
-    let back = t.ok(&admin, "byok.verify", json!({})).await;
+    // One person cannot undo the revocation: not with another key, not alone with verify.
+    let other = moto.create_key().await;
+    let swap = t
+        .call(
+            &admin,
+            "byok.configure",
+            json!({"provider":"aws","key": other.id}),
+        )
+        .await;
+    assert!(matches!(swap, Err(Error::Conflict(_))), "{swap:?}");
+    // The grant restored: verify, approved by a second person, brings the tenant back;
+    // disable goes back to the platform key.
+    let back = approve(
+        &t,
+        &ops,
+        t.call(&admin, "byok.verify", json!({})).await.unwrap(),
+    )
+    .await;
+    assert!(
+        back["summary"]
+            .as_str()
+            .unwrap()
+            .contains("restores access"),
+        "{back}"
+    );
+    let back = &back["result"];
     assert_eq!(back["ok"], true, "{back}");
     t.core.tick_rewrap().await.unwrap();
     assert!(
@@ -537,7 +571,13 @@ async fn rotate_revoke_and_disable_never_run_on_one_persons_word() {
         json!({"provider":"aws","key": key.id}),
     )
     .await;
-    assert_eq!(t.ok(&admin, "byok.verify", json!({})).await["ok"], true);
+    let green = approve(
+        &t,
+        &ops,
+        t.call(&admin, "byok.verify", json!({})).await.unwrap(),
+    )
+    .await;
+    assert_eq!(green["result"]["ok"], true);
     t.core.tick_rewrap().await.unwrap();
     let second = moto.create_key().await;
     for (op, input) in [
