@@ -649,7 +649,8 @@ async fn what_an_older_version_stored_in_plaintext_is_sealed_by_the_upgrade_pass
     );
     let report = t.core.tick_rewrap().await.unwrap();
     assert!(report.rewrapped >= 1, "{report:?}");
-    let rows: Vec<(Option<String>, Option<String>, Option<Vec<u8>>)> = fetch(
+    type Row = (Option<String>, Option<String>, Option<Vec<u8>>);
+    let rows: Vec<Row> = fetch(
         t.core.store(),
         "SELECT email, display_name, email_sealed FROM personas WHERE tenant_id = $1 AND handle = 'old'",
         &[Arg::Text(tid)],
