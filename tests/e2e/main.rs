@@ -3,6 +3,7 @@
 
 mod approvals;
 mod audit;
+mod byok;
 mod cli;
 mod crash;
 mod db;

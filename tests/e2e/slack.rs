@@ -91,7 +91,7 @@ pub(crate) fn world_with(extra: &[(&str, &str)]) -> World {
 
 impl World {
     /// Sends a signed slash command; returns (status, JSON answer).
-    fn command(&self, user: &str, command: &str, text: &str) -> (u16, Value) {
+    pub(crate) fn command(&self, user: &str, command: &str, text: &str) -> (u16, Value) {
         self.command_in(TEAM, user, command, text)
     }
 
