@@ -153,7 +153,7 @@ fn tenant_with_two_admins(sb: &Sandbox) -> (Tenant, Person) {
 /// Configures `key` on moto and verifies it green, then waits until the server's re-wrap has
 /// moved everything under it.
 #[track_caller]
-fn bring_aws_key(sb: &Sandbox, admin: &str, key: &str) -> Value {
+fn bring_aws_key(sb: &Sandbox, admin: &str, tenant: &str, key: &str) -> Value {
     let configured = sb.call_ok(
         admin,
         "byok.configure",
@@ -164,7 +164,8 @@ fn bring_aws_key(sb: &Sandbox, admin: &str, key: &str) -> Value {
         !configured["grant_steps"].as_array().unwrap().is_empty(),
         "{configured}"
     );
-    let green = sb.call_ok(admin, "byok.verify", json!({}));
+    // With two people who may decide, handing the tenant's data to a key takes both.
+    let green = sb.call_approved(admin, tenant, "byok.verify", json!({}));
     assert_eq!(green["ok"], true, "{green}");
     assert!(failed(&green).is_empty(), "{green}");
     status_until(
@@ -193,7 +194,7 @@ fn byok_on_moto_through_the_binary_rotation_and_revocation_need_a_second_admin()
 
     // Configure + verify green from the shell; the server's re-wrap moves everything.
     let key1 = rt.block_on(moto.create_key()).id;
-    let s = bring_aws_key(&sb, &admin, &key1);
+    let s = bring_aws_key(&sb, &admin, &t.tenant_id, &key1);
     assert_eq!(s["healthy"], true, "{s}");
     assert_eq!(s["provider"], "aws", "{s}");
     assert!(
@@ -293,7 +294,7 @@ fn byok_on_moto_through_the_binary_rotation_and_revocation_need_a_second_admin()
     }
 
     // The grant restored: verify brings the tenant back, readable.
-    let back = sb.call_ok(&admin, "byok.verify", json!({}));
+    let back = sb.call_approved(&admin, &t.tenant_id, "byok.verify", json!({}));
     assert_eq!(back["ok"], true, "{back}");
     status_until(
         "active again",
@@ -316,7 +317,7 @@ fn over_mcp_an_agent_reads_byok_but_a_rotation_only_raises_an_approval_it_cannot
     let admin = t.api_key.clone();
     let server = serve(&sb, &kms);
     let key1 = rt.block_on(moto.create_key()).id;
-    bring_aws_key(&sb, &admin, &key1);
+    bring_aws_key(&sb, &admin, &t.tenant_id, &key1);
 
     sb.call_approved(
         &admin,
@@ -472,13 +473,18 @@ fn over_mcp_an_agent_reads_byok_but_a_rotation_only_raises_an_approval_it_cannot
     drop(server);
 }
 
-/// The Slack answer's text (the message's plain-text line) and the whole answer as text.
+/// The first line a phone shows under the Slack answer's header (the notification text is the
+/// title and that line), and the whole answer as text.
 fn slack_text(answer: &Value) -> (String, String) {
     let text = answer["text"]
         .as_str()
         .unwrap_or_else(|| panic!("no text in the Slack answer: {answer}"))
         .to_owned();
-    (text, answer.to_string())
+    let first = text
+        .split_once(" — ")
+        .map_or(text.as_str(), |(_, rest)| rest)
+        .to_owned();
+    (first, answer.to_string())
 }
 
 /// Whether `s` shows a percentage as `NN %` (a number, a space, a percent sign).
@@ -506,8 +512,15 @@ fn slack_byok_status_is_a_green_dot_with_the_rewrap_progress_and_a_red_dot_when_
         json!({"provider": "aws", "key": key}),
     )
     .done();
-    let green = call(&w.admin, "byok.verify", json!({})).done().clone();
-    assert_eq!(green["ok"], true, "{green}");
+    let request = pending(&call(&w.admin, "byok.verify", json!({})));
+    let out = call(
+        &sec.token,
+        "approvals.decide",
+        json!({"request_id": request, "decision": "approve"}),
+    )
+    .done()
+    .clone();
+    assert_eq!(out["request"]["result"]["ok"], true, "{out}");
     status_until(
         "active at 100 %",
         || call(&w.admin, "byok.status", json!({})).done().clone(),

@@ -123,6 +123,17 @@ pub(crate) async fn deciders_guard(
     }))
 }
 
+/// Whether a second person could approve a change to `tenant` now: at least two humans may
+/// decide. A control that hands power to one party takes two people from then on; a tenant
+/// bootstrapping with one admin is not held up.
+pub(crate) async fn second_person_exists(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    Ok(decider_count(tx, tenant, now).await? >= 2)
+}
+
 /// Operations that can never be put behind a route (deciding must not itself need a decision).
 pub fn routable(spec: &crate::OpSpec) -> std::result::Result<(), String> {
     if spec.name.starts_with("approvals.") || spec.name == "whoami" {

@@ -478,15 +478,20 @@ impl Operation for Verify {
     const PREPARES: bool = true;
     const GUARDED: bool = true;
 
-    /// A green verification that changes who controls the tenant's data takes two people:
-    /// activating BYOK hands it to a KMS key (whoever holds that key can make the tenant go
-    /// dark), and restoring access undoes a two-person revocation. A red one changes nothing.
+    /// A green verification that changes who controls the tenant's data takes two people once
+    /// two may decide: activating BYOK hands it to a KMS key (whoever holds that key can make
+    /// the tenant go dark), and restoring access undoes a two-person revocation. A red one
+    /// changes nothing.
     async fn second_person(ctx: &mut OpCtx, _: &NoInput) -> Result<Option<String>> {
         let tenant = ctx.tenant().clone();
         let green = Prepared::from(ctx).is_ok_and(|p| p.ok);
         let Some(row) = db::byok(&mut ctx.tx, &tenant).await? else {
             return Ok(None);
         };
+        // A tenant with one person who may decide bootstraps alone.
+        if !crate::approvals::second_person_exists(&mut ctx.tx, &tenant, ctx.now).await? {
+            return Ok(None);
+        }
         Ok(match row.state.as_str() {
             "revoked" => {
                 Some("it restores access to the data a BYOK revocation made unreadable".to_owned())
