@@ -380,6 +380,12 @@ fn over_mcp_an_agent_reads_byok_but_a_rotation_only_raises_an_approval_it_cannot
         status[0]
     );
 
+    // Decisions are never offered over MCP, whatever the key carries.
+    let listed = client(&["tools", "--key", &decider, "--url", &mcp]);
+    let tools = listed[0]["tools"].to_string();
+    assert!(tools.contains("\"approvals.pending\""), "{tools}");
+    assert!(!tools.contains("\"approvals.decide\""), "{tools}");
+
     // byok:write: a rotation is only an approval request, never run.
     let listed = client(&["tools", "--key", &writer, "--url", &mcp]);
     let tools = listed[0]["tools"].to_string();

@@ -227,6 +227,10 @@ pub trait Operation: Send + Sync + 'static {
     /// are unavailable (BYOK revoked or unreachable) gets one clear error naming BYOK.
     const KEYS: bool = false;
 
+    /// Whether the operation records a person's decision (approve, break the glass, review):
+    /// made only by a human on their own proof, never through MCP — so MCP never offers it.
+    const DECISION: bool = false;
+
     /// Top-level input fields that carry personal data (an email, a display name): their
     /// values are sealed where they are stored and never enter the audit ledger.
     const PERSONAL: &'static [&'static str] = &[];
@@ -302,6 +306,8 @@ pub struct OpSpec {
     pub keys: bool,
     /// See [`Operation::PERSONAL`].
     pub personal: &'static [&'static str],
+    /// See [`Operation::DECISION`].
+    pub decision: bool,
     pub(crate) prepare: Option<Preparer>,
 }
 
@@ -423,6 +429,7 @@ pub fn spec<O: Operation>() -> OpSpec {
         guard: O::GUARDED.then_some(guard::<O> as Guard),
         keys: O::KEYS,
         personal: O::PERSONAL,
+        decision: O::DECISION,
         prepare: O::PREPARES.then_some(prepare::<O> as Preparer),
     }
 }

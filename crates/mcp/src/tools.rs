@@ -128,8 +128,9 @@ static TOOLS: LazyLock<Vec<(&'static OpSpec, Tool)>> =
     LazyLock::new(|| catalogue().iter().map(|s| (s, tool(s))).collect());
 
 /// Whether `principal` may call `spec` at all (its scope; the core re-checks on every call).
+/// Decisions are never offered over MCP: an agent's client cannot be the second person.
 pub fn allowed(principal: &Principal, spec: &OpSpec) -> bool {
-    spec.scope.is_none_or(|s| principal.has(s))
+    !spec.decision && spec.scope.is_none_or(|s| principal.has(s))
 }
 
 /// The tools `principal` may call, in catalogue order.

@@ -292,6 +292,7 @@ pub struct Decide;
 
 impl Operation for Decide {
     const NAME: &'static str = "approvals.decide";
+    const DECISION: bool = true;
     const SUMMARY: &'static str = "Approve or reject an approval request (with a comment)";
     const HELP: &'static str = "Records your decision on a request. Only a human of this tenant who may \
         decide under the request's route, is active, and is not the requester counts; each person counts \
@@ -420,6 +421,7 @@ pub struct BreakGlass;
 
 impl Operation for BreakGlass {
     const NAME: &'static str = "approvals.break_glass";
+    const DECISION: bool = true;
     const SUMMARY: &'static str =
         "Emergency: approve your own destructive request, with a written reason";
     const HELP: &'static str = "Break-glass for emergencies: a human holding approvals:break_glass approves \
@@ -508,6 +510,7 @@ pub struct Review;
 
 impl Operation for Review {
     const NAME: &'static str = "approvals.review";
+    const DECISION: bool = true;
     const SUMMARY: &'static str = "Record the after-the-fact review of a break-glass execution";
     const HELP: &'static str = "Records the mandatory review of a break-glass execution. Must be a second \
         human — an eligible approver of the request's route, not the person who broke the glass.";
