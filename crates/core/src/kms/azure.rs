@@ -2,7 +2,9 @@
 //! GET key, with a client-credentials token from Microsoft Entra ID. The vault URL is
 //! tenant-given, so its requests go through [`crate::outbound`].
 
-use super::shared::{AZURE_DEFAULT_AUTHORITY, Shared, cached_token, excerpt, forget_token, send};
+use super::shared::{
+    AZURE_DEFAULT_AUTHORITY, Shared, access_token, cached_token, excerpt, forget_token, send,
+};
 use super::{DataKey, KeyInfo, KeyProvider, KeyRef, KmsError, generate_locally};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
@@ -28,17 +30,6 @@ pub struct AzureKms {
     client_id: String,
     client_secret: Zeroizing<String>,
     authority: String,
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    #[serde(default = "default_lifetime")]
-    expires_in: u64,
-}
-
-fn default_lifetime() -> u64 {
-    3600
 }
 
 impl AzureKms {
@@ -94,11 +85,7 @@ impl AzureKms {
                     token_error(&body)
                 )));
             }
-            let mut token: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
-                KmsError::Credentials(format!("{url} answered without an access_token"))
-            })?;
-            let value = Zeroizing::new(std::mem::take(&mut token.access_token));
-            Ok((value, token.expires_in))
+            access_token(&body, &url)
         })
         .await
     }

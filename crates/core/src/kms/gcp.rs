@@ -2,8 +2,8 @@
 //! an OAuth token from a service-account key (JWT bearer grant) or the metadata server.
 
 use super::shared::{
-    GCE_METADATA_DEFAULT_HOST, GCP_DEFAULT_ENDPOINT, Shared, cached_token, excerpt, forget_token,
-    send,
+    GCE_METADATA_DEFAULT_HOST, GCP_DEFAULT_ENDPOINT, Shared, access_token, cached_token, excerpt,
+    forget_token, send,
 };
 use super::{DataKey, KeyInfo, KeyProvider, KeyRef, KmsError, generate_locally};
 use base64::Engine;
@@ -44,17 +44,6 @@ struct Claims<'a> {
     aud: &'a str,
     iat: u64,
     exp: u64,
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    #[serde(default = "default_lifetime")]
-    expires_in: u64,
-}
-
-fn default_lifetime() -> u64 {
-    3600
 }
 
 impl GcpKms {
@@ -131,11 +120,7 @@ impl GcpKms {
                 excerpt(&body)
             )));
         }
-        let mut token: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
-            KmsError::Credentials(format!("{endpoint} answered without an access_token"))
-        })?;
-        let value = Zeroizing::new(std::mem::take(&mut token.access_token));
-        Ok((value, token.expires_in))
+        access_token(&body, &endpoint)
     }
 
     async fn call(&self, what: Op, name: &str, body: Option<Value>) -> Result<Value, KmsError> {

@@ -103,6 +103,28 @@ where
 }
 
 /// Forgets a cached token (after the API refused it).
+/// An OAuth 2.0 token endpoint's answer (RFC 6749 §5.1): the access token and its lifetime,
+/// taken out of the body without a copy left behind.
+pub(crate) fn access_token(
+    body: &[u8],
+    endpoint: &str,
+) -> Result<(Zeroizing<String>, u64), KmsError> {
+    #[derive(serde::Deserialize)]
+    struct TokenResponse {
+        access_token: String,
+        #[serde(default = "default_lifetime")]
+        expires_in: u64,
+    }
+    fn default_lifetime() -> u64 {
+        3600
+    }
+    let mut token: TokenResponse = serde_json::from_slice(body).map_err(|_| {
+        KmsError::Credentials(format!("{endpoint} answered without an access_token"))
+    })?;
+    let value = Zeroizing::new(std::mem::take(&mut token.access_token));
+    Ok((value, token.expires_in))
+}
+
 pub(crate) async fn forget_token(slot: &Mutex<Option<CachedToken>>) {
     *slot.lock().await = None;
 }
