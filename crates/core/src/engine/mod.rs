@@ -4,6 +4,7 @@
 
 mod audit;
 mod auth;
+mod bench;
 pub mod bus;
 mod chat;
 mod dispatch;

@@ -48,7 +48,9 @@ impl Core {
     }
 
     /// Moves one tenant's values to its newest epoch; true when its rotation finished.
-    async fn rewrap_tenant(&self, tenant: &TenantId) -> Result<(u64, bool)> {
+    /// Public for the benches only (`benches/vault.rs`).
+    #[doc(hidden)]
+    pub async fn rewrap_tenant(&self, tenant: &TenantId) -> Result<(u64, bool)> {
         let env = &self.env;
         let keys = env.keys(tenant).await?;
         let newest = {

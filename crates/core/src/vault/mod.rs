@@ -15,6 +15,10 @@ pub mod archive;
 pub mod keys;
 pub(crate) mod rewrap;
 
+/// The sealed columns, for naming a [`keys::Place`] from outside the crate (the store's
+/// module is private).
+pub use crate::store::vault::{BOT_TOKEN, PERSONA_EMAIL, PERSONA_NAME, SEALED, SealedColumn};
+
 use crate::error::{Error, Result};
 use crate::ids::TenantId;
 use crate::kms::{KeyRef, KmsConfig, KmsError, Provider};
