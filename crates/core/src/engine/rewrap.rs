@@ -65,14 +65,16 @@ impl Core {
         let header = keys.current_header();
         let mut moved = 0u64;
         for col in SEALED {
+            let mut after: Option<Vec<String>> = None;
             loop {
                 let found = {
                     let mut read = env.store.read().await?;
-                    db::stale(&mut read, tenant, col, &header, BATCH).await?
+                    db::stale(&mut read, tenant, col, &header, after.as_deref(), BATCH).await?
                 };
-                if found.is_empty() {
+                let Some(last) = found.last() else {
                     break;
-                }
+                };
+                after = Some(last.key.clone());
                 let mut fresh = Vec::with_capacity(found.len());
                 for v in found {
                     let record = v.record();
@@ -128,7 +130,7 @@ impl Core {
                 Box::pin(async move {
                     let header = crate::vault::keys::header(epoch);
                     for col in SEALED {
-                        if !db::stale(tx, &t, col, &header, 1).await?.is_empty() {
+                        if !db::stale(tx, &t, col, &header, None, 1).await?.is_empty() {
                             return Ok(false);
                         }
                     }

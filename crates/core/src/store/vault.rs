@@ -319,30 +319,41 @@ impl SealedValue {
 }
 
 /// Up to `limit` values of `col` in the tenant that do not start with `header` (sealed under an
-/// older epoch, or in an older format); all of them when `header` is empty.
+/// older epoch, or in an older format; all of them when `header` is empty), in key order after
+/// the record `after` — a cursor, so a pass never reads again what it already moved.
 pub async fn stale(
     tx: &mut Tx,
     tenant: &TenantId,
     col: &SealedColumn,
     header: &[u8],
+    after: Option<&[String]>,
     limit: i64,
 ) -> Result<Vec<SealedValue>> {
     let keys = col.key.join(", ");
+    let cursor = match after {
+        None => String::new(),
+        Some(_) => {
+            let params: Vec<String> = (0..col.key.len()).map(|i| format!("${}", i + 5)).collect();
+            format!(" AND ({keys}) > ({})", params.join(", "))
+        }
+    };
     let sql = format!(
         "SELECT {keys}, {c} FROM {t} WHERE tenant_id = $1 AND {c} IS NOT NULL \
-         AND ($2 = 0 OR substr({c}, 1, $2) <> $3) LIMIT $4",
+         AND ($2 = 0 OR substr({c}, 1, $2) <> $3){cursor} ORDER BY {keys} LIMIT $4",
         c = col.column,
         t = col.table,
     );
     let n = col.key.len();
     let found: Vec<SealedValue> = on!(tx, c => {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant.as_str())
             .bind(header.len() as i32)
             .bind(header)
-            .bind(limit)
-            .fetch_all(c)
-            .await?;
+            .bind(limit);
+        for k in after.unwrap_or_default() {
+            q = q.bind(k.as_str());
+        }
+        let rows = q.fetch_all(c).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             let mut key = Vec::with_capacity(n);

@@ -56,11 +56,13 @@ pub(crate) async fn rewrap_all(tx: &mut Tx, keys: &TenantKeys) -> Result<u64> {
     let header = keys.current_header();
     let mut moved = 0u64;
     for col in SEALED {
+        let mut after: Option<Vec<String>> = None;
         loop {
-            let found = db::stale(tx, keys.tenant(), col, &header, BATCH).await?;
-            if found.is_empty() {
+            let found = db::stale(tx, keys.tenant(), col, &header, after.as_deref(), BATCH).await?;
+            let Some(last) = found.last() else {
                 break;
-            }
+            };
+            after = Some(last.key.clone());
             for v in &found {
                 let record = v.record();
                 let place = Place::new(col, &record);
