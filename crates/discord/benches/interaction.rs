@@ -60,6 +60,8 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() {
+    // reqwest is built without a default TLS provider: ring, installed once.
+    tenantops_core::kms::install_crypto_provider();
     let smoke = std::env::var("TENANTOPS_BENCH_SMOKE").is_ok_and(|v| !v.is_empty() && v != "0");
     let n: usize = std::env::var("DISCORD_BENCH_N")
         .ok()
